@@ -1,0 +1,75 @@
+# reprolab: `make setup` once, then `make` (= dvc repro). `make help` lists the targets.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := repro
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+export DVC_NO_ANALYTICS := 1
+export MLFLOW_DISABLE_TELEMETRY := true
+export DVC_SITE_CACHE_DIR ?= $(abspath .dvc/tmp/site-cache)
+# A directory laid out like shared/datasets; empty means: download from upstream.
+export REPROLAB_DATA_MIRROR ?=
+PYTEST_ARGS ?= -x -q
+
+.PHONY: help setup repro wine smoke test test-fast lint format review ui serve clean lock
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.installed ## create .venv with every pinned dependency; dvc ready
+$(VENV)/.installed: pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/dvc --version >/dev/null
+	touch $@
+
+repro: setup ## run the whole pipeline (dvc repro); a second run is a no-op
+	dvc repro
+
+wine: setup ## only the wine-quality workload, up to its batch predictions
+	dvc repro infer@wine-quality
+
+smoke: setup ## every stage of every workload on small slices, in a throw-away copy
+	python -m reprolab.sandbox --smoke
+
+test: setup ## the test suite (real DVC, real MLflow, tiny data)
+	pytest $(PYTEST_ARGS)
+
+test-fast: setup ## unit and stage tests only, no end-to-end pipelines
+	pytest $(PYTEST_ARGS) -m "not slow"
+
+lint: setup ## ruff
+	ruff check src stages tests
+	ruff format --check src stages tests
+
+format: setup
+	ruff format src stages tests
+	ruff check --fix src stages tests
+
+REV ?= main
+review: setup ## experiments, metrics/params diff against REV, plots rendered offline
+	reprolab review --rev $(REV)
+
+ui: setup ## the MLflow UI on the local store (http://127.0.0.1:5000)
+	mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000
+
+TASK ?= wine-quality
+PORT ?= 5001
+serve: setup ## serve the champion of TASK over HTTP with MLflow
+	MLFLOW_TRACKING_URI=sqlite:///$(abspath mlflow.db) mlflow models serve \
+	  -m models:/$(TASK)@champion --env-manager local --host 127.0.0.1 --port $(PORT)
+
+lock: ## re-resolve requirements.lock from pyproject.toml (needs network)
+	rm -rf /tmp/reprolab-lock && $(PYTHON) -m venv /tmp/reprolab-lock
+	/tmp/reprolab-lock/bin/pip install --quiet ".[dev]"
+	/tmp/reprolab-lock/bin/pip freeze --exclude reprolab | sed 's/+cpu$$//' > requirements.lock
+
+clean: ## remove pipeline outputs and local stores (keeps .venv and the DVC cache)
+	rm -rf data/raw data/processed models/* reports/train reports/eval reports/registry \
+	  reports/predictions reports/figures reports/report.* reports/review* \
+	  mlflow.db mlartifacts .reprolab optuna.db

@@ -1,0 +1,80 @@
+"""`reprolab`: the registry by hand (list, promote, rollback), past runs, and review."""
+
+from __future__ import annotations
+
+import click
+
+from reprolab.cli_support import load, params_option, user_errors
+
+
+@click.group()
+def main() -> None:
+    """reprolab: reproducible experiments on DVC, MLflow and dvclive."""
+
+
+@main.group()
+def registry() -> None:
+    """List, promote and roll back registered model versions."""
+
+
+@registry.command("list")
+@click.argument("task")
+@params_option
+def registry_list(task: str, params_path: str) -> None:
+    """Versions of TASK with their model, test metric, status and aliases."""
+    with user_errors():
+        from reprolab import registry as reg
+
+        spec = _spec(task, params_path)
+        click.echo(f"{'version':>7}  {'model':<14} {spec.metric:>8}  {'status':<11} aliases")
+        for v in reg.versions(task, spec):
+            click.echo(f"{v.version:>7}  {v.model:<14} {v.value:>8.4f}  {v.status:<11} "
+                       f"{', '.join(v.aliases)}")
+
+
+@registry.command()
+@click.argument("task")
+@click.argument("version")
+def promote(task: str, version: str) -> None:
+    """Make VERSION of TASK the champion (the old champion is archived)."""
+    with user_errors():
+        from reprolab import registry as reg
+
+        for event in reg.promote(task, version):
+            click.echo(event)
+
+
+@registry.command()
+@click.argument("task")
+def rollback(task: str) -> None:
+    """Restore the previous champion of TASK."""
+    with user_errors():
+        from reprolab import registry as reg
+
+        for event in reg.rollback(task):
+            click.echo(event)
+
+
+@main.command()
+@click.argument("task")
+@click.option("--limit", default=20, show_default=True)
+def runs(task: str, limit: int) -> None:
+    """Recent training runs of TASK: model, test metrics, git commit, DVC experiment."""
+    with user_errors():
+        from reprolab.runs import list_runs
+
+        for r in list_runs(task, limit):
+            shown = " ".join(f"{k.removeprefix('test_')}={v:.4f}"
+                             for k, v in sorted(r["metrics"].items()))
+            click.echo(f"{r['date']}  {r['run_id']}  {r['model']:<14} {shown}  "
+                       f"commit {r['commit']} {r['exp']}")
+
+
+def _spec(task: str, params_path: str):
+    from reprolab.errors import RegistryError
+
+    params = load(params_path)
+    if task not in params.registry:
+        raise RegistryError(f"{task}: not a task in params.yaml (registry: "
+                            f"{sorted(params.registry)})")
+    return params.registry[task]

@@ -1,0 +1,31 @@
+"""Model families behind one interface (see base.Model). The `kind` in a model's params picks
+the family; modules are imported only when a model of their kind is built."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from reprolab.models.base import Model
+
+_KINDS = {
+    "ridge": "reprolab.models.sklearn_models:SklearnRegressor",
+    "random_forest": "reprolab.models.sklearn_models:SklearnRegressor",
+    "hist_gradient_boosting": "reprolab.models.sklearn_models:SklearnRegressor",
+    "torch_mlp": "reprolab.models.torch_mlp:TorchMLPRegressor",
+}
+
+
+def build(params, seed: int) -> Model:
+    """A fresh, unfitted model for `params` (one entry of params.yaml's `models`)."""
+    module_name, class_name = _KINDS[params.kind].split(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(params, seed)
+
+
+def load_predictor(path):
+    """Any saved model directory (an MLflow model) as a pyfunc with `.predict(frame)`."""
+    import mlflow.pyfunc
+
+    return mlflow.pyfunc.load_model(str(path))

@@ -1,0 +1,217 @@
+"""The schema of params.yaml. `load_params()` validates the whole file before any compute and
+turns pydantic's errors into one line per bad key: `models.wine-rf.n_estimators: must be > 0,
+got -5`. Unknown keys are errors, never silently ignored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from reprolab.errors import ParamsError
+
+PosInt = Annotated[int, Field(gt=0)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- datasets
+
+
+class WineDataset(Strict):
+    """UCI Wine Quality, red and white, as one regression set with a `color` feature."""
+
+    kind: Literal["wine"]
+    colors: list[Literal["red", "white"]] = Field(default=["red", "white"], min_length=1)
+    drop_duplicates: bool = True
+    valid_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.15
+    test_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
+    sample_fraction: Fraction = 1.0
+
+
+DatasetParams = WineDataset  # becomes a discriminated union on `kind` as workloads arrive
+
+
+# ---------------------------------------------------------------- models
+
+
+class ModelBase(Strict):
+    dataset: str
+    task: str
+
+
+class RidgeParams(ModelBase):
+    kind: Literal["ridge"]
+    alpha: Annotated[float, Field(ge=0)] = 1.0
+
+
+class RandomForestParams(ModelBase):
+    kind: Literal["random_forest"]
+    n_estimators: PosInt = 300
+    max_depth: PosInt | None = None
+    min_samples_leaf: PosInt = 1
+    max_features: Fraction | Literal["sqrt", "log2"] | None = 1.0
+    n_jobs: int = -1
+
+
+class HistGradientBoostingParams(ModelBase):
+    kind: Literal["hist_gradient_boosting"]
+    learning_rate: Annotated[float, Field(gt=0, le=1)] = 0.05
+    max_iter: PosInt = 500
+    max_leaf_nodes: Annotated[int, Field(ge=2)] = 31
+    min_samples_leaf: PosInt = 20
+    l2_regularization: Annotated[float, Field(ge=0)] = 0.0
+    early_stopping: bool = True
+
+
+class TorchMLPParams(ModelBase):
+    kind: Literal["torch_mlp"]
+    hidden: list[PosInt] = Field(default=[64, 64], min_length=1)
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    lr: Annotated[float, Field(gt=0, le=1)] = 1e-3
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+    batch_size: PosInt = 64
+    max_epochs: PosInt = 200
+    patience: PosInt = 20
+
+
+ModelParams = Annotated[
+    RidgeParams | RandomForestParams | HistGradientBoostingParams | TorchMLPParams,
+    Field(discriminator="kind"),
+]
+
+
+# ---------------------------------------------------------------- registry, infer, report
+
+
+class RegistryTask(Strict):
+    """Promotion gate of one task: versions compete on `test_<metric>`."""
+
+    metric: str
+    direction: Literal["minimize", "maximize"]
+    threshold: float
+
+    def passes(self, value: float) -> bool:
+        if value != value:  # NaN never passes
+            return False
+        return value <= self.threshold if self.direction == "minimize" else value >= self.threshold
+
+    def better(self, value: float, than: float | None) -> bool:
+        if value != value:
+            return False
+        if than is None:
+            return True
+        return value < than if self.direction == "minimize" else value > than
+
+
+class InferTask(Strict):
+    input: str
+    dataset: str
+
+
+class ReportParams(Strict):
+    title: str = "reprolab report"
+    scatter_points: PosInt = 2000
+
+
+class Params(Strict):
+    seed: int = 42
+    datasets: dict[str, DatasetParams]
+    models: dict[str, ModelParams]
+    registry: dict[str, RegistryTask]
+    infer: dict[str, InferTask] = {}
+    report: ReportParams = ReportParams()
+
+    @model_validator(mode="after")
+    def _references_exist(self) -> Params:
+        problems = []
+        for name, model in self.models.items():
+            if model.dataset not in self.datasets:
+                problems.append(
+                    f"models.{name}.dataset: unknown dataset {model.dataset!r}, "
+                    f"expected one of {sorted(self.datasets)}"
+                )
+            if model.task not in self.registry:
+                problems.append(
+                    f"models.{name}.task: no registry.{model.task} section, "
+                    f"expected one of {sorted(self.registry)}"
+                )
+        for task, spec in self.infer.items():
+            if task not in self.registry:
+                problems.append(f"infer.{task}: no registry.{task} section")
+            if spec.dataset not in self.datasets:
+                problems.append(f"infer.{task}.dataset: unknown dataset {spec.dataset!r}")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def models_of_task(self, task: str) -> list[str]:
+        return [name for name, m in self.models.items() if m.task == task]
+
+
+# ---------------------------------------------------------------- loading and errors
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml; raise ParamsError listing every bad key."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except FileNotFoundError as err:
+        raise ParamsError(f"{path}: file not found") from err
+    except yaml.YAMLError as err:
+        raise ParamsError(f"{path}: not valid YAML: {err}") from err
+    return parse_params(raw, source=str(path))
+
+
+def parse_params(raw: Any, source: str = "params") -> Params:
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{source}: expected a mapping at the top level")
+    try:
+        return Params.model_validate(raw)
+    except ValidationError as err:
+        lines = [_describe(e, raw) for e in err.errors()]
+        raise ParamsError("\n".join(f"{source}: {line}" for line in lines)) from None
+
+
+_RULES = {
+    "greater_than": lambda c: f"must be > {c['gt']}",
+    "greater_than_equal": lambda c: f"must be >= {c['ge']}",
+    "less_than": lambda c: f"must be < {c['lt']}",
+    "less_than_equal": lambda c: f"must be <= {c['le']}",
+    "too_short": lambda c: f"must have at least {c['min_length']} item(s)",
+    "literal_error": lambda c: f"must be one of {c['expected']}",
+}
+
+
+def _describe(error: dict, raw: Any) -> str:
+    """One line: the key path as the user wrote it (pydantic's union tags removed)."""
+    path, node, loc = [], raw, error["loc"]
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            path.append(str(part))
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            path.append(f"[{part}]")
+            node = node[part]
+        elif i == len(loc) - 1 and error["type"] in ("extra_forbidden", "missing"):
+            path.append(part)  # the offending or absent key itself
+        # anything else is a tag pydantic inserted (e.g. the union member): skip it
+    where = ".".join(path).replace(".[", "[") or "(top level)"
+    kind, ctx = error["type"], error.get("ctx", {})
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key"
+    if kind == "missing":
+        return f"{where}: required key is missing"
+    if kind == "union_tag_invalid":
+        return f"{where}.kind: unknown kind {ctx.get('tag')!r}, expected one of {ctx['expected_tags']}"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"])).removeprefix("Value error, ")
+    rule = _RULES.get(kind)
+    text = rule(ctx) if rule else error["msg"][0].lower() + error["msg"][1:]
+    return f"{where}: {text}, got {error.get('input')!r}"

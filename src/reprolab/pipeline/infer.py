@@ -1,0 +1,51 @@
+"""infer@<task>: batch predictions from the champion (`models:/<task>@champion`), or from the
+exact model of any past run (`--run-id`), on a CSV of raw inputs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from reprolab import data, models, registry
+from reprolab.errors import DataError
+from reprolab.io import atomic_write_text
+from reprolab.layout import predictions_file
+from reprolab.params import Params
+
+
+def infer(
+    task: str,
+    params: Params,
+    run_id: str | None = None,
+    input_csv: Path | None = None,
+    output: Path | None = None,
+) -> tuple[Path, str]:
+    """Returns the output path and a description of the model that predicted."""
+    spec = params.infer[task]
+    module = data.module_for(params.datasets[spec.dataset].kind)
+    source = Path(input_csv or spec.input)
+    if not source.is_file():
+        raise DataError(f"{source}: input CSV not found")
+    try:
+        frame = pd.read_csv(source)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"{source}: cannot parse as CSV: {err}") from err
+    inputs = module.features(frame, str(source))
+
+    if run_id:
+        from reprolab.lineage import fetch_model
+
+        predictor = models.load_predictor(fetch_model(run_id))
+        used = f"run {run_id}"
+        output = output or predictions_file(task).with_name(f"{task}-{run_id[:8]}.csv")
+    else:
+        import mlflow.pyfunc
+
+        uri = registry.champion_uri(task)
+        predictor = mlflow.pyfunc.load_model(uri)
+        used = f"{uri} (run {predictor.metadata.run_id})"
+        output = output or predictions_file(task)
+    frame["prediction"] = predictor.predict(inputs)
+    atomic_write_text(Path(output), frame.to_csv(index=False, float_format="%.5f"))
+    return Path(output), used

@@ -1,0 +1,26 @@
+"""register@<task>: register every evaluated model of the task (once per run) and apply the
+promotion gate; write reports/registry/<task>.json."""
+
+from __future__ import annotations
+
+import json
+
+from reprolab import registry
+from reprolab.errors import DataError
+from reprolab.io import atomic_write_json
+from reprolab.layout import RUN_FILE, eval_dir, registry_file
+from reprolab.params import Params
+
+
+def register(task: str, params: Params) -> tuple[dict, list[str]]:
+    spec = params.registry[task]
+    events: list[str] = []
+    for name in params.models_of_task(task):
+        run_file = eval_dir(task, name) / RUN_FILE
+        if not run_file.is_file():
+            raise DataError(f"{run_file}: not found; run evaluate@{name} first")
+        info = json.loads(run_file.read_text())
+        events += registry.register_run(task, spec, info["run_id"], name)
+    snapshot = registry.snapshot(task, spec)
+    atomic_write_json(registry_file(task), snapshot)
+    return snapshot, events

@@ -1,0 +1,50 @@
+"""train@<model>: fit on train (early stopping / curves on valid), save the MLflow model to
+models/<model>/, log params, curves, the model and lineage tags to one MLflow run."""
+
+from __future__ import annotations
+
+import time
+
+from reprolab import data, models
+from reprolab.io import atomic_dir, atomic_write_json, dvc_md5
+from reprolab.layout import RUN_FILE, model_dir, processed_dir, train_dir
+from reprolab.params import Params
+from reprolab.tracking import Run
+
+
+def train(name: str, params: Params) -> dict:
+    spec = params.models[name]
+    module = data.module_for(params.datasets[spec.dataset].kind)
+    data_path = processed_dir(spec.dataset)
+    train_split = module.load_split(data_path, "train")
+    valid_split = module.load_split(data_path, "valid")
+    model = models.build(spec, params.seed)
+    tags = {"stage": "train", "model": name, "task": spec.task, "kind": spec.kind}
+
+    with Run(spec.task, run_name=name, live_dir=train_dir(name), tags=tags) as run:
+        run.log_params({"model": name, "seed": params.seed, "dataset": spec.dataset,
+                        **model.hyperparams()})
+        started = time.perf_counter()
+        model.fit(train_split, valid_split, run)
+        fit_seconds = time.perf_counter() - started
+        run.log_metrics({"valid": _overall(model.evaluate(valid_split)),
+                         "fit_seconds": fit_seconds}, mlflow_prefix="final")
+        with atomic_dir(model_dir(name)) as staging:
+            model.save(staging, input_example=train_split.X.head(5))
+        run.log_artifact(model_dir(name), "model")
+        lineage = {
+            "model_path": model_dir(name).as_posix(),
+            "model_md5": dvc_md5(model_dir(name)),
+            "data_path": data_path.as_posix(),
+            "data_md5": dvc_md5(data_path),
+        }
+        run.set_tags(lineage)
+        info = {"run_id": run.run_id, "model": name, "task": spec.task, "kind": spec.kind,
+                "fit_seconds": round(fit_seconds, 3), **lineage}
+        atomic_write_json(train_dir(name) / RUN_FILE, info)
+    return info
+
+
+def _overall(metrics: dict) -> dict:
+    """Scalar metrics only (per-group breakdowns belong to the evaluation)."""
+    return {k: v for k, v in metrics.items() if not isinstance(v, dict)}

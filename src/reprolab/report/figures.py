@@ -1,0 +1,72 @@
+"""Plots a person would rather look at than read. matplotlib with the Agg backend: no
+display, no network, deterministic PNGs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def _grid(n: int, size: float = 3.6):
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.axis("off")
+    return fig, list(axes.flat[:n])
+
+
+def _save(fig, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90, metadata={"Software": None})
+    plt.close(fig)
+    return path
+
+
+def predicted_vs_actual(preds: dict[str, pd.DataFrame], path: Path, max_points: int) -> Path:
+    """One panel per model; integer grades jittered so that the spread is visible."""
+    fig, axes = _grid(len(preds))
+    rng = np.random.default_rng(0)
+    for ax, (name, frame) in zip(axes, preds.items(), strict=True):
+        frame = frame.sample(min(len(frame), max_points), random_state=0)
+        jitter = rng.uniform(-0.2, 0.2, len(frame))
+        for group, part in frame.groupby("group"):
+            ax.scatter(part["actual"] + jitter[: len(part)], part["predicted"], s=6,
+                       alpha=0.4, label=str(group),
+                       color={"red": "#a32638", "white": "#d4a017"}.get(str(group)))
+        lo, hi = frame["actual"].min() - 0.5, frame["actual"].max() + 0.5
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1)
+        ax.set(title=name, xlabel="actual", ylabel="predicted", xlim=(lo, hi), ylim=(lo, hi))
+        ax.legend(loc="upper left", fontsize=8)
+    return _save(fig, path)
+
+
+def residuals(preds: dict[str, pd.DataFrame], path: Path) -> Path:
+    fig, axes = _grid(len(preds))
+    bins = np.linspace(-3, 3, 49)
+    for ax, (name, frame) in zip(axes, preds.items(), strict=True):
+        ax.hist(frame["predicted"] - frame["actual"], bins=bins, color="#4c72b0")
+        ax.axvline(0, color="k", lw=1)
+        ax.set(title=name, xlabel="predicted − actual", ylabel="count")
+    return _save(fig, path)
+
+
+def learning_curves(curves: dict[str, pd.DataFrame], path: Path) -> Path:
+    """Train and validation RMSE against each model's own step (epoch, tree, iteration)."""
+    fig, axes = _grid(len(curves))
+    for ax, (name, frame) in zip(axes, curves.items(), strict=True):
+        for column, style in (("train_rmse", "-"), ("valid_rmse", "-")):
+            if column in frame:
+                ax.plot(frame["step"], frame[column], style, marker="." if len(frame) < 3
+                        else None, label=column.removesuffix("_rmse"))
+        ax.set(title=name, xlabel="step", ylabel="RMSE")
+        ax.legend(fontsize=8)
+    return _save(fig, path)

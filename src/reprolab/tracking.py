@@ -1,0 +1,168 @@
+"""One `Run` per stage execution, logging to dvclive (for `dvc exp show / metrics diff /
+plots`) and MLflow (for the UI and the registry) at once, each metric once per backend. Every
+MLflow run carries lineage tags so that its exact model can be fetched again later."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from reprolab.metrics import flatten
+from reprolab.paths import mlflow_artifact_root, mlflow_tracking_uri, repo_root
+
+TAG = "reprolab."  # prefix of every lineage tag
+# pipeline outputs that `dvc repro` itself rewrites: not a sign of uncommitted code
+_OUTPUT_PATHS = (":!dvc.lock", ":!reports", ":!models", ":!data")
+
+
+def git_state(cwd: Path | None = None) -> dict[str, str]:
+    """Commit of the workspace and whether code or params differ from it."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    changes = git("status", "--porcelain", "--untracked-files=no", "--", ".", *_OUTPUT_PATHS)
+    return {"git_commit": commit, "git_dirty": str(bool(changes)).lower()}
+
+
+def client():
+    """An MlflowClient on the repository's store (SQLite at the real root by default)."""
+    import mlflow
+
+    mlflow.set_tracking_uri(mlflow_tracking_uri())
+    return mlflow.MlflowClient()
+
+
+def experiment_id(name: str) -> str:
+    """Get or create an MLflow experiment whose artifacts live at the repository root, never
+    in a cwd-relative ./mlruns (which would vanish with a temporary experiment workspace)."""
+    mlflow_client = client()
+    found = mlflow_client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    location = f"{mlflow_artifact_root(repo_root())}/{name}"
+    return mlflow_client.create_experiment(name, artifact_location=location)
+
+
+class Run:
+    """Context manager: an MLflow run (new, or resumed by id) plus an optional dvclive dir.
+
+    A failure inside the block marks the MLflow run FAILED and re-raises.
+    """
+
+    def __init__(
+        self,
+        experiment: str,
+        run_name: str,
+        live_dir: Path | None = None,
+        resume_run_id: str | None = None,
+        tags: dict[str, str] | None = None,
+    ) -> None:
+        self.experiment = experiment
+        self.run_name = run_name
+        self.live_dir = live_dir
+        self.resume_run_id = resume_run_id
+        self.tags = tags or {}
+        self.live = None
+        self.run_id = ""
+
+    def __enter__(self) -> Run:
+        import mlflow
+
+        exp_id = experiment_id(self.experiment)
+        if self.resume_run_id:
+            active = mlflow.start_run(run_id=self.resume_run_id)
+        else:
+            active = mlflow.start_run(experiment_id=exp_id, run_name=self.run_name)
+        self.run_id = active.info.run_id
+        # a resumed run keeps the lineage of the execution that created it
+        tags = self.tags if self.resume_run_id else {**base_tags(), **self.tags}
+        mlflow.set_tags({k if k.startswith(TAG) else TAG + k: v for k, v in tags.items()})
+        if self.live_dir is not None:
+            from dvclive import Live
+
+            self.live = Live(
+                str(self.live_dir), dvcyaml=False, save_dvc_exp=False, report=None, resume=False
+            )
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        import mlflow
+
+        try:
+            if self.live is not None and exc is None:
+                self.live.end()
+        finally:
+            if exc is not None:
+                mlflow.set_tag(TAG + "error", f"{exc_type.__name__}: {exc}"[:5000])
+            mlflow.end_run("FAILED" if exc is not None else "FINISHED")
+
+    # ------------------------------------------------------------------ logging
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """MLflow only: DVC already tracks params.yaml (and shows it in `dvc exp show`)."""
+        import mlflow
+
+        mlflow.log_params(_flatten_params(params))
+
+    def log_step(self, step: int, metrics: dict[str, float]) -> None:
+        """Step-wise curve points: dvclive plots and MLflow metric history."""
+        import mlflow
+
+        if self.live is not None:
+            self.live.step = step
+            for name, value in metrics.items():
+                self.live.log_metric(name, value)
+            self.live.next_step()
+        mlflow.log_metrics(metrics, step=step)
+
+    def log_metrics(self, metrics: dict, mlflow_prefix: str = "") -> None:
+        """Final metrics (nested dicts allowed): dvclive's metrics.json and MLflow."""
+        import mlflow
+
+        flat = flatten(metrics, sep="/")
+        if self.live is not None:
+            for name, value in flat.items():
+                self.live.log_metric(name, value, plot=False)
+        mlflow.log_metrics(flatten(metrics, prefix=mlflow_prefix))
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        import mlflow
+
+        if Path(path).is_dir():
+            mlflow.log_artifacts(str(path), artifact_path)
+        else:
+            mlflow.log_artifact(str(path), artifact_path)
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        import mlflow
+
+        mlflow.set_tags({TAG + k: str(v) for k, v in tags.items()})
+
+
+def base_tags() -> dict[str, str]:
+    """Lineage every run carries: git commit, dirty flag, DVC experiment name."""
+    return {**git_state(), "dvc_exp": os.environ.get("DVC_EXP_NAME", "")}
+
+
+def _flatten_params(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict):
+            flat.update(_flatten_params(value, name))
+        else:
+            flat[name] = str(value)
+    return flat

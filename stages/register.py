@@ -1,0 +1,35 @@
+"""register@<task>: register evaluated models and apply the candidate/champion gate."""
+
+import click
+
+from reprolab.cli_support import load, params_option, user_errors
+
+
+@click.command()
+@click.argument("task")
+@click.option("--manual", is_flag=True, help="Register one chosen run instead of the pipeline's.")
+@click.option("--run-id", help="With --manual: the MLflow run to register.")
+@click.option("--model", "model_name", help="With --manual: the model name to record.")
+@params_option
+def main(task: str, manual: bool, run_id: str | None, model_name: str | None,
+         params_path: str) -> None:
+    """Register the models of TASK (a key of `registry` in params.yaml)."""
+    with user_errors():
+        params = load(params_path)
+        if manual:
+            from reprolab import registry
+
+            if not run_id:
+                raise click.UsageError("--manual needs --run-id")
+            events = registry.register_run(task, params.registry[task], run_id,
+                                           model_name or "manual")
+        else:
+            from reprolab.pipeline.register import register
+
+            _, events = register(task, params)
+        for event in events:
+            click.echo(event)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""train@<model>: fit one model, save it to models/<model>/, log to dvclive and MLflow."""
+
+import click
+
+from reprolab.cli_support import load, params_option, user_errors
+
+
+@click.command()
+@click.argument("model")
+@params_option
+def main(model: str, params_path: str) -> None:
+    """Train MODEL (a key of `models` in params.yaml)."""
+    with user_errors():
+        from reprolab.pipeline.train import train
+
+        info = train(model, load(params_path))
+        click.echo(f"{model}: trained in {info['fit_seconds']:.1f}s, MLflow run {info['run_id']}")
+
+
+if __name__ == "__main__":
+    main()
