@@ -12,8 +12,14 @@ from reprolab.cli_support import load, params_option, user_errors
 @click.option("--input", "input_csv", type=click.Path(dir_okay=False), help="CSV of inputs.")
 @click.option("--output", type=click.Path(dir_okay=False), help="Where to write predictions.")
 @params_option
-def main(task: str, run_id: str | None, interactive: bool, input_csv: str | None,
-         output: str | None, params_path: str) -> None:
+def main(
+    task: str,
+    run_id: str | None,
+    interactive: bool,
+    input_csv: str | None,
+    output: str | None,
+    params_path: str,
+) -> None:
     """Predict for TASK (a key of `infer` in params.yaml)."""
     with user_errors():
         from reprolab.pipeline.infer import infer

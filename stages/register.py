@@ -11,8 +11,9 @@ from reprolab.cli_support import load, params_option, user_errors
 @click.option("--run-id", help="With --manual: the MLflow run to register.")
 @click.option("--model", "model_name", help="With --manual: the model name to record.")
 @params_option
-def main(task: str, manual: bool, run_id: str | None, model_name: str | None,
-         params_path: str) -> None:
+def main(
+    task: str, manual: bool, run_id: str | None, model_name: str | None, params_path: str
+) -> None:
     """Register the models of TASK (a key of `registry` in params.yaml)."""
     with user_errors():
         params = load(params_path)
@@ -21,8 +22,9 @@ def main(task: str, manual: bool, run_id: str | None, model_name: str | None,
 
             if not run_id:
                 raise click.UsageError("--manual needs --run-id")
-            events = registry.register_run(task, params.registry[task], run_id,
-                                           model_name or "manual")
+            events = registry.register_run(
+                task, params.registry[task], run_id, model_name or "manual"
+            )
         else:
             from reprolab.pipeline.register import register
 

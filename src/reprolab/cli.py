@@ -28,8 +28,10 @@ def registry_list(task: str, params_path: str) -> None:
         spec = _spec(task, params_path)
         click.echo(f"{'version':>7}  {'model':<14} {spec.metric:>8}  {'status':<11} aliases")
         for v in reg.versions(task, spec):
-            click.echo(f"{v.version:>7}  {v.model:<14} {v.value:>8.4f}  {v.status:<11} "
-                       f"{', '.join(v.aliases)}")
+            click.echo(
+                f"{v.version:>7}  {v.model:<14} {v.value:>8.4f}  {v.status:<11} "
+                f"{', '.join(v.aliases)}"
+            )
 
 
 @registry.command()
@@ -64,10 +66,13 @@ def runs(task: str, limit: int) -> None:
         from reprolab.runs import list_runs
 
         for r in list_runs(task, limit):
-            shown = " ".join(f"{k.removeprefix('test_')}={v:.4f}"
-                             for k, v in sorted(r["metrics"].items()))
-            click.echo(f"{r['date']}  {r['run_id']}  {r['model']:<14} {shown}  "
-                       f"commit {r['commit']} {r['exp']}")
+            shown = " ".join(
+                f"{k.removeprefix('test_')}={v:.4f}" for k, v in sorted(r["metrics"].items())
+            )
+            click.echo(
+                f"{r['date']}  {r['run_id']}  {r['model']:<14} {shown}  "
+                f"commit {r['commit']} {r['exp']}"
+            )
 
 
 def _spec(task: str, params_path: str):
@@ -75,6 +80,7 @@ def _spec(task: str, params_path: str):
 
     params = load(params_path)
     if task not in params.registry:
-        raise RegistryError(f"{task}: not a task in params.yaml (registry: "
-                            f"{sorted(params.registry)})")
+        raise RegistryError(
+            f"{task}: not a task in params.yaml (registry: {sorted(params.registry)})"
+        )
     return params.registry[task]

@@ -55,9 +55,10 @@ def register_run(task: str, spec: RegistryTask, run_id: str, model: str) -> list
         run_id=run_id,
         tags={TAG + "model": model, TAG + metric_key(spec): repr(value)},
     )
-    return [f"{model}: registered v{mv.version} ({spec.metric}={value:.4f})", *_gate(
-        mlflow_client, task, spec, mv.version, value
-    )]
+    return [
+        f"{model}: registered v{mv.version} ({spec.metric}={value:.4f})",
+        *_gate(mlflow_client, task, spec, mv.version, value),
+    ]
 
 
 def _gate(mlflow_client, task: str, spec: RegistryTask, version: str, value: float) -> list[str]:
@@ -93,7 +94,7 @@ def promote(task: str, version: str, _client=None) -> list[str]:
     if old is not None:
         mlflow_client.set_registered_model_alias(task, ARCHIVE, old.version)
         mlflow_client.set_model_version_tag(task, old.version, TAG + "status", ARCHIVE)
-        history = _history(mlflow_client, task) + [old.version]
+        history = [*_history(mlflow_client, task), str(old.version)]
         mlflow_client.set_registered_model_tag(task, HISTORY, json.dumps(history))
         events.append(f"v{old.version}: {CHAMPION} -> {ARCHIVE}")
     return events
@@ -160,15 +161,18 @@ def snapshot(task: str, spec: RegistryTask) -> dict[str, Any]:
     }
 
 
-def champion_uri(task: str) -> str:
+def champion(task: str) -> tuple[str, str]:
+    """The champion's model URI and a description such as 'v2 (wine-rf)'."""
     mlflow_client = client()
     _require_registered_model(mlflow_client, task)
-    if _alias_version(mlflow_client, task, CHAMPION) is None:
+    version = _alias_version(mlflow_client, task, CHAMPION)
+    if version is None:
         raise RegistryError(
             f"{task}: no version has the '{CHAMPION}' alias yet (run the register stage, or "
             f"`reprolab registry promote {task} VERSION`)"
         )
-    return f"models:/{task}@{CHAMPION}"
+    model = version.tags.get(TAG + "model", "?")
+    return f"models:/{task}@{CHAMPION}", f"v{version.version} ({model})"
 
 
 # ---------------------------------------------------------------- helpers
@@ -233,4 +237,4 @@ def _get_version(mlflow_client, task: str, version: str):
 
 def _history(mlflow_client, task: str) -> list[str]:
     raw = mlflow_client.get_registered_model(task).tags.get(HISTORY)
-    return json.loads(raw) if raw else []
+    return [str(v) for v in json.loads(raw)] if raw else []

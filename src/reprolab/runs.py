@@ -26,8 +26,11 @@ def list_runs(task: str, limit: int = 20) -> list[dict]:
         {
             "run_id": r.info.run_id,
             "model": r.data.tags.get(TAG + "model", "?"),
-            "metrics": {k: v for k, v in r.data.metrics.items() if k.startswith("test_")
-                        and k.count("_") <= 2},
+            "metrics": {
+                k: v
+                for k, v in r.data.metrics.items()
+                if k.startswith("test_") and k.count("_") <= 2
+            },
             "commit": r.data.tags.get(TAG + "git_commit", "?")[:10],
             "exp": r.data.tags.get(TAG + "dvc_exp", ""),
             "date": datetime.fromtimestamp(r.info.start_time / 1000, UTC).strftime(
@@ -38,12 +41,18 @@ def list_runs(task: str, limit: int = 20) -> list[dict]:
     ]
 
 
+def format_metrics(metrics: dict[str, float]) -> str:
+    return " ".join(f"{k.removeprefix('test_')}={v:.4f}" for k, v in sorted(metrics.items()))
+
+
 def choose_run(task: str) -> str:
     runs = list_runs(task)
     if not runs:
         raise LineageError(f"{task}: no finished training runs")
     for i, run in enumerate(runs, 1):
-        shown = " ".join(f"{k.removeprefix('test_')}={v:.4f}" for k, v in sorted(run["metrics"].items()))
+        shown = " ".join(
+            f"{k.removeprefix('test_')}={v:.4f}" for k, v in sorted(run["metrics"].items())
+        )
         click.echo(
             f"{i:>3}. {run['date']}  {run['model']:<14} {shown:<40} "
             f"commit {run['commit']} {run['exp']}  {run['run_id']}"

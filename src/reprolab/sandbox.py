@@ -36,10 +36,16 @@ def set_dotted(params: dict, key: str, value: Any) -> None:
 def create(dest: Path, overrides: dict[str, Any] | None = None, source: Path | None = None) -> Path:
     """Copy the tracked files of `source` into `dest`, apply params overrides, commit."""
     source = source or workspace_root()
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=source, capture_output=True, check=True,
-    ).stdout.decode().split("\0")
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=source,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     dest.mkdir(parents=True, exist_ok=True)
     for rel in filter(None, listed):
         src = source / rel
@@ -61,12 +67,20 @@ def create(dest: Path, overrides: dict[str, Any] | None = None, source: Path | N
 
 def env_for(root: Path) -> dict[str, str]:
     """Environment that keeps a sandbox's stores inside it."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("MLFLOW_TRACKING_URI", "DVC_ROOT", "REPROLAB_ROOT", "DVC_EXP_NAME")}
-    env.update(DVC_NO_ANALYTICS="1", MLFLOW_DISABLE_TELEMETRY="true",
-               DVC_SITE_CACHE_DIR=str(root / ".dvc" / "tmp" / "site-cache"),
-               GIT_AUTHOR_NAME="sandbox", GIT_AUTHOR_EMAIL="sandbox@localhost",
-               GIT_COMMITTER_NAME="sandbox", GIT_COMMITTER_EMAIL="sandbox@localhost")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("MLFLOW_TRACKING_URI", "DVC_ROOT", "REPROLAB_ROOT", "DVC_EXP_NAME")
+    }
+    env.update(
+        DVC_NO_ANALYTICS="1",
+        MLFLOW_DISABLE_TELEMETRY="true",
+        DVC_SITE_CACHE_DIR=str(root / ".dvc" / "tmp" / "site-cache"),
+        GIT_AUTHOR_NAME="sandbox",
+        GIT_AUTHOR_EMAIL="sandbox@localhost",
+        GIT_COMMITTER_NAME="sandbox",
+        GIT_COMMITTER_EMAIL="sandbox@localhost",
+    )
     return env
 
 
@@ -78,8 +92,11 @@ def smoke() -> int:
         done = subprocess.run(["dvc", "repro"], cwd=root, env=env_for(root), check=False)
         if done.returncode == 0:
             done = subprocess.run(["dvc", "status"], cwd=root, env=env_for(root), check=False)
-    print(f"smoke: {'ok' if done.returncode == 0 else 'FAILED'} in "
-          f"{time.perf_counter() - started:.0f}s", flush=True)
+    print(
+        f"smoke: {'ok' if done.returncode == 0 else 'FAILED'} in "
+        f"{time.perf_counter() - started:.0f}s",
+        flush=True,
+    )
     return done.returncode
 
 

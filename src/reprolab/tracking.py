@@ -22,9 +22,7 @@ def git_state(cwd: Path | None = None) -> dict[str, str]:
     """Commit of the workspace and whether code or params differ from it."""
 
     def git(*args: str) -> str:
-        done = subprocess.run(
-            ["git", *args], cwd=cwd, capture_output=True, text=True, check=False
-        )
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
         return done.stdout.strip() if done.returncode == 0 else ""
 
     commit = git("rev-parse", "HEAD") or "unknown"

@@ -139,9 +139,7 @@ def prepare(
         data = data.sample(frac=params.sample_fraction, random_state=seed, ignore_index=True)
 
     holdout = params.valid_size + params.test_size
-    train, rest = train_test_split(
-        data, test_size=holdout, random_state=seed, stratify=data[COLOR]
-    )
+    train, rest = train_test_split(data, test_size=holdout, random_state=seed, stratify=data[COLOR])
     valid, test = train_test_split(
         rest, test_size=params.test_size / holdout, random_state=seed, stratify=rest[COLOR]
     )

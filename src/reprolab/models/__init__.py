@@ -24,8 +24,12 @@ def build(params, seed: int) -> Model:
     return cls(params, seed)
 
 
-def load_predictor(path):
-    """Any saved model directory (an MLflow model) as a pyfunc with `.predict(frame)`."""
+def load_predictor(location):
+    """A saved model directory or a `models:/` URI, as a pyfunc with `.predict(frame)`."""
+    import warnings
+
     import mlflow.pyfunc
 
-    return mlflow.pyfunc.load_model(str(path))
+    with warnings.catch_warnings():  # MLflow nags about type hints on our pyfunc wrappers
+        warnings.filterwarnings("ignore", message=".*type hints.*")
+        return mlflow.pyfunc.load_model(str(location))

@@ -75,36 +75,50 @@ class SklearnRegressor(Model):
             steps = _grid(len(est.estimators_))
             cumulative = {name: np.cumsum(p, axis=0) for name, p in per_tree.items()}
             for k in steps:
-                yield k, {
-                    f"{name}_rmse": _rmse(split.y, cumulative[name][k - 1] / k)
-                    for name, split in (("train", train), ("valid", valid))
-                }
+                yield (
+                    k,
+                    {
+                        f"{name}_rmse": _rmse(split.y, cumulative[name][k - 1] / k)
+                        for name, split in (("train", train), ("valid", valid))
+                    },
+                )
         elif self.params.kind == "hist_gradient_boosting":
             staged = {
                 name: list(est.staged_predict(split.X))
                 for name, split in (("train", train), ("valid", valid))
             }
             for k in _grid(len(staged["train"])):
-                yield k, {
-                    f"{name}_rmse": _rmse(split.y, staged[name][k - 1])
-                    for name, split in (("train", train), ("valid", valid))
-                }
+                yield (
+                    k,
+                    {
+                        f"{name}_rmse": _rmse(split.y, staged[name][k - 1])
+                        for name, split in (("train", train), ("valid", valid))
+                    },
+                )
         else:
-            yield 1, {
-                "train_rmse": _rmse(train.y, est.predict(train.X)),
-                "valid_rmse": _rmse(valid.y, est.predict(valid.X)),
-            }
+            yield (
+                1,
+                {
+                    "train_rmse": _rmse(train.y, est.predict(train.X)),
+                    "valid_rmse": _rmse(valid.y, est.predict(valid.X)),
+                },
+            )
 
     def predict(self, inputs: Any) -> np.ndarray:
         return self.estimator.predict(inputs)
 
     def save(self, path: Path, input_example: Any) -> None:
         import mlflow.sklearn
+        import skops.io
 
+        # skops refuses types it cannot audit (tree node arrays); these are our own freshly
+        # trained objects, so trust exactly the types this estimator contains
+        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(self.estimator))
         mlflow.sklearn.save_model(
             self.estimator,
             str(path),
             input_example=input_example,
+            skops_trusted_types=trusted,
             pip_requirements=pins("scikit-learn", "numpy", "pandas", "scipy"),
         )
 

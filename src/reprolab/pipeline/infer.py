@@ -40,11 +40,9 @@ def infer(
         used = f"run {run_id}"
         output = output or predictions_file(task).with_name(f"{task}-{run_id[:8]}.csv")
     else:
-        import mlflow.pyfunc
-
-        uri = registry.champion_uri(task)
-        predictor = mlflow.pyfunc.load_model(uri)
-        used = f"{uri} (run {predictor.metadata.run_id})"
+        uri, which = registry.champion(task)
+        predictor = models.load_predictor(uri)
+        used = f"{uri} = {which}"
         output = output or predictions_file(task)
     frame["prediction"] = predictor.predict(inputs)
     atomic_write_text(Path(output), frame.to_csv(index=False, float_format="%.5f"))

@@ -22,13 +22,16 @@ def train(name: str, params: Params) -> dict:
     tags = {"stage": "train", "model": name, "task": spec.task, "kind": spec.kind}
 
     with Run(spec.task, run_name=name, live_dir=train_dir(name), tags=tags) as run:
-        run.log_params({"model": name, "seed": params.seed, "dataset": spec.dataset,
-                        **model.hyperparams()})
+        run.log_params(
+            {"model": name, "seed": params.seed, "dataset": spec.dataset, **model.hyperparams()}
+        )
         started = time.perf_counter()
         model.fit(train_split, valid_split, run)
         fit_seconds = time.perf_counter() - started
-        run.log_metrics({"valid": _overall(model.evaluate(valid_split)),
-                         "fit_seconds": fit_seconds}, mlflow_prefix="final")
+        run.log_metrics(
+            {"valid": _overall(model.evaluate(valid_split)), "fit_seconds": fit_seconds},
+            mlflow_prefix="final",
+        )
         with atomic_dir(model_dir(name)) as staging:
             model.save(staging, input_example=train_split.X.head(5))
         run.log_artifact(model_dir(name), "model")
@@ -39,8 +42,14 @@ def train(name: str, params: Params) -> dict:
             "data_md5": dvc_md5(data_path),
         }
         run.set_tags(lineage)
-        info = {"run_id": run.run_id, "model": name, "task": spec.task, "kind": spec.kind,
-                "fit_seconds": round(fit_seconds, 3), **lineage}
+        info = {
+            "run_id": run.run_id,
+            "model": name,
+            "task": spec.task,
+            "kind": spec.kind,
+            "fit_seconds": round(fit_seconds, 3),
+            **lineage,
+        }
         atomic_write_json(train_dir(name) / RUN_FILE, info)
     return info
 

@@ -17,13 +17,20 @@ from reprolab.report.document import Document
 
 REPORT_DIR = Path("reports")
 FIGURES = REPORT_DIR / "figures"
-COLUMNS = [("rmse", "RMSE", "{:.3f}"), ("mae", "MAE", "{:.3f}"), ("r2", "R²", "{:.3f}"),
-           ("acc_0_5", "acc ±0.5", "{:.1%}"), ("acc_1_0", "acc ±1.0", "{:.1%}")]
+COLUMNS = [
+    ("rmse", "RMSE", "{:.3f}"),
+    ("mae", "MAE", "{:.3f}"),
+    ("r2", "R²", "{:.3f}"),
+    ("acc_0_5", "acc ±0.5", "{:.1%}"),
+    ("acc_1_0", "acc ±1.0", "{:.1%}"),
+]
 # Published results to read ours against (dataset kind -> rows).
 REFERENCES = {
     "wine": [
-        ("Cortez et al. 2009, SVM (per color, with duplicates)",
-         {"red": {"acc_0_5": 0.624}, "white": {"acc_0_5": 0.646}}),
+        (
+            "Cortez et al. 2009, SVM (per color, with duplicates)",
+            {"red": {"acc_0_5": 0.624}, "white": {"acc_0_5": 0.646}},
+        ),
     ],
 }
 
@@ -62,15 +69,19 @@ def _task_section(doc: Document, task: str, params: Params, figdir: Path) -> Non
         metrics = evals[name]
         row = [f"**{name}** ★" if champion.get("model") == name else name]
         row += [fmt.format(metrics[key]) for key, _, fmt in COLUMNS]
-        row += [fmt.format(metrics[g][key]) for g in groups for key, _, fmt in
-                (COLUMNS[0], COLUMNS[3])]
+        row += [
+            fmt.format(metrics[g][key]) for g in groups for key, _, fmt in (COLUMNS[0], COLUMNS[3])
+        ]
         row.append(by_model.get(name, ""))
         rows.append(row)
     kind = params.datasets[params.models[names[0]].dataset].kind
     for label, ref in REFERENCES.get(kind, []):
         row = [f"_{label}_", *["" for _ in COLUMNS]]
-        row += [f"{ref[g]['acc_0_5']:.1%}" if key == "acc_0_5" and g in ref else ""
-                for g in groups for key, _, _ in (COLUMNS[0], COLUMNS[3])]
+        row += [
+            f"{ref[g]['acc_0_5']:.1%}" if key == "acc_0_5" and g in ref else ""
+            for g in groups
+            for key, _, _ in (COLUMNS[0], COLUMNS[3])
+        ]
         rows.append([*row, "published"])
     doc.table(header, rows)
     doc.text(
@@ -81,26 +92,38 @@ def _task_section(doc: Document, task: str, params: Params, figdir: Path) -> Non
 
     preds = {n: pd.read_csv(eval_dir(task, n) / "predictions.csv") for n in names}
     curves = {n: _curve(n) for n in names}
-    doc.figure(figures.predicted_vs_actual(preds, figdir / f"{task}-predicted-vs-actual.png",
-                                           params.report.scatter_points),
-               "Predicted vs actual grade on the test split (jittered), per model")
-    doc.figure(figures.residuals(preds, figdir / f"{task}-residuals.png"),
-               "Residuals on the test split")
-    doc.figure(figures.learning_curves({n: c for n, c in curves.items() if c is not None},
-                                       figdir / f"{task}-learning-curves.png"),
-               "Learning curves: RMSE by epoch (MLP), tree count (forest), iteration (boosting)")
+    doc.figure(
+        figures.predicted_vs_actual(
+            preds, figdir / f"{task}-predicted-vs-actual.png", params.report.scatter_points
+        ),
+        "Predicted vs actual grade on the test split (jittered), per model",
+    )
+    doc.figure(
+        figures.residuals(preds, figdir / f"{task}-residuals.png"), "Residuals on the test split"
+    )
+    doc.figure(
+        figures.learning_curves(
+            {n: c for n, c in curves.items() if c is not None},
+            figdir / f"{task}-learning-curves.png",
+        ),
+        "Learning curves: RMSE by epoch (MLP), tree count (forest), iteration (boosting)",
+    )
 
 
 def _champion_sentence(registry: dict, metric: str, previous: dict | None) -> str:
     champion = registry.get("champion")
     if not champion:
         return "No version is champion yet: none passed the threshold."
-    text = (f"Champion: **{champion['model']}** (v{champion['version']}, test {metric} "
-            f"{champion['value']:.4f}).")
+    text = (
+        f"Champion: **{champion['model']}** (v{champion['version']}, test {metric} "
+        f"{champion['value']:.4f})."
+    )
     if previous:
         delta = champion["value"] - previous["value"]
-        text += (f" Previous champion: {previous['model']} v{previous['version']} "
-                 f"({previous['value']:.4f}); change {delta:+.4f}.")
+        text += (
+            f" Previous champion: {previous['model']} v{previous['version']} "
+            f"({previous['value']:.4f}); change {delta:+.4f}."
+        )
     else:
         text += " It is the first champion of this task."
     return text
@@ -112,8 +135,10 @@ def _versions_by_model(registry: dict) -> dict[str, str]:
     for v in registry.get("versions", []):
         if v["model"] not in latest or int(v["version"]) > int(latest[v["model"]]["version"]):
             latest[v["model"]] = v
-    return {m: f"v{v['version']}" + (f" ({', '.join(v['aliases'])})" if v["aliases"] else "")
-            for m, v in latest.items()}
+    return {
+        m: f"v{v['version']}" + (f" ({', '.join(v['aliases'])})" if v["aliases"] else "")
+        for m, v in latest.items()
+    }
 
 
 def _curve(name: str) -> pd.DataFrame | None:

@@ -90,9 +90,11 @@ def _inline(text: str) -> str:
     escaped = html.escape(text)
     for marker, tag in (("**", "strong"), ("`", "code")):
         pieces = escaped.split(marker)
-        escaped = "".join(
-            f"<{tag}>{p}</{tag}>" if i % 2 else p for i, p in enumerate(pieces)
-        ) if len(pieces) % 2 else escaped
+        escaped = (
+            "".join(f"<{tag}>{p}</{tag}>" if i % 2 else p for i, p in enumerate(pieces))
+            if len(pieces) % 2
+            else escaped
+        )
     return escaped
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 
 def _grid(n: int, size: float = 3.6):
@@ -39,9 +39,14 @@ def predicted_vs_actual(preds: dict[str, pd.DataFrame], path: Path, max_points: 
         frame = frame.sample(min(len(frame), max_points), random_state=0)
         jitter = rng.uniform(-0.2, 0.2, len(frame))
         for group, part in frame.groupby("group"):
-            ax.scatter(part["actual"] + jitter[: len(part)], part["predicted"], s=6,
-                       alpha=0.4, label=str(group),
-                       color={"red": "#a32638", "white": "#d4a017"}.get(str(group)))
+            ax.scatter(
+                part["actual"] + jitter[: len(part)],
+                part["predicted"],
+                s=6,
+                alpha=0.4,
+                label=str(group),
+                color={"red": "#a32638", "white": "#d4a017"}.get(str(group)),
+            )
         lo, hi = frame["actual"].min() - 0.5, frame["actual"].max() + 0.5
         ax.plot([lo, hi], [lo, hi], "k--", lw=1)
         ax.set(title=name, xlabel="actual", ylabel="predicted", xlim=(lo, hi), ylim=(lo, hi))
@@ -65,8 +70,13 @@ def learning_curves(curves: dict[str, pd.DataFrame], path: Path) -> Path:
     for ax, (name, frame) in zip(axes, curves.items(), strict=True):
         for column, style in (("train_rmse", "-"), ("valid_rmse", "-")):
             if column in frame:
-                ax.plot(frame["step"], frame[column], style, marker="." if len(frame) < 3
-                        else None, label=column.removesuffix("_rmse"))
+                ax.plot(
+                    frame["step"],
+                    frame[column],
+                    style,
+                    marker="." if len(frame) < 3 else None,
+                    label=column.removesuffix("_rmse"),
+                )
         ax.set(title=name, xlabel="step", ylabel="RMSE")
         ax.legend(fontsize=8)
     return _save(fig, path)
