@@ -63,12 +63,10 @@ def rollback(task: str) -> None:
 def runs(task: str, limit: int) -> None:
     """Recent training runs of TASK: model, test metrics, git commit, DVC experiment."""
     with user_errors():
-        from reprolab.runs import list_runs
+        from reprolab.runs import format_metrics, list_runs
 
         for r in list_runs(task, limit):
-            shown = " ".join(
-                f"{k.removeprefix('test_')}={v:.4f}" for k, v in sorted(r["metrics"].items())
-            )
+            shown = format_metrics(r["metrics"])
             click.echo(
                 f"{r['date']}  {r['run_id']}  {r['model']:<14} {shown}  "
                 f"commit {r['commit']} {r['exp']}"
