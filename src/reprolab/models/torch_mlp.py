@@ -50,8 +50,8 @@ class TorchMLPRegressor(Model):
         torch.manual_seed(self.seed)
         generator = torch.Generator().manual_seed(self.seed)
         self.feature_names = list(train.X.columns)
-        x, y = _tensor(train.X), torch.as_tensor(train.y, dtype=torch.float32)
-        xv, yv = _tensor(valid.X), torch.as_tensor(valid.y, dtype=torch.float32)
+        x, y = _tensor(train.X), torch.tensor(train.y, dtype=torch.float32)
+        xv, yv = _tensor(valid.X), torch.tensor(valid.y, dtype=torch.float32)
         module = MLP(x.shape[1], p.hidden, p.dropout)
         module.mean.copy_(x.mean(0))
         module.std.copy_(x.std(0).clamp_min(1e-6))
@@ -141,7 +141,7 @@ class MLPPyfunc(mlflow.pyfunc.PythonModel):
 
 
 def _tensor(frame: Any) -> torch.Tensor:
-    return torch.as_tensor(np.asarray(frame, dtype=np.float32))
+    return torch.tensor(np.asarray(frame, dtype=np.float32))
 
 
 def _rmse(module: MLP, x: torch.Tensor, y: torch.Tensor) -> float:

@@ -1,0 +1,117 @@
+"""The real pipeline with real DVC and MLflow, in a throw-away copy of this repository."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+from reprolab import sandbox
+
+pytestmark = pytest.mark.slow
+OVERRIDES = {**sandbox.SMOKE_OVERRIDES, "datasets.wine.sample_fraction": 0.3}
+WINE_STAGES = {"prepare@wine", "register@wine-quality", "infer@wine-quality", "report"} | {
+    f"{s}@wine-{m}" for s in ("train", "evaluate") for m in ("ridge", "rf", "hgb", "mlp")}
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    from tests.conftest import _mirror
+
+    mirror = _mirror()
+    if mirror is None:
+        pytest.skip("no dataset mirror: set REPROLAB_DATA_MIRROR")
+    root = sandbox.create(tmp_path_factory.mktemp("e2e") / "repo", OVERRIDES)
+    env = {**sandbox.env_for(root), "REPROLAB_DATA_MIRROR": str(mirror)}
+    env.pop("REPROLAB_MLFLOW_ARTIFACTS", None)
+
+    def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
+                              check=False)
+        if check and done.returncode != 0:
+            raise AssertionError(f"{cmd} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        return done
+
+    return root, run
+
+
+def ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+def mlflow_client(root):
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
+
+
+def test_pipeline_reruns_only_what_changed_and_keeps_lineage(repo):
+    root, run = repo
+    first = run("dvc", "repro")
+    assert ran(first.stdout) == WINE_STAGES
+    assert "Data and pipelines are up to date." in run("dvc", "repro").stdout
+    run("git", "add", "-A")
+    run("git", "commit", "-qm", "first results")
+    lock = yaml.safe_load(run("git", "show", "HEAD:dvc.lock").stdout)
+    rf_md5 = next(o["md5"] for o in lock["stages"]["train@wine-rf"]["outs"]
+                  if o["path"] == "models/wine-rf")
+
+    client = mlflow_client(root)
+    experiment = client.get_experiment_by_name("wine-quality")
+    (rf_run,) = client.search_runs([experiment.experiment_id],
+                                   "tags.`reprolab.model` = 'wine-rf'")
+    tags = rf_run.data.tags
+    assert tags["reprolab.model_md5"] == rf_md5  # our hash is DVC's hash
+    assert tags["reprolab.model_path"] == "models/wine-rf"
+    assert re.fullmatch(r"[0-9a-f]{40}", tags["reprolab.git_commit"])
+    assert tags["reprolab.git_dirty"] == "false"
+    assert {"test_rmse", "final_valid_rmse"} <= set(rf_run.data.metrics)
+    assert "champion" in client.get_registered_model("wine-quality").aliases
+
+    # one param of one model: only that branch and the gathering stages rerun
+    exp = run("dvc", "exp", "run", "-n", "fewer-trees", "-S", "models.wine-rf.n_estimators=12")
+    reran = ran(exp.stdout)
+    assert {"train@wine-rf", "evaluate@wine-rf", "register@wine-quality"} <= reran
+    assert not reran & {"prepare@wine", "train@wine-ridge", "train@wine-hgb",
+                        "train@wine-mlp", "evaluate@wine-mlp"}
+    runs = client.search_runs([experiment.experiment_id], "tags.`reprolab.stage` = 'train'")
+    assert len(runs) == 5
+    assert {r.data.tags["reprolab.dvc_exp"] for r in runs} == {"", "fewer-trees"}
+    shown = run("dvc", "exp", "show", "--md").stdout
+    assert "fewer-trees" in shown and "test_rmse" not in shown
+
+    # the first wine-rf run's exact model, though the workspace has moved on
+    out = root / "first-rf.csv"
+    done = run(sys.executable, "stages/infer.py", "wine-quality", "--run-id",
+               rf_run.info.run_id, "--output", str(out))
+    assert rf_run.info.run_id in done.stdout
+    committed = pd.read_csv(io.StringIO(run(
+        "git", "show", "HEAD:reports/eval/wine-quality/wine-rf/predictions.csv").stdout))
+    assert pd.read_csv(out)["prediction"].round(5).tolist() == committed["predicted"].tolist()
+    current = pd.read_csv(root / "reports/eval/wine-quality/wine-rf/predictions.csv")
+    assert current["predicted"].tolist() != committed["predicted"].tolist()
+
+
+def test_champion_loads_in_a_fresh_process(repo):
+    root, run = repo
+    code = (
+        "import mlflow, pandas as pd\n"
+        "from reprolab.data.wine import features\n"
+        "m = mlflow.pyfunc.load_model('models:/wine-quality@champion')\n"
+        "frame = pd.read_csv('data/processed/wine/test.csv')\n"
+        "p = m.predict(features(frame))\n"
+        "assert len(p) == len(frame) and 3 < p.mean() < 8, p.mean()\n"
+        "print('ok', len(p))\n"
+    )
+    env_uri = f"sqlite:///{root / 'mlflow.db'}"
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
+                          text=True, env={**os.environ, "MLFLOW_TRACKING_URI": env_uri},
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("ok ")
