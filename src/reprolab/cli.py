@@ -73,6 +73,22 @@ def runs(task: str, limit: int) -> None:
             )
 
 
+@main.command()
+@click.option("--rev", default="main", show_default=True, help="Baseline git revision.")
+@click.option(
+    "--exp",
+    "experiments",
+    multiple=True,
+    help="Experiment to review (repeatable); default: the workspace.",
+)
+def review(rev: str, experiments: tuple[str, ...]) -> None:
+    """Experiments, metrics/params diffs and plots against REV, in reports/review.{md,html}."""
+    with user_errors():
+        from reprolab.review import review as write_review
+
+        click.echo(f"review -> {write_review(rev, list(experiments))}")
+
+
 def _spec(task: str, params_path: str):
     from reprolab.errors import RegistryError
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from reprolab.errors import LineageError
@@ -66,13 +67,20 @@ def _from_revision(root: Path, tags: dict[str, str], dest: Path) -> None:
 
 def _from_hash(root: Path, tags: dict[str, str], dest: Path) -> None:
     """Pin the recorded hash in a throw-away .dvc file and let DVC check it out (from the
-    cache) or pull it (from the remote)."""
-    dvcfile = dest.parent / "model.dvc"
-    md5 = tags["model_md5"]
-    dvcfile.write_text(f"outs:\n- md5: {md5}\n  path: model\n  hash: md5\n")
-    target = str(dvcfile.relative_to(root))
-    for command in (["dvc", "checkout", target], ["dvc", "pull", target]):
-        done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
-        if done.returncode == 0 and dest.exists():
-            return
-    raise LineageError((done.stderr or done.stdout).strip().splitlines()[-1:] or "dvc failed")
+    cache) or pull it (from the remote). DVC refuses .dvc files in git-ignored folders, so
+    the pin lives in a temporary folder of its own at the workspace root."""
+    pin_dir = Path(tempfile.mkdtemp(prefix=".reprolab-fetch-", dir=root))
+    try:
+        (pin_dir / "model.dvc").write_text(
+            f"outs:\n- md5: {tags['model_md5']}\n  path: model\n  hash: md5\n"
+        )
+        target = str((pin_dir / "model.dvc").relative_to(root))
+        for command in (["dvc", "checkout", target], ["dvc", "pull", target]):
+            done = subprocess.run(command, cwd=root, capture_output=True, text=True, check=False)
+            if done.returncode == 0 and (pin_dir / "model").exists():
+                shutil.copytree(pin_dir / "model", dest)
+                return
+        message = (done.stderr or done.stdout).strip().splitlines()
+        raise LineageError(message[-1] if message else "dvc could not check out the model")
+    finally:
+        shutil.rmtree(pin_dir, ignore_errors=True)

@@ -17,7 +17,8 @@ from reprolab import sandbox
 pytestmark = pytest.mark.slow
 OVERRIDES = {**sandbox.SMOKE_OVERRIDES, "datasets.wine.sample_fraction": 0.3}
 WINE_STAGES = {"prepare@wine", "register@wine-quality", "infer@wine-quality", "report"} | {
-    f"{s}@wine-{m}" for s in ("train", "evaluate") for m in ("ridge", "rf", "hgb", "mlp")}
+    f"{s}@wine-{m}" for s in ("train", "evaluate") for m in ("ridge", "rf", "hgb", "mlp")
+}
 
 
 @pytest.fixture(scope="module")
@@ -32,8 +33,7 @@ def repo(tmp_path_factory):
     env.pop("REPROLAB_MLFLOW_ARTIFACTS", None)
 
     def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
-                              check=False)
+        done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
         if check and done.returncode != 0:
             raise AssertionError(f"{cmd} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         return done
@@ -59,13 +59,13 @@ def test_pipeline_reruns_only_what_changed_and_keeps_lineage(repo):
     run("git", "add", "-A")
     run("git", "commit", "-qm", "first results")
     lock = yaml.safe_load(run("git", "show", "HEAD:dvc.lock").stdout)
-    rf_md5 = next(o["md5"] for o in lock["stages"]["train@wine-rf"]["outs"]
-                  if o["path"] == "models/wine-rf")
+    rf_md5 = next(
+        o["md5"] for o in lock["stages"]["train@wine-rf"]["outs"] if o["path"] == "models/wine-rf"
+    )
 
     client = mlflow_client(root)
     experiment = client.get_experiment_by_name("wine-quality")
-    (rf_run,) = client.search_runs([experiment.experiment_id],
-                                   "tags.`reprolab.model` = 'wine-rf'")
+    (rf_run,) = client.search_runs([experiment.experiment_id], "tags.`reprolab.model` = 'wine-rf'")
     tags = rf_run.data.tags
     assert tags["reprolab.model_md5"] == rf_md5  # our hash is DVC's hash
     assert tags["reprolab.model_path"] == "models/wine-rf"
@@ -78,21 +78,43 @@ def test_pipeline_reruns_only_what_changed_and_keeps_lineage(repo):
     exp = run("dvc", "exp", "run", "-n", "fewer-trees", "-S", "models.wine-rf.n_estimators=12")
     reran = ran(exp.stdout)
     assert {"train@wine-rf", "evaluate@wine-rf", "register@wine-quality"} <= reran
-    assert not reran & {"prepare@wine", "train@wine-ridge", "train@wine-hgb",
-                        "train@wine-mlp", "evaluate@wine-mlp"}
+    assert not reran & {
+        "prepare@wine",
+        "train@wine-ridge",
+        "train@wine-hgb",
+        "train@wine-mlp",
+        "evaluate@wine-mlp",
+    }
     runs = client.search_runs([experiment.experiment_id], "tags.`reprolab.stage` = 'train'")
     assert len(runs) == 5
     assert {r.data.tags["reprolab.dvc_exp"] for r in runs} == {"", "fewer-trees"}
     shown = run("dvc", "exp", "show", "--md").stdout
     assert "fewer-trees" in shown and "test_rmse" not in shown
 
+    # the review page compares the experiment with the committed baseline, offline
+    run("reprolab", "review", "--rev", "HEAD", "--exp", "fewer-trees")
+    review = (root / "reports/review.md").read_text()
+    assert "models.wine-rf.n_estimators" in review and "| 12 " in review.replace("12  ", "12 ")
+    pngs = list((root / "reports/review").glob("*.png"))
+    assert pngs and all(p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+
     # the first wine-rf run's exact model, though the workspace has moved on
     out = root / "first-rf.csv"
-    done = run(sys.executable, "stages/infer.py", "wine-quality", "--run-id",
-               rf_run.info.run_id, "--output", str(out))
+    done = run(
+        sys.executable,
+        "stages/infer.py",
+        "wine-quality",
+        "--run-id",
+        rf_run.info.run_id,
+        "--output",
+        str(out),
+    )
     assert rf_run.info.run_id in done.stdout
-    committed = pd.read_csv(io.StringIO(run(
-        "git", "show", "HEAD:reports/eval/wine-quality/wine-rf/predictions.csv").stdout))
+    committed = pd.read_csv(
+        io.StringIO(
+            run("git", "show", "HEAD:reports/eval/wine-quality/wine-rf/predictions.csv").stdout
+        )
+    )
     assert pd.read_csv(out)["prediction"].round(5).tolist() == committed["predicted"].tolist()
     current = pd.read_csv(root / "reports/eval/wine-quality/wine-rf/predictions.csv")
     assert current["predicted"].tolist() != committed["predicted"].tolist()
@@ -110,8 +132,13 @@ def test_champion_loads_in_a_fresh_process(repo):
         "print('ok', len(p))\n"
     )
     env_uri = f"sqlite:///{root / 'mlflow.db'}"
-    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True,
-                          text=True, env={**os.environ, "MLFLOW_TRACKING_URI": env_uri},
-                          check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MLFLOW_TRACKING_URI": env_uri},
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("ok ")

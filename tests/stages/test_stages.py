@@ -17,8 +17,12 @@ HEAVY = ("torch", "mlflow", "sklearn", "pandas", "dvc", "dvclive", "matplotlib",
 
 
 def stage(name: str, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, str(REPO / "stages" / f"{name}.py"), *args],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "stages" / f"{name}.py"), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if check and done.returncode != 0:
         raise AssertionError(f"{name} {args} failed:\n{done.stdout}\n{done.stderr}")
     return done
@@ -35,8 +39,7 @@ def test_help_imports_no_heavy_library(name):
         "    assert e.code == 0, e.code\n"
         f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          check=True)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert "Usage:" in done.stdout
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
@@ -59,7 +62,8 @@ def test_invalid_params_rejected_before_any_work(workspace, small_params):
     done = stage("prepare", "wine", check=False)
     assert done.returncode == 1
     assert done.stderr.strip() == (
-        "error: params.yaml: models.wine-rf.n_estimators: must be > 0, got -5")
+        "error: params.yaml: models.wine-rf.n_estimators: must be > 0, got -5"
+    )
     assert not (workspace / "data").exists()
 
 
@@ -78,8 +82,12 @@ def test_stage_chain_trains_registers_predicts_and_reports(workspace, small_para
     out = stage("register", "wine-quality").stdout
     assert "promoted to champion" in out
     registry = json.loads((workspace / "reports/registry/wine-quality.json").read_text())
-    evals = {m: json.loads((workspace / f"reports/eval/wine-quality/{m}/metrics.json")
-                           .read_text())["rmse"] for m in ("wine-ridge", "wine-rf")}
+    evals = {
+        m: json.loads((workspace / f"reports/eval/wine-quality/{m}/metrics.json").read_text())[
+            "rmse"
+        ]
+        for m in ("wine-ridge", "wine-rf")
+    }
     assert registry["champion"]["model"] == min(evals, key=evals.get)
 
     out = stage("infer", "wine-quality").stdout
@@ -91,8 +99,11 @@ def test_stage_chain_trains_registers_predicts_and_reports(workspace, small_para
     stage("report")
     report = (workspace / "reports/report.md").read_text()
     assert "★" in report and "62.4%" in report
-    assert all((workspace / "reports" / line.split("](")[1].rstrip(")")).is_file()
-               for line in report.splitlines() if line.startswith("!["))
+    assert all(
+        (workspace / "reports" / line.split("](")[1].rstrip(")")).is_file()
+        for line in report.splitlines()
+        if line.startswith("![")
+    )
     assert "data:image/png;base64," in (workspace / "reports/report.html").read_text()
 
 
@@ -113,10 +124,13 @@ def test_prepare_reports_a_corrupt_mirror_file(workspace, small_params, mirror, 
     fake.mkdir(parents=True)
     for name in ("winequality-red.csv", "winequality-white.csv"):
         (fake / name).write_bytes((mirror / "wine-quality" / name).read_bytes()[:-100])
-    done = subprocess.run([sys.executable, str(REPO / "stages/prepare.py"), "wine"],
-                          capture_output=True, text=True, check=False,
-                          env={**__import__("os").environ,
-                               "REPROLAB_DATA_MIRROR": str(tmp_path / "mirror")})
+    done = subprocess.run(
+        [sys.executable, str(REPO / "stages/prepare.py"), "wine"],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**__import__("os").environ, "REPROLAB_DATA_MIRROR": str(tmp_path / "mirror")},
+    )
     assert done.returncode == 1
     assert "sha256 mismatch for winequality-red.csv" in done.stderr
     assert not (workspace / "data/processed/wine").exists()

@@ -54,8 +54,9 @@ def test_same_seed_same_model(regression_splits):
 
 def test_mlp_early_stopping_restores_the_best_epoch(regression_splits):
     train, valid, _ = regression_splits
-    params = TorchMLPParams(kind="torch_mlp", hidden=[32], max_epochs=300, patience=5, lr=0.05,
-                            **ROUTE)
+    params = TorchMLPParams(
+        kind="torch_mlp", hidden=[32], max_epochs=300, patience=5, lr=0.05, **ROUTE
+    )
     steps = Steps()
     model = models.build(params, seed=0).fit(train, valid, steps)
     curve = {s: m["valid_rmse"] for s, m in steps.points}

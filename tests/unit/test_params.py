@@ -23,7 +23,11 @@ def test_repository_params_are_valid():
     params = load_params(REPO / "params.yaml")
     assert params.models["wine-rf"].kind == "random_forest"
     assert set(params.models_of_task("wine-quality")) == {
-        "wine-ridge", "wine-rf", "wine-hgb", "wine-mlp"}
+        "wine-ridge",
+        "wine-rf",
+        "wine-hgb",
+        "wine-mlp",
+    }
 
 
 def test_bad_value_names_key_path_expectation_and_value():

@@ -29,7 +29,10 @@ def test_reads_a_valid_file(tmp_path):
     [
         ([HEADER.replace(";", ","), ROW.replace(";", ",")], "wrong delimiter, expected ';'"),
         ([HEADER.replace(';"pH"', ""), ROW], "missing column(s) ['pH']"),
-        ([HEADER, ROW, ROW.replace("3.51", "abc")], "row 2 (line 3), column 'pH': not a number: 'abc'"),
+        (
+            [HEADER, ROW, ROW.replace("3.51", "abc")],
+            "row 2 (line 3), column 'pH': not a number: 'abc'",
+        ),
         ([HEADER, ROW.replace("0.56", "")], "row 1 (line 2), column 'sulphates': missing value"),
         ([HEADER, ROW[:-1] + "11"], "column 'quality': must be an integer grade 0-10, got 11"),
         ([HEADER, ROW[:-1] + "5.5"], "column 'quality': expected an integer, got '5.5'"),
@@ -50,8 +53,9 @@ def test_truncated_row_is_caught(tmp_path):
 
 
 def remote_for(content: bytes, name="f.csv") -> RemoteFile:
-    return RemoteFile(name, "http://invalid.example/f.csv", hashlib.sha256(content).hexdigest(),
-                      f"sub/{name}")
+    return RemoteFile(
+        name, "http://invalid.example/f.csv", hashlib.sha256(content).hexdigest(), f"sub/{name}"
+    )
 
 
 def test_fetch_from_mirror_checks_sha256(tmp_path):
@@ -97,7 +101,8 @@ def test_prepare_on_real_data_dedups_and_splits_deterministically(tmp_path, mirr
     wine.prepare(params, 42, tmp_path / "raw", tmp_path / "b", mirror)
     for split in wine.SPLITS:
         assert (tmp_path / "a" / f"{split}.csv").read_bytes() == (
-            tmp_path / "b" / f"{split}.csv").read_bytes()
+            tmp_path / "b" / f"{split}.csv"
+        ).read_bytes()
     test = wine.load_split(tmp_path / "a", "test")
     assert set(test.score(test.y)) >= {"rmse", "red", "white"}
     assert test.score(test.y)["rmse"] == 0

@@ -32,6 +32,11 @@ class Document:
     def text(self, text: str) -> None:
         self.blocks.append(("p", text))
 
+    def preformatted(self, text: str) -> None:
+        """Text that is already markdown (e.g. `dvc metrics diff --md`): verbatim in the
+        markdown, monospaced in the HTML."""
+        self.blocks.append(("pre", text))
+
     def table(self, header: list[str], rows: list[list[str]]) -> None:
         self.blocks.append(("table", Table(header, rows)))
 
@@ -43,7 +48,7 @@ class Document:
         for kind, block in self.blocks:
             if kind == "h2":
                 out += [f"## {block}", ""]
-            elif kind == "p":
+            elif kind in ("p", "pre"):
                 out += [str(block), ""]
             elif kind == "table":
                 out += [
@@ -67,6 +72,8 @@ class Document:
                 parts.append(f"<h2>{html.escape(str(block))}</h2>")
             elif kind == "p":
                 parts.append(f"<p>{_inline(str(block))}</p>")
+            elif kind == "pre":
+                parts.append(f"<pre>{html.escape(str(block))}</pre>")
             elif kind == "table":
                 head = "".join(f"<th>{html.escape(h)}</th>" for h in block.header)
                 body = "".join(
