@@ -121,7 +121,7 @@ def test_pipeline_reruns_only_what_changed_and_keeps_lineage(repo):
 
 
 def test_champion_loads_in_a_fresh_process(repo):
-    root, run = repo
+    root, _ = repo
     code = (
         "import mlflow, pandas as pd\n"
         "from reprolab.data.wine import features\n"

@@ -70,5 +70,5 @@ def test_saved_model_rejects_wrong_columns(regression_splits, tmp_path):
     model = models.build(FAMILIES[0], seed=0).fit(train, valid)
     model.save(tmp_path / "m", input_example=train.X.head(3))
     predictor = models.load_predictor(tmp_path / "m")
-    with pytest.raises(Exception, match="(?i)missing"):
+    with pytest.raises(Exception, match=r"(?i)missing"):
         predictor.predict(test.X.drop(columns=["b"]))

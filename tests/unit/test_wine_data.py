@@ -65,7 +65,7 @@ def test_fetch_from_mirror_checks_sha256(tmp_path):
     assert out.read_bytes() == b"good"
 
     (tmp_path / "mirror" / "sub" / "f.csv").write_bytes(b"goo")  # truncated
-    with pytest.raises(DataError, match="sha256 mismatch for f.csv"):
+    with pytest.raises(DataError, match=r"sha256 mismatch for f\.csv"):
         fetch_one(remote_for(b"good"), tmp_path / "raw2", tmp_path / "mirror")
     assert list((tmp_path / "raw2").iterdir()) == []  # nothing half-written left behind
 
