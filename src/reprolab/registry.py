@@ -66,8 +66,8 @@ def _gate(mlflow_client, task: str, spec: RegistryTask, version: str, value: flo
         mlflow_client.set_model_version_tag(task, version, TAG + "status", "rejected")
         bound = "<=" if spec.direction == "minimize" else ">="
         return [f"v{version}: {spec.metric}={value:.4f} misses threshold {bound} {spec.threshold}"]
-    mlflow_client.set_registered_model_alias(task, CANDIDATE, version)
-    mlflow_client.set_model_version_tag(task, version, TAG + "status", CANDIDATE)
+    mlflow_client.set_registered_model_alias(task, CANDIDATE, version)  # the newest that passed
+    mlflow_client.set_model_version_tag(task, version, TAG + "status", "passed")
     events = [f"v{version}: passes threshold -> {CANDIDATE}"]
     champion = _alias_version(mlflow_client, task, CHAMPION)
     champion_value = _value(champion, spec) if champion else None

@@ -29,7 +29,7 @@ def list_runs(task: str, limit: int = 20) -> list[dict]:
             "metrics": {
                 k: v
                 for k, v in r.data.metrics.items()
-                if k.startswith("test_") and k.count("_") <= 2
+                if k.startswith("test_") and "/" not in k  # overall, not per group
             },
             "commit": r.data.tags.get(TAG + "git_commit", "?")[:10],
             "exp": r.data.tags.get(TAG + "dvc_exp", ""),
@@ -50,11 +50,8 @@ def choose_run(task: str) -> str:
     if not runs:
         raise LineageError(f"{task}: no finished training runs")
     for i, run in enumerate(runs, 1):
-        shown = " ".join(
-            f"{k.removeprefix('test_')}={v:.4f}" for k, v in sorted(run["metrics"].items())
-        )
         click.echo(
-            f"{i:>3}. {run['date']}  {run['model']:<14} {shown:<40} "
+            f"{i:>3}. {run['date']}  {run['model']:<14} {format_metrics(run['metrics']):<40} "
             f"commit {run['commit']} {run['exp']}  {run['run_id']}"
         )
     index = click.prompt("run number", type=click.IntRange(1, len(runs)), default=1)

@@ -127,14 +127,16 @@ class Run:
         mlflow.log_metrics(metrics, step=step)
 
     def log_metrics(self, metrics: dict, mlflow_prefix: str = "") -> None:
-        """Final metrics (nested dicts allowed): dvclive's metrics.json and MLflow."""
+        """Final metrics (nested dicts allowed): dvclive's metrics.json and MLflow, where
+        `mlflow_prefix="test"` gives `test_rmse` and `test_red/rmse`."""
         import mlflow
 
-        flat = flatten(metrics, sep="/")
+        flat = flatten(metrics, sep="/")  # {"red": {"rmse": x}} -> "red/rmse"
         if self.live is not None:
             for name, value in flat.items():
                 self.live.log_metric(name, value, plot=False)
-        mlflow.log_metrics(flatten(metrics, prefix=mlflow_prefix))
+        prefix = f"{mlflow_prefix}_" if mlflow_prefix else ""
+        mlflow.log_metrics({prefix + name: value for name, value in flat.items()})
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         import mlflow

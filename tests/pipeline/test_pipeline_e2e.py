@@ -71,7 +71,7 @@ def test_pipeline_reruns_only_what_changed_and_keeps_lineage(repo):
     assert tags["reprolab.model_path"] == "models/wine-rf"
     assert re.fullmatch(r"[0-9a-f]{40}", tags["reprolab.git_commit"])
     assert tags["reprolab.git_dirty"] == "false"
-    assert {"test_rmse", "final_valid_rmse"} <= set(rf_run.data.metrics)
+    assert {"test_rmse", "test_red/rmse", "final_valid/rmse"} <= set(rf_run.data.metrics)
     assert "champion" in client.get_registered_model("wine-quality").aliases
 
     # one param of one model: only that branch and the gathering stages rerun

@@ -48,7 +48,7 @@ def test_promotion_gate(workspace, model_dir):
     registry.register_run(TASK, SPEC, finished_run(model_dir, 0.7), "better")
     assert aliases() == {"candidate": "4", "champion": "4", "archive": "1"}
     statuses = {v.version: v.status for v in registry.versions(TASK, SPEC)}
-    assert statuses == {"1": "archive", "2": "candidate", "3": "rejected", "4": "champion"}
+    assert statuses == {"1": "archive", "2": "passed", "3": "rejected", "4": "champion"}
 
     snap = registry.snapshot(TASK, SPEC)
     assert snap["champion"]["model"] == "better"

@@ -17,7 +17,7 @@ def test_run_logs_each_metric_once_to_each_backend(workspace):
     assert data.params == {"lr": "0.1", "net.hidden": "[4, 4]"}
     history = client().get_metric_history(run.run_id, "valid_rmse")
     assert [(m.step, round(m.value, 3)) for m in history] == [(1, 1.0), (2, 0.5), (3, 0.333)]
-    assert data.metrics["final_valid_rmse"] == 0.3
+    assert data.metrics["final_valid/rmse"] == 0.3
     assert data.tags[TAG + "stage"] == "train"
     assert data.tags[TAG + "git_commit"]  # "unknown" in a repo without commits
     assert data.tags[TAG + "git_dirty"] in ("true", "false")
