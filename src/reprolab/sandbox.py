@@ -1,5 +1,6 @@
-"""A throw-away copy of the repository (git-tracked files only, as a fresh clone would have)
-with its own git history, DVC cache, MLflow store and params overrides. `make smoke` and the
+"""A throw-away copy of the repository (the files git tracks or would track: no outputs, no
+stores, uncommitted edits included) with its own git history, DVC cache, MLflow store and
+params overrides. `make smoke` and the
 end-to-end tests run the real pipeline in one."""
 
 from __future__ import annotations
