@@ -34,7 +34,17 @@ class WineDataset(Strict):
     sample_fraction: Fraction = 1.0
 
 
-DatasetParams = WineDataset  # becomes a discriminated union on `kind` as workloads arrive
+class NsmcDataset(Strict):
+    """NSMC Korean movie reviews (binary sentiment); see reprolab.data.nsmc."""
+
+    kind: Literal["nsmc"]
+    sampling_rate: Fraction = 1.0  # fraction of train and test, for quick runs
+    max_length: PosInt = 300  # characters; longer documents (and predictor inputs) are cut
+    valid_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.1
+    label_names: list[str] = Field(default=["negative", "positive"], min_length=2, max_length=2)
+
+
+DatasetParams = Annotated[WineDataset | NsmcDataset, Field(discriminator="kind")]
 
 
 # ---------------------------------------------------------------- models
@@ -80,8 +90,25 @@ class TorchMLPParams(ModelBase):
     patience: PosInt = 20
 
 
+class TfidfLogRegParams(ModelBase):
+    """Character and word n-gram TF-IDF into logistic regression (text classification)."""
+
+    kind: Literal["tfidf_logreg"]
+    char_ngrams: list[PosInt] = Field(default=[1, 4], min_length=2, max_length=2)
+    word_ngrams: list[PosInt] = Field(default=[1, 2], min_length=2, max_length=2)
+    min_df: PosInt = 2
+    max_features: PosInt | None = None  # per vectorizer; None keeps every n-gram seen min_df times
+    sublinear_tf: bool = True
+    C: Annotated[float, Field(gt=0)] = 4.0
+    max_iter: PosInt = 1000
+
+
 ModelParams = Annotated[
-    RidgeParams | RandomForestParams | HistGradientBoostingParams | TorchMLPParams,
+    RidgeParams
+    | RandomForestParams
+    | HistGradientBoostingParams
+    | TorchMLPParams
+    | TfidfLogRegParams,
     Field(discriminator="kind"),
 ]
 

@@ -23,14 +23,12 @@ def infer(
 ) -> tuple[Path, str]:
     """Returns the output path and a description of the model that predicted."""
     spec = params.infer[task]
-    module = data.module_for(params.datasets[spec.dataset].kind)
+    dataset = params.datasets[spec.dataset]
+    module = data.module_for(dataset.kind)
     source = Path(input_csv or spec.input)
     if not source.is_file():
         raise DataError(f"{source}: input CSV not found")
-    try:
-        frame = pd.read_csv(source)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"{source}: cannot parse as CSV: {err}") from err
+    frame = module.read_inputs(source) if hasattr(module, "read_inputs") else _read_csv(source)
     inputs = module.features(frame, str(source))
 
     if run_id:
@@ -44,6 +42,18 @@ def infer(
         predictor = models.load_predictor(uri)
         used = f"{uri} = {which}"
         output = output or predictions_file(task)
-    frame["prediction"] = predictor.predict(inputs)
+    predicted = predictor.predict(inputs)
+    if hasattr(module, "prediction_columns"):  # e.g. label name + probability
+        for column, values in module.prediction_columns(predicted, dataset).items():
+            frame[column] = values
+    else:
+        frame["prediction"] = predicted
     atomic_write_text(Path(output), frame.to_csv(index=False, float_format="%.5f"))
     return Path(output), used
+
+
+def _read_csv(source: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(source)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"{source}: cannot parse as CSV: {err}") from err

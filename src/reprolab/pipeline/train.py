@@ -29,7 +29,11 @@ def train(name: str, params: Params) -> dict:
         model.fit(train_split, valid_split, run)
         fit_seconds = time.perf_counter() - started
         run.log_metrics(
-            {"valid": _overall(model.evaluate(valid_split)), "fit_seconds": fit_seconds},
+            {
+                "valid": _overall(model.evaluate(valid_split)),
+                "fit_seconds": fit_seconds,
+                "train_rows_per_s": len(train_split.y) / max(fit_seconds, 1e-9),
+            },
             mlflow_prefix="final",
         )
         with atomic_dir(model_dir(name)) as staging:
