@@ -23,6 +23,8 @@ SMOKE_OVERRIDES = {
     "models.wine-rf.n_estimators": 30,
     "models.wine-hgb.max_iter": 40,
     "models.wine-mlp.max_epochs": 5,
+    "datasets.nsmc.sampling_rate": 0.02,  # ~2,700 train / 960 test reviews
+    "models.nsmc-tfidf.max_features": 20000,
 }
 
 

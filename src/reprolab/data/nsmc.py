@@ -239,10 +239,11 @@ def read_inputs(path: Path) -> pd.DataFrame:
 
 
 def prediction_columns(predicted, params: NsmcDataset) -> dict[str, np.ndarray]:
-    """Columns infer@ appends: the label name (params.label_names) and P(label 1)."""
+    """Columns infer@ appends (an input may carry its true `label`): the predicted label
+    name (params.label_names) and P(label 1)."""
     prob = positive_probability(predicted)
     names = np.asarray(params.label_names, dtype=object)
-    return {"label": names[(prob >= 0.5).astype(int)], "prob_positive": prob}
+    return {"predicted_label": names[(prob >= 0.5).astype(int)], "prob_positive": prob}
 
 
 def load_split(out_dir: Path, split: str) -> TextSplit:

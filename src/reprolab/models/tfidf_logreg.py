@@ -81,11 +81,16 @@ class TfidfLogReg(Model):
         import skops.io
 
         # our own freshly trained objects: trust exactly the types this pipeline contains
+        from mlflow.models import infer_signature
+
         trusted = skops.io.get_untrusted_types(data=skops.io.dumps(self.estimator))
+        # the signature describes what the pyfunc returns: probabilities, not labels
+        signature = infer_signature(input_example, self.predict(input_example))
         mlflow.sklearn.save_model(
             self.estimator,
             str(path),
             input_example=input_example,
+            signature=signature,
             skops_trusted_types=trusted,
             pyfunc_predict_fn="predict_proba",
             pip_requirements=pins("scikit-learn", "numpy", "pandas", "scipy"),
