@@ -96,8 +96,7 @@ class TfidfLogRegParams(ModelBase):
     kind: Literal["tfidf_logreg"]
     char_ngrams: list[PosInt] = Field(default=[1, 4], min_length=2, max_length=2)
     word_ngrams: list[PosInt] = Field(default=[1, 2], min_length=2, max_length=2)
-    min_df: PosInt = 2
-    max_features: PosInt | None = None  # per vectorizer; None keeps every n-gram seen min_df times
+    hash_bits: Annotated[int, Field(ge=10, le=24)] = 20  # 2**bits hashed features per analyzer
     sublinear_tf: bool = True
     C: Annotated[float, Field(gt=0)] = 4.0
     max_iter: PosInt = 1000

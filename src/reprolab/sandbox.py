@@ -24,7 +24,7 @@ SMOKE_OVERRIDES = {
     "models.wine-hgb.max_iter": 40,
     "models.wine-mlp.max_epochs": 5,
     "datasets.nsmc.sampling_rate": 0.02,  # ~2,700 train / 960 test reviews
-    "models.nsmc-tfidf.max_features": 20000,
+    "models.nsmc-tfidf.hash_bits": 16,
 }
 
 

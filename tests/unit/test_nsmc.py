@@ -158,7 +158,9 @@ def trained(tmp_path, tiny_mirror):
     out = tmp_path / "data"
     nsmc.prepare(NsmcDataset(kind="nsmc", valid_size=0.25), 0, tmp_path / "raw", out, tiny_mirror)
     train, valid, test = (nsmc.load_split(out, s) for s in ("train", "valid", "test"))
-    spec = TfidfLogRegParams(kind="tfidf_logreg", dataset="nsmc", task="nsmc-sentiment", min_df=1)
+    spec = TfidfLogRegParams(
+        kind="tfidf_logreg", dataset="nsmc", task="nsmc-sentiment", hash_bits=12
+    )
     model = models.build(spec, 0).fit(train, valid)
     model.save(tmp_path / "model", input_example=train.X.head(3))
     return model, test, tmp_path / "model"

@@ -19,6 +19,19 @@ from reprolab.models.requirements import pins
 TEXT = "text"
 
 
+def _hashed_tfidf(p: Any, **analyzer: Any):
+    """Hashed n-gram counts, then TF-IDF. Hashing instead of a vocabulary: NSMC's 800k
+    n-grams as a vocabulary dict made a 676 MB skops file (87.29 % test accuracy); hashed
+    into 2**20 columns it is 34 MB (87.12 %), 2**21 67 MB (87.35 %)."""
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(
+        HashingVectorizer(n_features=2**p.hash_bits, alternate_sign=False, norm=None, **analyzer),
+        TfidfTransformer(sublinear_tf=p.sublinear_tf),
+    )
+
+
 class TfidfLogReg(Model):
     def __init__(self, params: Any, seed: int) -> None:
         super().__init__(params, seed)
@@ -26,32 +39,16 @@ class TfidfLogReg(Model):
 
     def _make_estimator(self):
         from sklearn.compose import ColumnTransformer
-        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import Pipeline
 
         p = self.params
-        common = dict(min_df=p.min_df, max_features=p.max_features, sublinear_tf=p.sublinear_tf)
-        vectorizers = ColumnTransformer(
-            [
-                # a string column name (not a list) hands each vectorizer 1-D texts
-                (
-                    "char",
-                    TfidfVectorizer(analyzer="char", ngram_range=tuple(p.char_ngrams), **common),
-                    TEXT,
-                ),
-                (
-                    "word",
-                    TfidfVectorizer(
-                        analyzer="word",
-                        ngram_range=tuple(p.word_ngrams),
-                        token_pattern=r"(?u)\b\w+\b",
-                        **common,
-                    ),
-                    TEXT,
-                ),
-            ]
+        char = _hashed_tfidf(p, analyzer="char", ngram_range=tuple(p.char_ngrams))
+        word = _hashed_tfidf(
+            p, analyzer="word", ngram_range=tuple(p.word_ngrams), token_pattern=r"(?u)\b\w+\b"
         )
+        # a string column name (not a list) hands each vectorizer the 1-D texts
+        vectorizers = ColumnTransformer([("char", char, TEXT), ("word", word, TEXT)])
         classifier = LogisticRegression(
             C=p.C, max_iter=p.max_iter, solver="liblinear", random_state=self.seed
         )
