@@ -80,10 +80,10 @@ def moto_s3(auth: bool = False, log: Path | None = None) -> Iterator[str]:
 
 def pg_bin() -> Path | None:
     """Directory of initdb/pg_ctl, or None where PostgreSQL is not installed."""
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).parent
-    return next((d for d in PG_BIN_DIRS if (d / "initdb").exists()), None)
+    found = next((d for d in PG_BIN_DIRS if (d / "initdb").exists()), None)
+    if found is None and shutil.which("initdb"):  # elsewhere: resolve links to the real dir
+        found = Path(shutil.which("initdb")).resolve().parent
+    return found
 
 
 @contextlib.contextmanager
@@ -103,7 +103,9 @@ def postgres(database: str = "mlflow") -> Iterator[str]:
     data, port = root_dir / "data", free_port()
 
     def run(*args: str) -> None:
-        subprocess.run([*as_user, *args], check=True, capture_output=True, cwd=root_dir)
+        done = subprocess.run([*as_user, *args], capture_output=True, text=True, cwd=root_dir)
+        if done.returncode != 0:
+            raise RuntimeError(f"{Path(args[0]).name}: {done.stderr.strip() or done.stdout}")
 
     try:
         run(str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8")
