@@ -202,8 +202,8 @@ class Run:
         first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
         return TrackingError(
             f"MLflow tracking server {mlflow_tracking_uri()} went away during run "
-            f"{self.run_id} ({self.run_name}): {state}; the stage failed, nothing was saved or "
-            f"registered\n{first}"
+            f"{self.run_id} ({self.run_name}): {state}; the stage failed and registered nothing"
+            f"\n{first}"
         )
 
     # ------------------------------------------------------------------ logging
