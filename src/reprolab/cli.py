@@ -1,5 +1,5 @@
-"""`reprolab`: the registry by hand (list, promote, rollback), past runs, the DVC remote, and
-review."""
+"""`reprolab`: the registry by hand (list, promote, rollback), past runs, milestone tags,
+the DVC remote, and review."""
 
 from __future__ import annotations
 
@@ -88,6 +88,20 @@ def review(rev: str, experiments: tuple[str, ...]) -> None:
         from reprolab.review import review as write_review
 
         click.echo(f"review -> {write_review(rev, list(experiments))}")
+
+
+@main.command()
+@click.argument("task")
+@click.option("--run-id", help="The MLflow run to tag (default: the champion's).")
+@click.option("--version", help="Like 1.0 (default: one minor above the last tag).")
+@params_option
+def tag(task: str, run_id: str | None, version: str | None, params_path: str) -> None:
+    """Annotated git tag for a milestone of TASK, e.g. nuclei-v1.0-dice93."""
+    with user_errors():
+        from reprolab.tagging import create_tag
+
+        name, message = create_tag(task, _spec(task, params_path), run_id, version)
+        click.echo(f"tag {name}\n{message}", nl=False)
 
 
 @main.group()

@@ -28,6 +28,7 @@ NOTES = {
     "wine": "Exact duplicate wines were removed before splitting (they would leak across "
     "splits), which makes the task harder than in the published setting.",
 }
+SEGMENTATION_KINDS = {"nuclei"}  # dataset kinds reported by report/segmentation.py
 # Published results to read ours against (dataset kind -> rows).
 REFERENCES = {
     "wine": [
@@ -43,7 +44,15 @@ def build_report(params: Params) -> Path:
     doc = Document(params.report.title)
     with atomic_dir(FIGURES) as staging:
         for task in params.registry:
-            _task_section(doc, task, params, staging)
+            if not params.models_of_task(task):
+                continue
+            kind = params.datasets[params.models[params.models_of_task(task)[0]].dataset].kind
+            if kind in SEGMENTATION_KINDS:
+                from reprolab.report import segmentation
+
+                segmentation.section(doc, task, params, staging)
+            else:
+                _task_section(doc, task, params, staging)
         markdown_figures = doc.to_markdown(base=staging.parent).replace(
             staging.name + "/", FIGURES.name + "/"
         )
