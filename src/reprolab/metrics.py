@@ -102,3 +102,27 @@ def classification_by_group(y_true: np.ndarray, pred_or_probs: np.ndarray, group
             sub = classification(np.asarray(y_true)[mask], arr[mask])
             result[str(group)] = {k: sub[k] for k in ("accuracy", "f1", "roc_auc")}
     return result
+
+
+def mask_scores(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """Dice, IoU and pixel accuracy of one binary mask (two empty masks agree perfectly)."""
+    true, pred = np.asarray(true, dtype=bool), np.asarray(pred, dtype=bool)
+    if true.shape != pred.shape:
+        raise ValueError(f"cannot score a {pred.shape} mask against a {true.shape} mask")
+    inter = float(np.logical_and(true, pred).sum())
+    total = float(true.sum() + pred.sum())
+    union = total - inter
+    return {
+        "dice": 2 * inter / total if total else 1.0,
+        "iou": inter / union if union else 1.0,
+        "pixel_accuracy": float(np.mean(true == pred)),
+    }
+
+
+def segmentation(trues: list[np.ndarray], preds: list[np.ndarray]) -> dict[str, float]:
+    """Per-image mean of Dice, IoU and pixel accuracy (each image counts once, whatever its
+    size, as in the Data Science Bowl)."""
+    if len(trues) != len(preds) or not trues:
+        raise ValueError(f"cannot score {len(preds)} masks against {len(trues)}")
+    per_image = [mask_scores(t, p) for t, p in zip(trues, preds, strict=True)]
+    return {key: float(np.mean([s[key] for s in per_image])) for key in per_image[0]}

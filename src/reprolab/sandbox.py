@@ -25,6 +25,16 @@ SMOKE_OVERRIDES = {
     "models.wine-mlp.max_epochs": 5,
     "datasets.nsmc.sampling_rate": 0.02,  # ~2,700 train / 960 test reviews
     "models.nsmc-tfidf.hash_bits": 16,
+    "datasets.nuclei.limit": 16,
+    "models.nuclei-unet.depth": 2,
+    "models.nuclei-unet.base_width": 4,
+    "models.nuclei-unet.max_steps": 6,
+    "models.nuclei-unet.eval_every": 3,
+    "models.nuclei-unet.crop_size": 64,
+    "models.nuclei-unet.batch_size": 2,
+    "models.nuclei-unet.tile_size": 256,
+    "models.nuclei-unet.tile_overlap": 32,
+    "registry.nuclei-segmentation.threshold": 0.0,  # a 6-step U-Net must still be champion
 }
 
 

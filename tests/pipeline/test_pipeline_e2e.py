@@ -26,6 +26,13 @@ NSMC_STAGES = {
     "register@nsmc-sentiment",
     "infer@nsmc-sentiment",
 }
+NUCLEI_STAGES = {
+    "prepare@nuclei",
+    "train@nuclei-unet",
+    "evaluate@nuclei-unet",
+    "register@nuclei-segmentation",
+    "infer@nuclei-segmentation",
+}
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +70,7 @@ def mlflow_client(root):
 def test_pipeline_reruns_only_what_changed_and_keeps_lineage(repo):
     root, run = repo
     first = run("dvc", "repro")
-    assert ran(first.stdout) == WINE_STAGES | NSMC_STAGES
+    assert ran(first.stdout) == WINE_STAGES | NSMC_STAGES | NUCLEI_STAGES
     assert "Data and pipelines are up to date." in run("dvc", "repro").stdout
     run("git", "add", "-A")
     run("git", "commit", "-qm", "first results")

@@ -184,7 +184,7 @@ def test_tfidf_model_learns_and_its_pyfunc_returns_probabilities(trained):
     assert output["tensor-spec"] == {"dtype": "float64", "shape": [-1, 2]}
     loaded = models.load_predictor(path)
     np.testing.assert_allclose(loaded.predict(test.X), probs)
-    frame = test.prediction_frame(probs)
+    frame = test.prediction_table(probs)
     assert list(frame.columns) == ["actual", "predicted", "probability", "group"]
 
 

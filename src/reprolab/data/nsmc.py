@@ -67,7 +67,7 @@ class TextSplit:
     def score(self, pred_or_probs: np.ndarray) -> dict:
         return classification_by_group(self.y, pred_or_probs, self.groups)
 
-    def prediction_frame(self, predicted: np.ndarray) -> pd.DataFrame:
+    def prediction_table(self, predicted: np.ndarray) -> pd.DataFrame:
         prob = positive_probability(predicted)
         return pd.DataFrame(
             {
@@ -223,8 +223,10 @@ def features(frame: pd.DataFrame, source: str = "input") -> pd.DataFrame:
     return pd.DataFrame({TEXT: frame[column].fillna("").astype(str).to_numpy()})
 
 
-def read_inputs(path: Path) -> pd.DataFrame:
-    """A CSV or TSV (by suffix: .tsv/.txt are tab-separated, read with quoting off)."""
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV or TSV of texts (by suffix: .tsv/.txt are tab-separated, read with quoting off)."""
+    if not Path(path).is_file():
+        raise DataError(f"{path}: input file not found")
     tab = Path(path).suffix.lower() in (".tsv", ".txt")
     try:
         return pd.read_csv(

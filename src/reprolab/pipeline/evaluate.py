@@ -34,15 +34,11 @@ def evaluate(name: str, params: Params) -> dict:
     with Run(spec.task, run_name=name, live_dir=out, resume_run_id=info["run_id"]) as run:
         run.log_metrics(metrics, mlflow_prefix="test")
         run.log_metrics({"predict_rows_per_s": len(test.y) / max(seconds, 1e-9)})
-        frame = _prediction_frame(test, predicted)
+        if hasattr(test, "prediction_table"):  # per-item rows (per-image Dice, probabilities)
+            frame = test.prediction_table(predicted)
+        else:
+            frame = pd.DataFrame({"actual": test.y, "predicted": predicted, "group": test.groups})
         atomic_write_text(out / "predictions.csv", frame.to_csv(index=False, float_format="%.5f"))
         run.log_artifact(out / "predictions.csv", "eval")
         atomic_write_json(out / RUN_FILE, {**info, "test": metrics})
     return metrics
-
-
-def _prediction_frame(split, predicted) -> pd.DataFrame:
-    """predictions.csv rows: the split shapes them when its task is not plain regression."""
-    if hasattr(split, "prediction_frame"):
-        return split.prediction_frame(predicted)
-    return pd.DataFrame({"actual": split.y, "predicted": predicted, "group": split.groups})

@@ -44,6 +44,7 @@ CLASSIFICATION_REFERENCES = {
         ("multilingual BERT (KcBERT README)", 0.875),
     ],
 }
+SEGMENTATION_KINDS = {"nuclei"}  # dataset kinds reported by report/segmentation.py
 # Published results to read ours against (dataset kind -> rows).
 REFERENCES = {
     "wine": [
@@ -59,8 +60,15 @@ def build_report(params: Params) -> Path:
     doc = Document(params.report.title)
     with atomic_dir(FIGURES) as staging:
         for task in params.registry:
+            if not params.models_of_task(task):
+                continue
+            kind = params.datasets[params.models[params.models_of_task(task)[0]].dataset].kind
             if _problem(task, params) == "classification":
                 _classification_section(doc, task, params, staging)
+            elif kind in SEGMENTATION_KINDS:
+                from reprolab.report import segmentation
+
+                segmentation.section(doc, task, params, staging)
             else:
                 _task_section(doc, task, params, staging)
         markdown_figures = doc.to_markdown(base=staging.parent).replace(
