@@ -28,8 +28,7 @@ def test_nsmc_chain_registers_a_champion_that_answers_in_a_fresh_process(tmp_pat
     mirror = _mirror()
     if mirror is None or not (mirror / "sentiment").is_dir():
         pytest.skip("no NSMC mirror: set REPROLAB_DATA_MIRROR")
-    overrides = {**sandbox.SMOKE_OVERRIDES, "registry.nsmc-sentiment.threshold": 0.6}
-    root = sandbox.create(tmp_path / "repo", overrides)
+    root = sandbox.create(tmp_path / "repo", sandbox.SMOKE_OVERRIDES)
     env = {**sandbox.env_for(root), "REPROLAB_DATA_MIRROR": str(mirror)}
     env.pop("REPROLAB_MLFLOW_ARTIFACTS", None)
 
