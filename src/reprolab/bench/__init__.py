@@ -20,6 +20,7 @@ class Entry:
 
 ENTRIES: dict[str, str] = {  # name -> "module:attribute" of an Entry, imported lazily
     "unet-bf16": "reprolab.bench.unet:ENTRY",
+    "mlp-loop": "reprolab.bench.mlp:ENTRY",
 }
 
 
