@@ -92,6 +92,28 @@ def review(rev: str, experiments: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("task")
+@click.argument("texts", nargs=-1, required=True)
+@click.option("--alias", default="champion", show_default=True, help="Registry alias to use.")
+@click.option("--model", "model_dir", help="A model directory or URI instead of the alias.")
+@params_option
+def predict(
+    task: str, texts: tuple[str, ...], alias: str, model_dir: str | None, params_path: str
+) -> None:
+    """Label each of TEXTS with TASK's model (e.g. nsmc-sentiment): one JSON line per text."""
+    with user_errors():
+        import json
+
+        from reprolab.sentiment import SentimentPredictor
+
+        predictor = SentimentPredictor(
+            alias=alias, task=task, model=model_dir, params_path=params_path
+        )
+        for result in predictor.predict(list(texts), return_probs=True):
+            click.echo(json.dumps(result, ensure_ascii=False))
+
+
+@main.command()
+@click.argument("task")
 @click.option("--run-id", help="The MLflow run to tag (default: the champion's).")
 @click.option("--version", help="Like 1.0 (default: one minor above the last tag).")
 @params_option

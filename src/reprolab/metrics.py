@@ -48,6 +48,62 @@ def flatten(metrics: dict, prefix: str = "", sep: str = "_") -> dict[str, float]
     return flat
 
 
+def classification(y_true: np.ndarray, pred_or_probs: np.ndarray) -> dict:
+    """Accuracy, F1/precision/recall of label 1, ROC-AUC (from probabilities; NaN when only
+    labels were given or one class is present) and the confusion matrix as
+    {"true_<i>": {"pred_<j>": count}}. Accepts labels 0/1, P(1) as (n,), or (n, 2) probs."""
+    y_true = np.asarray(y_true).astype(int)
+    arr = np.asarray(pred_or_probs, dtype=float)
+    if arr.ndim == 2:
+        arr = arr[:, 1]
+    if arr.shape != y_true.shape or y_true.size == 0:
+        raise ValueError(f"cannot score {arr.shape} predictions against {y_true.shape}")
+    is_labels = bool(np.all((arr == 0) | (arr == 1)))
+    y_pred = arr.astype(int) if is_labels else (arr >= 0.5).astype(int)
+    tp = int(np.sum((y_pred == 1) & (y_true == 1)))
+    fp = int(np.sum((y_pred == 1) & (y_true == 0)))
+    fn = int(np.sum((y_pred == 0) & (y_true == 1)))
+    tn = int(np.sum((y_pred == 0) & (y_true == 0)))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return {
+        "accuracy": float(np.mean(y_pred == y_true)),
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "precision": precision,
+        "recall": recall,
+        "roc_auc": float("nan") if is_labels else _roc_auc(y_true, arr),
+        "confusion": {
+            "true_0": {"pred_0": tn, "pred_1": fp},
+            "true_1": {"pred_0": fn, "pred_1": tp},
+        },
+    }
+
+
+def _roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """Mann-Whitney U with tied ranks averaged; NaN if one class is absent."""
+    from scipy.stats import rankdata
+
+    pos = y_true == 1
+    n_pos, n_neg = int(pos.sum()), int((~pos).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(scores)
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def classification_by_group(y_true: np.ndarray, pred_or_probs: np.ndarray, groups) -> dict:
+    """Overall metrics plus per-group accuracy/F1/ROC-AUC (no per-group confusion)."""
+    result = classification(y_true, pred_or_probs)
+    if groups is not None:
+        groups = np.asarray(groups)
+        arr = np.asarray(pred_or_probs)
+        for group in sorted(set(groups.tolist())):
+            mask = groups == group
+            sub = classification(np.asarray(y_true)[mask], arr[mask])
+            result[str(group)] = {k: sub[k] for k in ("accuracy", "f1", "roc_auc")}
+    return result
+
+
 def mask_scores(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     """Dice, IoU and pixel accuracy of one binary mask (two empty masks agree perfectly)."""
     true, pred = np.asarray(true, dtype=bool), np.asarray(pred, dtype=bool)

@@ -34,6 +34,16 @@ class WineDataset(Strict):
     sample_fraction: Fraction = 1.0
 
 
+class NsmcDataset(Strict):
+    """NSMC Korean movie reviews (binary sentiment); see reprolab.data.nsmc."""
+
+    kind: Literal["nsmc"]
+    sampling_rate: Fraction = 1.0  # fraction of train and test, for quick runs
+    max_length: PosInt = 300  # characters; longer documents (and predictor inputs) are cut
+    valid_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.1
+    label_names: list[str] = Field(default=["negative", "positive"], min_length=2, max_length=2)
+
+
 class NucleiDataset(Strict):
     """BBBC038 nuclei: image/mask pairs, split by seed into train/valid/test."""
 
@@ -43,7 +53,7 @@ class NucleiDataset(Strict):
     limit: Annotated[int, Field(ge=6)] | None = None  # a random subset, for quick runs
 
 
-DatasetParams = Annotated[WineDataset | NucleiDataset, Field(discriminator="kind")]
+DatasetParams = Annotated[WineDataset | NsmcDataset | NucleiDataset, Field(discriminator="kind")]
 
 
 # ---------------------------------------------------------------- models
@@ -89,6 +99,18 @@ class TorchMLPParams(ModelBase):
     patience: PosInt = 20
 
 
+class TfidfLogRegParams(ModelBase):
+    """Character and word n-gram TF-IDF into logistic regression (text classification)."""
+
+    kind: Literal["tfidf_logreg"]
+    char_ngrams: list[PosInt] = Field(default=[1, 4], min_length=2, max_length=2)
+    word_ngrams: list[PosInt] = Field(default=[1, 2], min_length=2, max_length=2)
+    hash_bits: Annotated[int, Field(ge=10, le=24)] = 20  # 2**bits hashed features per analyzer
+    sublinear_tf: bool = True
+    C: Annotated[float, Field(gt=0)] = 4.0
+    max_iter: PosInt = 1000
+
+
 class UNetParams(ModelBase):
     """U-Net for binary segmentation, trained on random crops (see models/unet.py)."""
 
@@ -130,7 +152,12 @@ class UNetParams(ModelBase):
 
 
 ModelParams = Annotated[
-    RidgeParams | RandomForestParams | HistGradientBoostingParams | TorchMLPParams | UNetParams,
+    RidgeParams
+    | RandomForestParams
+    | HistGradientBoostingParams
+    | TorchMLPParams
+    | TfidfLogRegParams
+    | UNetParams,
     Field(discriminator="kind"),
 ]
 

@@ -19,6 +19,13 @@ OVERRIDES = {**sandbox.SMOKE_OVERRIDES, "datasets.wine.sample_fraction": 0.3}
 WINE_STAGES = {"prepare@wine", "register@wine-quality", "infer@wine-quality", "report"} | {
     f"{s}@wine-{m}" for s in ("train", "evaluate") for m in ("ridge", "rf", "hgb", "mlp")
 }
+NSMC_STAGES = {
+    "prepare@nsmc",
+    "train@nsmc-tfidf",
+    "evaluate@nsmc-tfidf",
+    "register@nsmc-sentiment",
+    "infer@nsmc-sentiment",
+}
 NUCLEI_STAGES = {
     "prepare@nuclei",
     "train@nuclei-unet",
@@ -63,7 +70,7 @@ def mlflow_client(root):
 def test_pipeline_reruns_only_what_changed_and_keeps_lineage(repo):
     root, run = repo
     first = run("dvc", "repro")
-    assert ran(first.stdout) == WINE_STAGES | NUCLEI_STAGES
+    assert ran(first.stdout) == WINE_STAGES | NSMC_STAGES | NUCLEI_STAGES
     assert "Data and pipelines are up to date." in run("dvc", "repro").stdout
     run("git", "add", "-A")
     run("git", "commit", "-qm", "first results")

@@ -8,7 +8,11 @@ from types import ModuleType
 
 # kind -> module implementing `prepare(name, params, seed, raw_dir, out_dir, mirror)` and
 # `load_split(out_dir, split)`
-_KINDS = {"wine": "reprolab.data.wine", "nuclei": "reprolab.data.nuclei"}
+_KINDS = {
+    "wine": "reprolab.data.wine",
+    "nsmc": "reprolab.data.nsmc",
+    "nuclei": "reprolab.data.nuclei",
+}
 
 
 def module_for(kind: str) -> ModuleType:

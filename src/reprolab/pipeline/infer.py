@@ -25,7 +25,8 @@ def infer(
 ) -> tuple[Path, str]:
     """Returns the output path and a description of the model that predicted."""
     spec = params.infer[task]
-    module = data.module_for(params.datasets[spec.dataset].kind)
+    dataset = params.datasets[spec.dataset]
+    module = data.module_for(dataset.kind)
     source = Path(input_csv or spec.input)
 
     if run_id:
@@ -52,16 +53,22 @@ def infer(
     if hasattr(module, "read_inputs"):
         return _write_masks(predictor, *inputs, Path(output)), used
     frame, features = inputs
-    frame["prediction"] = predictor.predict(features)
+    predicted = predictor.predict(features)
+    if hasattr(module, "prediction_columns"):  # e.g. label name + probability
+        for column, values in module.prediction_columns(predicted, dataset).items():
+            frame[column] = values
+    else:
+        frame["prediction"] = predicted
     atomic_write_text(Path(output), frame.to_csv(index=False, float_format="%.5f"))
     return Path(output), used
 
 
 def _read_inputs(module, source: Path) -> tuple:
-    """(ids, image frame) for image tasks, (raw frame, model features) for tabular ones."""
+    """(ids, image frame) for image tasks, (raw frame, model features) for tabular and text
+    ones (`read_table` when the dataset's files need more than a plain CSV reader)."""
     if hasattr(module, "read_inputs"):
         return module.read_inputs(source)
-    frame = _read_csv(source)
+    frame = module.read_table(source) if hasattr(module, "read_table") else _read_csv(source)
     return frame, module.features(frame, str(source))
 
 

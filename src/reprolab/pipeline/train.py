@@ -51,7 +51,11 @@ def _train(name: str, params: Params, log: bool = True, world_size: int = 1) -> 
         model.fit(train_split, valid_split, run)
         fit_seconds = time.perf_counter() - started
         run.log_metrics(
-            {"valid": _overall(model.evaluate(valid_split)), "fit_seconds": fit_seconds},
+            {
+                "valid": _overall(model.evaluate(valid_split)),
+                "fit_seconds": fit_seconds,
+                "train_rows_per_s": len(train_split.y) / max(fit_seconds, 1e-9),
+            },
             mlflow_prefix="final",
         )
         with atomic_dir(model_dir(name)) as staging:

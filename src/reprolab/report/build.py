@@ -27,6 +27,22 @@ COLUMNS = [
 NOTES = {
     "wine": "Exact duplicate wines were removed before splitting (they would leak across "
     "splits), which makes the task harder than in the published setting.",
+    "nsmc": "Test set: the first 48,000 of NSMC's 50,000 test reviews (the rest are held out); "
+    "the published figures are on all 50,000. Empty reviews are dropped from train and kept "
+    "(as empty text) in test.",
+}
+CLASSIFICATION_COLUMNS = [
+    ("accuracy", "accuracy", "{:.2%}"),
+    ("f1", "F1", "{:.4f}"),
+    ("roc_auc", "ROC-AUC", "{:.4f}"),
+]
+# Published accuracy on NSMC's test set (dataset kind -> (label, accuracy)).
+CLASSIFICATION_REFERENCES = {
+    "nsmc": [
+        ("KcBERT-base (Lee 2020)", 0.8962),
+        ("KcBERT-large (Lee 2020)", 0.9068),
+        ("multilingual BERT (KcBERT README)", 0.875),
+    ],
 }
 SEGMENTATION_KINDS = {"nuclei"}  # dataset kinds reported by report/segmentation.py
 # Published results to read ours against (dataset kind -> rows).
@@ -47,7 +63,9 @@ def build_report(params: Params) -> Path:
             if not params.models_of_task(task):
                 continue
             kind = params.datasets[params.models[params.models_of_task(task)[0]].dataset].kind
-            if kind in SEGMENTATION_KINDS:
+            if _problem(task, params) == "classification":
+                _classification_section(doc, task, params, staging)
+            elif kind in SEGMENTATION_KINDS:
                 from reprolab.report import segmentation
 
                 segmentation.section(doc, task, params, staging)
@@ -162,3 +180,65 @@ def _curve(name: str) -> pd.DataFrame | None:
     for frame in frames[1:]:
         merged = merged.merge(frame, on="step", how="outer")
     return merged.sort_values("step")
+
+
+def _problem(task: str, params: Params) -> str:
+    from reprolab import data
+
+    names = params.models_of_task(task)
+    if not names:
+        return "regression"
+    kind = params.datasets[params.models[names[0]].dataset].kind
+    return getattr(data.module_for(kind), "PROBLEM", "regression")
+
+
+def _classification_section(doc: Document, task: str, params: Params, figdir: Path) -> None:
+    """Accuracy/F1/ROC-AUC and throughput per model, published references, confusion matrices."""
+    names = params.models_of_task(task)
+    evals = {n: json.loads((eval_dir(task, n) / "metrics.json").read_text()) for n in names}
+    trains = {n: _read_json(train_dir(n) / "metrics.json") for n in names}
+    registry = json.loads(registry_file(task).read_text())
+    spec = params.registry[task]
+    by_model = _versions_by_model(registry)
+    champion = registry.get("champion") or {}
+    dataset = params.datasets[params.models[names[0]].dataset]
+
+    doc.heading(f"Task `{task}`")
+    doc.text(_champion_sentence(registry, spec.metric, registry.get("previous_champion")))
+    header = ["model", *[c[1] for c in CLASSIFICATION_COLUMNS]]
+    header += ["train examples/s", "predict examples/s", "registry"]
+    rows = []
+    for name in names:
+        metrics, train = evals[name], trains[name]
+        row = [f"**{name}** ★" if champion.get("model") == name else name]
+        row += [
+            fmt.format(metrics.get(key, float("nan"))) for key, _, fmt in CLASSIFICATION_COLUMNS
+        ]
+        row += [
+            _rate(train.get("train_rows_per_s")),
+            _rate(metrics.get("predict_rows_per_s")),
+            by_model.get(name, ""),
+        ]
+        rows.append(row)
+    for label, accuracy in CLASSIFICATION_REFERENCES.get(dataset.kind, []):
+        rows.append([f"_{label}_", f"{accuracy:.2%}", "", "", "", "", "published"])
+    doc.table(header, rows)
+    doc.text(
+        f"Test split; ★ marks the `champion` alias of `{task}` (metric `{spec.metric}`, "
+        f"{spec.direction}, threshold {spec.threshold}). {NOTES.get(dataset.kind, '')}".strip()
+    )
+    confusions = {n: evals[n]["confusion"] for n in names if "confusion" in evals[n]}
+    if confusions:
+        labels = list(getattr(dataset, "label_names", ["0", "1"]))
+        doc.figure(
+            figures.confusion_matrices(confusions, labels, figdir / f"{task}-confusion.png"),
+            "Confusion matrices on the test split (counts and share of each actual class)",
+        )
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _rate(value) -> str:
+    return f"{value:,.0f}" if isinstance(value, int | float) else ""

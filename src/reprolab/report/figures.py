@@ -80,3 +80,34 @@ def learning_curves(curves: dict[str, pd.DataFrame], path: Path) -> Path:
         ax.set(title=name, xlabel="step", ylabel="RMSE")
         ax.legend(fontsize=8)
     return _save(fig, path)
+
+
+def confusion_matrices(confusions: dict[str, dict], label_names: list[str], path: Path) -> Path:
+    """One 2×2 panel per model from {"true_i": {"pred_j": count}}, counts and row shares."""
+    fig, axes = _grid(len(confusions), size=3.2)
+    for ax, (name, confusion) in zip(axes, confusions.items(), strict=True):
+        counts = np.array(
+            [[confusion[f"true_{i}"][f"pred_{j}"] for j in (0, 1)] for i in (0, 1)], dtype=float
+        )
+        shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+        ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+        for i in (0, 1):
+            for j in (0, 1):
+                ax.text(
+                    j,
+                    i,
+                    f"{int(counts[i, j]):,}\n{shares[i, j]:.1%}",
+                    ha="center",
+                    va="center",
+                    color="white" if shares[i, j] > 0.5 else "black",
+                )
+        ax.set(
+            title=name,
+            xticks=[0, 1],
+            yticks=[0, 1],
+            xticklabels=label_names,
+            yticklabels=label_names,
+            xlabel="predicted",
+            ylabel="actual",
+        )
+    return _save(fig, path)

@@ -1,0 +1,66 @@
+"""The sentiment workload's stage chain under real `dvc repro` in a throw-away repository
+(2 % of NSMC), then the champion from a fresh process through `reprolab predict`."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+
+import pandas as pd
+import pytest
+
+from reprolab import sandbox
+
+pytestmark = pytest.mark.slow
+STAGES = {
+    "prepare@nsmc",
+    "train@nsmc-tfidf",
+    "evaluate@nsmc-tfidf",
+    "register@nsmc-sentiment",
+    "infer@nsmc-sentiment",
+}
+
+
+def test_nsmc_chain_registers_a_champion_that_answers_in_a_fresh_process(tmp_path):
+    from tests.conftest import _mirror
+
+    mirror = _mirror()
+    if mirror is None or not (mirror / "sentiment").is_dir():
+        pytest.skip("no NSMC mirror: set REPROLAB_DATA_MIRROR")
+    root = sandbox.create(tmp_path / "repo", sandbox.SMOKE_OVERRIDES)
+    env = {**sandbox.env_for(root), "REPROLAB_DATA_MIRROR": str(mirror)}
+    env.pop("REPROLAB_MLFLOW_ARTIFACTS", None)
+
+    def run(*cmd: str, check: bool = True):
+        done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
+        if check and done.returncode != 0:
+            raise AssertionError(f"{cmd} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        return done
+
+    first = run("dvc", "repro", "infer@nsmc-sentiment")
+    assert set(re.findall(r"Running stage '([^']+)'", first.stdout)) == STAGES
+
+    summary = json.loads((root / "data/processed/nsmc/summary.json").read_text())
+    assert summary["rows"]["test"] == 960 and summary["sampling_rate"] == 0.02
+    metrics = json.loads((root / "reports/eval/nsmc-sentiment/nsmc-tfidf/metrics.json").read_text())
+    assert 0.65 < metrics["accuracy"] <= 1 and 0.7 < metrics["roc_auc"] <= 1
+    assert sum(v for row in metrics["confusion"].values() for v in row.values()) == 960
+    preds = pd.read_csv(root / "reports/eval/nsmc-sentiment/nsmc-tfidf/predictions.csv")
+    assert list(preds.columns) == ["actual", "predicted", "probability", "group"]
+    registry = json.loads((root / "reports/registry/nsmc-sentiment.json").read_text())
+    assert registry["champion"]["model"] == "nsmc-tfidf"
+    batch = pd.read_csv(root / "reports/predictions/nsmc-sentiment.csv")
+    assert set(batch["label"]) <= {0, 1}  # the true label column is kept
+    assert len(batch) == 960 and set(batch["predicted_label"]) <= {"negative", "positive"}
+
+    # batch predictions on a user TSV with quotes, read with quoting off
+    (root / "mine.tsv").write_text('text\n"최고"의 영화\n시간 낭비 최악\n', encoding="utf-8")
+    run("python", "stages/infer.py", "nsmc-sentiment", "--input", "mine.tsv", "--output", "o.csv")
+    mine = pd.read_csv(root / "o.csv")
+    assert mine["text"].tolist() == ['"최고"의 영화', "시간 낭비 최악"]
+
+    done = run("reprolab", "predict", "nsmc-sentiment", "재밌어요 최고의 영화", "   ")
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert answers[0]["label"] in ("positive", "negative") and 0.5 <= answers[0]["confidence"] <= 1
+    assert answers[1]["label"] is None and answers[1]["note"]
