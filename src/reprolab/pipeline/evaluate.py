@@ -34,7 +34,10 @@ def evaluate(name: str, params: Params) -> dict:
     with Run(spec.task, run_name=name, live_dir=out, resume_run_id=info["run_id"]) as run:
         run.log_metrics(metrics, mlflow_prefix="test")
         run.log_metrics({"predict_rows_per_s": len(test.y) / max(seconds, 1e-9)})
-        frame = pd.DataFrame({"actual": test.y, "predicted": predicted, "group": test.groups})
+        if hasattr(test, "frame"):  # the split lays out its own per-row results
+            frame = test.frame(predicted)
+        else:
+            frame = pd.DataFrame({"actual": test.y, "predicted": predicted, "group": test.groups})
         atomic_write_text(out / "predictions.csv", frame.to_csv(index=False, float_format="%.5f"))
         run.log_artifact(out / "predictions.csv", "eval")
         atomic_write_json(out / RUN_FILE, {**info, "test": metrics})
