@@ -41,11 +41,11 @@ class Loop:
 
     @property
     def steps(self) -> int:
-        return int(round(self.horizon / self.dt))
+        return round(self.horizon / self.dt)
 
     @property
     def disturbance_step(self) -> int:
-        return int(round(self.disturbance_time / self.dt))
+        return round(self.disturbance_time / self.dt)
 
 
 def check(plant: Plant, loop: Loop, where: str = "plant") -> Plant:
@@ -105,7 +105,7 @@ def discrete(plant: Plant, dt: float) -> tuple[np.ndarray, np.ndarray, int]:
     block = np.zeros((3, 3))
     block[:2, :2], block[:2, 2] = a, b
     m = expm(block * dt)
-    return m[:2, :2], m[:2, 2], int(round(plant.delay / dt))
+    return m[:2, :2], m[:2, 2], round(plant.delay / dt)
 
 
 def sample(cfg, rng: np.random.Generator) -> list[Plant]:

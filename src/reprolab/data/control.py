@@ -132,8 +132,8 @@ def prepare(
     rng = np.random.default_rng(seed)
     plants = [check(p, loop, f"plants[{i}]") for i, p in enumerate(sample(params, rng))]
     order = rng.permutation(len(plants))
-    n_test = max(int(round(params.test_size * len(plants))), 1)
-    n_valid = max(int(round(params.valid_size * len(plants))), 1)
+    n_test = max(round(params.test_size * len(plants)), 1)
+    n_valid = max(round(params.valid_size * len(plants)), 1)
     parts = {
         "test": order[:n_test],
         "valid": order[n_test : n_test + n_valid],

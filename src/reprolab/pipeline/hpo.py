@@ -46,59 +46,59 @@ def _run(name: str, params: Params, spec) -> dict:
     valid = module.load_split(data_path, "valid")
     started = time.perf_counter()
     tags = {"stage": "hpo", "model": name, "task": spec.task, "kind": spec.kind}
-    with atomic_dir(hpo_dir(name)) as staging:
-        with Run(spec.task, run_name=f"hpo-{name}", live_dir=staging, tags=tags) as run:
-            bar = tqdm(total=cfg.n_trials, desc=f"hpo {name}", unit="trial", leave=False)
+    with (
+        atomic_dir(hpo_dir(name)) as staging,
+        Run(spec.task, run_name=f"hpo-{name}", live_dir=staging, tags=tags) as run,
+    ):
+        bar = tqdm(total=cfg.n_trials, desc=f"hpo {name}", unit="trial", leave=False)
 
-            def on_trial(study, trial) -> None:
-                bar.update(1)
-                if trial.state.name == "COMPLETE":
-                    run.log_step(
-                        trial.number, {"value": trial.value, "best_value": study.best_value}
-                    )
+        def on_trial(study, trial) -> None:
+            bar.update(1)
+            if trial.state.name == "COMPLETE":
+                run.log_step(trial.number, {"value": trial.value, "best_value": study.best_value})
 
-            result = run_study(name, params, train, valid, dvc_md5(data_path), run.run_id, on_trial)
-            bar.close()
-            winner = best_of(result)
-            history = plots.history(
-                result.trials, result.direction, result.metric, staging / "history.png"
+        result = run_study(name, params, train, valid, dvc_md5(data_path), run.run_id, on_trial)
+        bar.close()
+        winner = best_of(result)
+        history = plots.history(
+            result.trials, result.direction, result.metric, staging / "history.png"
+        )
+        imp_path, scores = plots.importances(result.study, staging / "importances.png")
+        counts = {
+            s: sum(t["state"] == s for t in result.trials)
+            for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
+        }
+        report = {
+            "model": name,
+            "study": result.name,
+            "storage": _safe(result.storage),
+            "metric": f"valid_{result.metric}",
+            "direction": result.direction,
+            "n_trials": cfg.n_trials,
+            "ran_now": result.ran,
+            "counts": counts,
+            "best": winner,
+            "importances": scores,
+            "seconds": round(time.perf_counter() - started, 2),
+            "trials": result.trials,
+        }
+        if winner is None:
+            raise StudyError(
+                f"hpo.{name}: no trial of study {result.name} completed "
+                f"({counts}); see reports or the MLflow runs for each error"
             )
-            imp_path, scores = plots.importances(result.study, staging / "importances.png")
-            counts = {
-                s: sum(t["state"] == s for t in result.trials)
-                for s in ("COMPLETE", "PRUNED", "FAIL", "RUNNING")
-            }
-            report = {
-                "model": name,
-                "study": result.name,
-                "storage": _safe(result.storage),
-                "metric": f"valid_{result.metric}",
-                "direction": result.direction,
-                "n_trials": cfg.n_trials,
-                "ran_now": result.ran,
-                "counts": counts,
-                "best": winner,
-                "importances": scores,
-                "seconds": round(time.perf_counter() - started, 2),
-                "trials": result.trials,
-            }
-            if winner is None:
-                raise StudyError(
-                    f"hpo.{name}: no trial of study {result.name} completed "
-                    f"({counts}); see reports or the MLflow runs for each error"
-                )
-            applied = winner["params"] if spec.use_hpo else {}
-            report["applied"] = applied
-            run.log_params({"study": result.name, "n_trials": cfg.n_trials})
-            run.log_metrics(
-                {f"best_valid_{result.metric}": winner["value"], "trials": counts},
-                mlflow_prefix="hpo",
-            )
-            run.set_tags({"study": result.name})
-            atomic_write_json(staging / HPO_BEST, applied)
-            atomic_write_json(staging / "study.json", report)
-            run.log_artifact(history, "hpo")
-            run.log_artifact(imp_path, "hpo")
+        applied = winner["params"] if spec.use_hpo else {}
+        report["applied"] = applied
+        run.log_params({"study": result.name, "n_trials": cfg.n_trials})
+        run.log_metrics(
+            {f"best_valid_{result.metric}": winner["value"], "trials": counts},
+            mlflow_prefix="hpo",
+        )
+        run.set_tags({"study": result.name})
+        atomic_write_json(staging / HPO_BEST, applied)
+        atomic_write_json(staging / "study.json", report)
+        run.log_artifact(history, "hpo")
+        run.log_artifact(imp_path, "hpo")
     atomic_write_json(hpo_file(name), report)
     return report
 

@@ -7,8 +7,8 @@ import json
 import time
 
 from reprolab import data, models
-from reprolab.io import atomic_dir, atomic_write_json, dvc_md5
 from reprolab.errors import DataError
+from reprolab.io import atomic_dir, atomic_write_json, dvc_md5
 from reprolab.layout import HPO_BEST, RUN_FILE, hpo_dir, model_dir, processed_dir, train_dir
 from reprolab.params import Params
 from reprolab.tracking import Run

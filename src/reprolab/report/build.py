@@ -12,7 +12,7 @@ import pandas as pd
 from reprolab.io import atomic_dir, atomic_write_text
 from reprolab.layout import eval_dir, registry_file, train_dir
 from reprolab.params import Params
-from reprolab.report import figures
+from reprolab.report import control, figures, hpo
 from reprolab.report.document import Document
 
 REPORT_DIR = Path("reports")
@@ -43,7 +43,14 @@ def build_report(params: Params) -> Path:
     doc = Document(params.report.title)
     with atomic_dir(FIGURES) as staging:
         for task in params.registry:
-            _task_section(doc, task, params, staging)
+            if not params.models_of_task(task):
+                continue
+            first = params.models[params.models_of_task(task)[0]]
+            if params.datasets[first.dataset].kind == "control":
+                control.section(doc, task, params, staging, _champion_sentence)
+            else:
+                _task_section(doc, task, params, staging)
+        hpo.section(doc, params, staging)
         markdown_figures = doc.to_markdown(base=staging.parent).replace(
             staging.name + "/", FIGURES.name + "/"
         )
