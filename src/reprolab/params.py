@@ -125,6 +125,7 @@ class HistGradientBoostingParams(ModelBase):
     max_leaf_nodes: Annotated[int, Field(ge=2)] = 31
     min_samples_leaf: PosInt = 20
     l2_regularization: Annotated[float, Field(ge=0)] = 0.0
+    max_features: Fraction = 1.0  # share of features tried at each split (1: all)
     early_stopping: bool = True
 
 
@@ -224,6 +225,8 @@ class HpoStudy(Strict):
     timeout: Annotated[float, Field(gt=0)] | None = None  # seconds for this invocation
     seed: int = 0
     pruner: PrunerParams = PrunerParams()
+    cv_folds: Annotated[int, Field(ge=0)] = 0  # >1: objective = k-fold mean over train+valid
+    n_threads: PosInt | None = 1  # threads of native libraries (OpenMP/BLAS) inside a trial
     storage: str | None = None  # SQLAlchemy URL; default sqlite:///<repo root>/optuna.db
     study_name: str | None = None  # default: <model>-<hash of this section and the model's>
 
@@ -387,7 +390,8 @@ def _describe(error: dict, raw: Any) -> str:
             f"{where}.kind: unknown kind {ctx.get('tag')!r}, expected one of {ctx['expected_tags']}"
         )
     if kind == "value_error":
-        return str(ctx.get("error", error["msg"])).removeprefix("Value error, ")
+        message = str(ctx.get("error", error["msg"])).removeprefix("Value error, ")
+        return message if where == "(top level)" else f"{where}: {message}"
     rule = _RULES.get(kind)
     text = rule(ctx) if rule else error["msg"][0].lower() + error["msg"][1:]
     return f"{where}: {text}, got {error.get('input')!r}"

@@ -205,9 +205,7 @@ class Run:
             for name, value in flat.items():
                 self.live.log_metric(name, value, plot=False)
         prefix = f"{mlflow_prefix}_" if mlflow_prefix else ""
-        with_lock_retry(
-            mlflow.log_metrics, {prefix + name: value for name, value in flat.items()}
-        )
+        with_lock_retry(mlflow.log_metrics, {prefix + name: value for name, value in flat.items()})
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         import mlflow

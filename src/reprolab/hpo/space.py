@@ -35,6 +35,7 @@ def study_name(model: str, study: HpoStudy, fixed: dict[str, Any], extra: dict[s
         "space": {k: v.model_dump() for k, v in study.space.items()},
         "seed": study.seed,
         "pruner": study.pruner.model_dump(),
+        "cv_folds": study.cv_folds,
         "fixed": fixed,
         **extra,
     }

@@ -16,12 +16,16 @@ def storage_url(configured: str | None) -> str:
 
 
 def open_storage(url: str) -> Any:
+    import warnings
+
     import optuna
 
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         # parallel workers on one file: wait for the lock instead of failing at once
         engine_kwargs["connect_args"] = {"timeout": 60}
-    return optuna.storages.RDBStorage(
-        url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
-    )
+    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.storages.RDBStorage(
+            url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+        )

@@ -6,12 +6,16 @@ failed, with its error, and the study goes on."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from reprolab import models
+from reprolab.errors import ParamsError
 from reprolab.hpo import space
 from reprolab.hpo.storage import open_storage, storage_url
 from reprolab.params import HpoStudy, Params
@@ -128,8 +132,12 @@ def run_study(
         status = "FAILED"
         try:
             logger = TrialLogger(trial, mlflow_client, run_id, f"valid_{metric}")
-            fitted = models.build(spec, params.seed).fit(train, valid, logger)
-            value = float(fitted.evaluate(valid)[metric])
+            with _threads(cfg.n_threads):
+                if folds:
+                    value = cross_validate(spec, params.seed, folds, metric, logger)
+                else:
+                    fitted = models.build(spec, params.seed).fit(train, valid, logger)
+                    value = float(fitted.evaluate(valid)[metric])
             if not math.isfinite(value):
                 raise FloatingPointError(f"validation {metric} is {value}")
             mlflow_client.log_metric(run_id, f"objective_{metric}", value)
@@ -148,6 +156,7 @@ def run_study(
         finally:
             mlflow_client.set_terminated(run_id, status)
 
+    folds = kfold(train, valid, cfg.cv_folds, cfg.seed, model) if cfg.cv_folds > 1 else []
     callbacks = [on_trial] if on_trial else []
     if remaining:
         study.optimize(
@@ -198,3 +207,56 @@ def _clip(dim: Any, value: Any) -> Any:
         return None
     clipped = min(max(value, dim.low), dim.high)
     return int(clipped) if dim.type == "int" else float(clipped)
+
+
+def kfold(train: Any, valid: Any, k: int, seed: int, model: str) -> list[tuple[Any, Any]]:
+    """k (train, valid) pairs over train+valid together: a steadier objective than one
+    small validation split. Needs a tabular split (a dataclass with X, y, groups)."""
+    import numpy as np
+    import pandas as pd
+    from sklearn.model_selection import KFold
+
+    names = {f.name for f in dataclasses.fields(train)} if dataclasses.is_dataclass(train) else ()
+    if not {"X", "y", "groups"} <= set(names):
+        raise ParamsError(f"hpo.{model}.cv_folds: needs a tabular dataset (X, y, groups)")
+    whole = dataclasses.replace(
+        train,
+        X=pd.concat([train.X, valid.X], ignore_index=True),
+        y=np.concatenate([train.y, valid.y]),
+        groups=np.concatenate([train.groups, valid.groups]),
+    )
+
+    def part(idx):
+        return dataclasses.replace(
+            whole,
+            X=whole.X.iloc[idx].reset_index(drop=True),
+            y=whole.y[idx],
+            groups=whole.groups[idx],
+        )
+
+    splitter = KFold(n_splits=k, shuffle=True, random_state=seed)
+    return [(part(a), part(b)) for a, b in splitter.split(whole.X)]
+
+
+def cross_validate(spec: Any, seed: int, folds: list, metric: str, logger: TrialLogger) -> float:
+    """Mean validation metric over the folds; the running mean after each fold is the
+    intermediate value the pruner judges (step = folds done)."""
+    scores = []
+    for i, (fold_train, fold_valid) in enumerate(folds, start=1):
+        fitted = models.build(spec, seed).fit(fold_train, fold_valid, None)
+        scores.append(float(fitted.evaluate(fold_valid)[metric]))
+        logger.log_step(i, {f"valid_{metric}": sum(scores) / i, f"fold_{metric}": scores[-1]})
+    return sum(scores) / len(scores)
+
+
+@contextlib.contextmanager
+def _threads(n: int | None) -> Iterator[None]:
+    """Cap OpenMP/BLAS threads in a trial: small fits on a busy machine run far faster
+    single-threaded; parallelism comes from several study workers."""
+    if n is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=n):
+        yield
