@@ -23,6 +23,12 @@ SMOKE_OVERRIDES = {
     "models.wine-rf.n_estimators": 30,
     "models.wine-hgb.max_iter": 40,
     "models.wine-mlp.max_epochs": 5,
+    "hpo.wine-hgb.n_trials": 3,
+    "datasets.control.n_plants": 30,
+    "models.pidnet.epochs": 3,
+    "hpo.pidnet.n_trials": 2,
+    "hpo.pidnet.space.epochs.low": 2,
+    "hpo.pidnet.space.epochs.high": 3,
 }
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from reprolab.paths import repo_root
@@ -12,7 +13,13 @@ GRACE_S = 30
 
 
 def storage_url(configured: str | None) -> str:
-    return configured or f"sqlite:///{repo_root() / 'optuna.db'}"
+    """REPROLAB_OPTUNA_STORAGE (keeps passwords out of params.yaml), else params, else
+    SQLite at the repository root."""
+    return (
+        os.environ.get("REPROLAB_OPTUNA_STORAGE")
+        or configured
+        or f"sqlite:///{repo_root() / 'optuna.db'}"
+    )
 
 
 def open_storage(url: str) -> Any:

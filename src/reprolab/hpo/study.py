@@ -157,7 +157,10 @@ def run_study(
             mlflow_client.set_terminated(run_id, status)
 
     folds = kfold(train, valid, cfg.cv_folds, cfg.seed, model) if cfg.cv_folds > 1 else []
-    callbacks = [on_trial] if on_trial else []
+    # several workers on one storage stop together once the study holds n_trials
+    done_states = tuple(getattr(optuna.trial.TrialState, s) for s in DONE_STATES)
+    callbacks = [optuna.study.MaxTrialsCallback(cfg.n_trials, states=done_states)]
+    callbacks += [on_trial] if on_trial else []
     if remaining:
         study.optimize(
             objective,

@@ -72,7 +72,7 @@ def _run(name: str, params: Params, spec) -> dict:
             "model": name,
             "study": result.name,
             "storage": _safe(result.storage),
-            "metric": f"valid_{result.metric}",
+            "metric": (f"cv{cfg.cv_folds}_" if cfg.cv_folds > 1 else "valid_") + result.metric,
             "direction": result.direction,
             "n_trials": cfg.n_trials,
             "ran_now": result.ran,
