@@ -50,7 +50,7 @@ def _init_lock(db: Path) -> Iterator[None]:
     import fcntl
 
     db.parent.mkdir(parents=True, exist_ok=True)
-    with open(db.with_name(db.name + ".lock"), "a") as handle:
+    with open(db.with_name(db.name + "-init.lock"), "a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-STAGES = ["prepare", "train", "evaluate", "register", "infer", "report"]
+STAGES = ["prepare", "hpo", "train", "evaluate", "register", "infer", "report"]
 HEAVY = ("torch", "mlflow", "sklearn", "pandas", "dvc", "dvclive", "matplotlib", "pydantic")
 
 

@@ -30,6 +30,7 @@ def section(doc: Document, params, figdir: Path) -> None:
             [
                 f"**{name}**",
                 f"`{r['study']}`",
+                r["metric"],
                 " / ".join(str(r["counts"][s]) for s in ("COMPLETE", "PRUNED", "FAIL")),
                 _fmt(baseline["value"]) if baseline and baseline["value"] is not None else "",
                 f"{_fmt(best['value'])} (#{best['number']})",
@@ -41,6 +42,7 @@ def section(doc: Document, params, figdir: Path) -> None:
         [
             "model",
             "study",
+            "objective",
             "done / pruned / failed",
             "trial 0 (own params)",
             "best",
@@ -50,8 +52,9 @@ def section(doc: Document, params, figdir: Path) -> None:
         rows,
     )
     doc.text(
-        "Objective: the task's registry metric on the validation split (lower is better for "
-        "RMSE and IAE). Trial 0 runs the model's own params from params.yaml."
+        "Objective: the task's registry metric on the validation split (`valid_`), or its "
+        "k-fold mean over train+valid (`cv<k>_`); lower is better for RMSE and IAE. Trial 0 "
+        "runs the model's own params from params.yaml; 'used by train' is `use_hpo`."
     )
     for name, _ in studies:
         for stem, caption in (("history", "optimisation history"), ("importances", "importances")):
