@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,10 +21,15 @@ FINAL = {"Success", "Failed"}
 
 
 def dvc(*args: str, check: bool = True, cwd: Path | None = None) -> str:
-    done = subprocess.run(["dvc", *args], capture_output=True, text=True, cwd=cwd, check=False)
+    """Run dvc; output through a file, not a pipe: `dvc queue start` leaves workers behind
+    that inherit its stdout, and a pipe would keep us waiting until they all exit."""
+    with tempfile.TemporaryFile("w+") as out:
+        done = subprocess.run(["dvc", *args], stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+        out.seek(0)
+        text = out.read()
     if check and done.returncode != 0:
-        raise click.ClickException(f"dvc {' '.join(args)} failed:\n{done.stderr or done.stdout}")
-    return done.stdout + done.stderr
+        raise click.ClickException(f"dvc {' '.join(args)} failed:\n{text}")
+    return text
 
 
 def preflight(cwd: Path | None = None) -> list[str]:
@@ -69,7 +75,7 @@ def run_sweep(grid: list[str], jobs: int, timeout: float, cwd: Path | None = Non
     bar_done = -1
     while True:
         status = queue_status(cwd)
-        ours = {n: status.get(n, "Success") for n in names}
+        ours = {n: status.get(n, "Queued") for n in names}
         finished = sum(s in FINAL for s in ours.values())
         if finished != bar_done:
             click.echo(f"  {finished}/{len(names)} finished  {ours}")
