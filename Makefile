@@ -14,10 +14,11 @@ export DVC_SITE_CACHE_DIR ?= $(abspath .dvc/tmp/site-cache)
 export REPROLAB_DATA_MIRROR ?=
 PYTEST_ARGS ?= -x -q
 
-.PHONY: help setup repro wine smoke test test-fast lint format review sweep ui serve clean lock
+.PHONY: help setup repro wine smoke test test-fast lint format review sweep ui serve clean lock \
+  remote-s3 push pull exp-push mlflow-server
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 setup: $(VENV)/.installed ## create .venv with every pinned dependency; dvc ready
 $(VENV)/.installed: pyproject.toml requirements.lock
@@ -69,6 +70,47 @@ serve: setup ## serve the champion of TASK over HTTP with MLflow
 	MLFLOW_TRACKING_URI=sqlite:///$(abspath mlflow.db) mlflow models serve \
 	  -m models:/$(TASK)@champion --env-manager local --host 127.0.0.1 --port $(PORT)
 
+# ---- sharing (docs/scale-out.md). No `setup` prerequisite: these run in fresh clones too.
+BUCKET ?=
+ENDPOINT ?=
+PREFIX ?= dvc
+REGION ?=
+PROFILE ?=
+REMOTE ?=
+GIT_REMOTE ?= origin
+EXP ?=
+remote-s3: ## default DVC remote s3://BUCKET/PREFIX [ENDPOINT= PROFILE= ACCESS_KEY_ID= SECRET_ACCESS_KEY=]
+	@test -n "$(BUCKET)" || { echo "usage: make remote-s3 BUCKET=name [ENDPOINT=url] [PREFIX=dvc]" \
+	  "[PROFILE=p | ACCESS_KEY_ID=.. SECRET_ACCESS_KEY=..]" >&2; exit 2; }
+	@REPROLAB_S3_ACCESS_KEY_ID='$(ACCESS_KEY_ID)' REPROLAB_S3_SECRET_ACCESS_KEY='$(SECRET_ACCESS_KEY)' \
+	  reprolab remote s3 '$(BUCKET)' --prefix '$(PREFIX)' $(if $(ENDPOINT),--endpoint '$(ENDPOINT)') \
+	  $(if $(REGION),--region '$(REGION)') $(if $(PROFILE),--profile '$(PROFILE)') \
+	  $(if $(REMOTE),--name '$(REMOTE)')
+
+push: ## probe the remote, then dvc push (data, models) to it [REMOTE=name]
+	reprolab remote check $(REMOTE)
+	dvc push $(if $(REMOTE),-r $(REMOTE))
+
+pull: ## probe the remote, then dvc pull from it [REMOTE=name]
+	reprolab remote check $(REMOTE)
+	dvc pull $(if $(REMOTE),-r $(REMOTE))
+
+exp-push: ## push experiments (git refs to GIT_REMOTE, outputs to the DVC remote) [EXP=name]
+	reprolab remote check $(REMOTE)
+	dvc exp push $(if $(REMOTE),-r $(REMOTE)) $(GIT_REMOTE) $(if $(EXP),$(EXP),--all-commits)
+
+# MLflow tracking server, lean (one worker, no job runner). Point the pipeline at it with
+# MLFLOW_TRACKING_URI=http://HOST:PORT; artifacts go through the server to MLFLOW_ARTIFACTS.
+MLFLOW_BACKEND ?= postgresql+psycopg2://mlflow:mlflow@127.0.0.1:5432/mlflow
+MLFLOW_ARTIFACTS ?= $(abspath mlartifacts-server)
+MLFLOW_HOST ?= 127.0.0.1
+MLFLOW_PORT ?= 5000
+MLFLOW_WORKERS ?= 1
+mlflow-server: ## MLflow server: MLFLOW_BACKEND (PostgreSQL), MLFLOW_ARTIFACTS (s3://.. or dir)
+	MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false exec mlflow server \
+	  --backend-store-uri '$(MLFLOW_BACKEND)' --artifacts-destination '$(MLFLOW_ARTIFACTS)' \
+	  --host $(MLFLOW_HOST) --port $(MLFLOW_PORT) --workers $(MLFLOW_WORKERS)
+
 lock: ## re-resolve requirements.lock from pyproject.toml (needs network)
 	rm -rf /tmp/reprolab-lock && $(PYTHON) -m venv /tmp/reprolab-lock
 	/tmp/reprolab-lock/bin/pip install --quiet ".[dev]"
@@ -77,4 +119,4 @@ lock: ## re-resolve requirements.lock from pyproject.toml (needs network)
 clean: ## remove pipeline outputs and local stores (keeps .venv and the DVC cache)
 	rm -rf data/raw data/processed models/* reports/train reports/eval reports/registry \
 	  reports/predictions reports/figures reports/report.* reports/review* \
-	  mlflow.db mlartifacts .reprolab optuna.db
+	  mlflow.db mlartifacts mlartifacts-server .reprolab optuna.db

@@ -14,6 +14,8 @@ def main(model: str, params_path: str) -> None:
         from reprolab.pipeline.train import train
 
         info = train(model, load(params_path))
+        if not info:  # a torchrun rank other than 0
+            return
         click.echo(f"{model}: trained in {info['fit_seconds']:.1f}s, MLflow run {info['run_id']}")
 
 

@@ -1,4 +1,5 @@
-"""`reprolab`: the registry by hand (list, promote, rollback), past runs, and review."""
+"""`reprolab`: the registry by hand (list, promote, rollback), past runs, the DVC remote, and
+review."""
 
 from __future__ import annotations
 
@@ -149,6 +150,44 @@ def pid(
                 f"{m['iae']:>8.2f} {m['overshoot']:>9.1f}%"
             )
         click.echo(f"plot: {figure}  summary: {folder / (plant.kind + '-response.json')}")
+
+
+@main.group()
+def remote() -> None:
+    """Configure and probe the DVC remote on S3 (`make remote-s3`, `make push/pull`)."""
+
+
+@remote.command("s3")
+@click.argument("bucket")
+@click.option("--name", default="s3", show_default=True, help="DVC remote name.")
+@click.option("--prefix", default="dvc", show_default=True, help="Path inside the bucket.")
+@click.option("--endpoint", help="S3-compatible endpoint (MinIO, lakeFS gateway, ...).")
+@click.option("--region", help="Bucket region.")
+@click.option("--profile", help="AWS profile (written to .dvc/config.local).")
+@click.option("--access-key-id", envvar="REPROLAB_S3_ACCESS_KEY_ID", help="To .dvc/config.local.")
+@click.option(
+    "--secret-access-key", envvar="REPROLAB_S3_SECRET_ACCESS_KEY", help="To .dvc/config.local."
+)
+def remote_s3(bucket: str, name: str, prefix: str, **options: str | None) -> None:
+    """Make s3://BUCKET/PREFIX the default DVC remote; secrets only to .dvc/config.local."""
+    with user_errors():
+        from reprolab.paths import workspace_root
+        from reprolab.remote import configure_s3
+
+        for line in configure_s3(workspace_root(), bucket, name=name, prefix=prefix, **options):
+            click.echo(line)
+
+
+@remote.command("check")
+@click.argument("name", required=False)
+@click.option("--timeout", default=5.0, show_default=True, help="Seconds per request.")
+def remote_check(name: str | None, timeout: float) -> None:
+    """Probe the S3 remote NAME (default remote if omitted) with one request."""
+    with user_errors():
+        from reprolab.paths import workspace_root
+        from reprolab.remote import probe
+
+        click.echo(probe(workspace_root(), name, timeout=timeout))
 
 
 def _spec(task: str, params_path: str):

@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from reprolab.errors import ReprolabError
 from reprolab.metrics import flatten
 from reprolab.paths import mlflow_artifact_root, mlflow_tracking_uri, repo_root
 
@@ -32,6 +33,15 @@ def git_state(cwd: Path | None = None) -> dict[str, str]:
     commit = git("rev-parse", "HEAD") or "unknown"
     changes = git("status", "--porcelain", "--untracked-files=no", "--", ".", *_OUTPUT_PATHS)
     return {"git_commit": commit, "git_dirty": str(bool(changes)).lower()}
+
+
+# A tracking server that went away should fail a stage in seconds, not after MLflow's default
+# of 7 retries with exponential backoff (minutes). Users may still set their own values.
+_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+
+
+class TrackingError(ReprolabError):
+    """The MLflow tracking server cannot be reached; the message names it and the run."""
 
 
 LOCK_RETRIES = 8  # "database is locked" despite the busy timeout: back off and retry
@@ -86,6 +96,8 @@ def client():
     """An MlflowClient on the repository's store (SQLite at the real root by default)."""
     import mlflow
 
+    for name, value in _HTTP_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     uri = mlflow_tracking_uri()
     mlflow.set_tracking_uri(uri)
     db = sqlite_path(uri)
@@ -99,6 +111,39 @@ def client():
     return made
 
 
+def is_server(uri: str) -> bool:
+    """An MLflow tracking server (it decides where artifacts go), not a local store."""
+    return uri.startswith(("http://", "https://"))
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) is a connection failure to the tracking server."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if type(seen).__name__ in ("ConnectionError", "MaxRetryError", "NewConnectionError"):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc)
+    return any(
+        s in text
+        for s in ("Max retries exceeded", "Connection refused", "Failed to establish", "timed out")
+    )
+
+
+@contextlib.contextmanager
+def _no_retries() -> Iterator[None]:
+    """One attempt per request: used to mark a run FAILED when the server may be gone."""
+    saved = os.environ.get("MLFLOW_HTTP_REQUEST_MAX_RETRIES")
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("MLFLOW_HTTP_REQUEST_MAX_RETRIES", None)
+        else:
+            os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = saved
+
+
 def experiment_id(name: str) -> str:
     """Get or create an MLflow experiment whose artifacts live at the repository root, never
     in a cwd-relative ./mlruns (which would vanish with a temporary experiment workspace)."""
@@ -106,6 +151,10 @@ def experiment_id(name: str) -> str:
     found = with_lock_retry(mlflow_client.get_experiment_by_name, name)
     if found is not None:
         return found.experiment_id
+    if is_server(mlflow_tracking_uri()) and not os.environ.get("REPROLAB_MLFLOW_ARTIFACTS"):
+        # the server proxies artifacts to its own store (S3 or a folder): clients need no
+        # storage credentials and nothing lands on the client's disk
+        return mlflow_client.create_experiment(name)
     location = f"{mlflow_artifact_root(repo_root())}/{name}"
     try:
         return with_lock_retry(mlflow_client.create_experiment, name, artifact_location=location)
@@ -119,7 +168,9 @@ def experiment_id(name: str) -> str:
 class Run:
     """Context manager: an MLflow run (new, or resumed by id) plus an optional dvclive dir.
 
-    A failure inside the block marks the MLflow run FAILED and re-raises.
+    A failure inside the block marks the MLflow run FAILED and re-raises. If the tracking
+    server is unreachable (at the start, mid-run or at the end) the run is marked FAILED when
+    one quick attempt still gets through, and a TrackingError naming the server is raised.
     """
 
     def __init__(
@@ -139,6 +190,17 @@ class Run:
         self.run_id = ""
 
     def __enter__(self) -> Run:
+        try:
+            return self._start()
+        except Exception as err:
+            if unreachable(err):
+                raise TrackingError(
+                    f"MLflow tracking server {mlflow_tracking_uri()} unreachable: cannot start "
+                    f"run {self.run_name}"
+                ) from err
+            raise
+
+    def _start(self) -> Run:
         import mlflow
 
         exp_id = experiment_id(self.experiment)
@@ -172,9 +234,48 @@ class Run:
             if self.live is not None and exc is None:
                 self.live.end()
         finally:
-            if exc is not None:
-                with_lock_retry(mlflow.set_tag, TAG + "error", f"{exc_type.__name__}: {exc}"[:5000])
-            with_lock_retry(mlflow.end_run, "FAILED" if exc is not None else "FINISHED")
+            if exc is None:
+                try:
+                    with_lock_retry(mlflow.end_run, "FINISHED")
+                except Exception as err:
+                    if not unreachable(err):
+                        raise
+                    raise self._lost(err, marked=False) from err
+            elif unreachable(exc):
+                raise self._lost(exc, marked=self._fail(exc)) from exc
+            else:
+                self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> bool:
+        """Tag the error and end the run FAILED; False when the store cannot be reached."""
+        import mlflow
+
+        with _no_retries() if unreachable(exc) else contextlib.nullcontext():
+            try:
+                with_lock_retry(
+                    mlflow.set_tag, TAG + "error", f"{type(exc).__name__}: {exc}"[:5000]
+                )
+            except Exception as err:
+                if not unreachable(err):
+                    raise
+            try:
+                with_lock_retry(
+                    mlflow.end_run, "FAILED"
+                )  # pops the local run even when the call fails
+            except Exception as err:
+                if not unreachable(err):
+                    raise
+                return False
+        return True
+
+    def _lost(self, exc: BaseException, marked: bool) -> TrackingError:
+        state = "marked FAILED" if marked else "left RUNNING there (server unreachable)"
+        first = str(exc).splitlines()[0][:300] if str(exc) else type(exc).__name__
+        return TrackingError(
+            f"MLflow tracking server {mlflow_tracking_uri()} went away during run "
+            f"{self.run_id} ({self.run_name}): {state}; the stage failed and registered nothing"
+            f"\n{first}"
+        )
 
     # ------------------------------------------------------------------ logging
 

@@ -38,8 +38,10 @@ def repo(tmp_path_factory):
     env = {**sandbox.env_for(root), "REPROLAB_DATA_MIRROR": str(mirror)}
     env.pop("REPROLAB_MLFLOW_ARTIFACTS", None)
 
-    def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
+    def run(*cmd: str, check: bool = True, stdin: str | None = None):
+        done = subprocess.run(
+            cmd, cwd=root, env=env, capture_output=True, text=True, check=False, input=stdin
+        )
         if check and done.returncode != 0:
             raise AssertionError(f"{cmd} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         return done
@@ -122,7 +124,21 @@ def test_pipeline_reruns_only_what_changed_and_keeps_lineage(repo):
         )
     )
     assert pd.read_csv(out)["prediction"].round(5).tolist() == committed["predicted"].tolist()
+    # --interactive lists the runs, newest first: 1 is the experiment's wine-rf
+    picked = run(
+        sys.executable,
+        "stages/infer.py",
+        "wine-quality",
+        "--interactive",
+        "--output",
+        str(root / "picked.csv"),
+        stdin="1\n",
+    )
+    assert "fewer-trees" in picked.stdout.splitlines()[0]
     current = pd.read_csv(root / "reports/eval/wine-quality/wine-rf/predictions.csv")
+    assert pd.read_csv(root / "picked.csv")["prediction"].round(5).tolist() == (
+        current["predicted"].tolist()
+    )
     assert current["predicted"].tolist() != committed["predicted"].tolist()
 
 

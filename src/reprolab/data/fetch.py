@@ -23,11 +23,11 @@ class RemoteFile:
 
 
 def fetch(files: list[RemoteFile], dest: Path, mirror: Path | None) -> list[Path]:
-    dest.mkdir(parents=True, exist_ok=True)
     return [fetch_one(f, dest, mirror) for f in files]
 
 
 def fetch_one(remote: RemoteFile, dest: Path, mirror: Path | None) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
     target = dest / remote.name
     fd, tmp_name = tempfile.mkstemp(dir=dest, prefix=f".{remote.name}.", suffix=".part")
     tmp = Path(tmp_name)

@@ -1,6 +1,8 @@
 """A torch MLP regressor: standardisation inside the module (so the saved model takes raw
 features), AdamW, early stopping on validation RMSE with the best weights restored, a progress
-bar, and per-epoch curves. Saved as an MLflow pyfunc model (weights + config + the class)."""
+bar, and per-epoch curves. Saved as an MLflow pyfunc model (weights + config + the class).
+Under `torchrun --nproc_per_node N` it trains with DistributedDataParallel: each rank takes an
+equal shard of every epoch's permutation, gradients are averaged, only rank 0 logs."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from reprolab import distributed
 from reprolab.models.base import Model, StepLogger
 from reprolab.models.requirements import pins
 
@@ -47,8 +50,9 @@ class TorchMLPRegressor(Model):
         from tqdm.auto import tqdm
 
         p = self.params
+        dist = distributed.current()
         torch.manual_seed(self.seed)
-        generator = torch.Generator().manual_seed(self.seed)
+        generator = torch.Generator().manual_seed(self.seed)  # same permutation on every rank
         self.feature_names = list(train.X.columns)
         x, y = _tensor(train.X), torch.tensor(train.y, dtype=torch.float32)
         xv, yv = _tensor(valid.X), torch.tensor(valid.y, dtype=torch.float32)
@@ -58,23 +62,33 @@ class TorchMLPRegressor(Model):
         # predict the offset from the mean grade: the network starts at a sensible answer
         with torch.no_grad():
             module.net[-1].bias.fill_(float(y.mean()))
+        ddp = distributed.wrap(module, dist)  # the module itself in a single process
+        x, y, xv, yv = (t.to(dist.device) for t in (x, y, xv, yv))
         optimiser = torch.optim.AdamW(module.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+        batch = max(1, p.batch_size // dist.world_size)  # the global batch stays batch_size
 
         best, best_state, stale = float("inf"), copy.deepcopy(module.state_dict()), 0
-        bar = tqdm(range(1, p.max_epochs + 1), desc="mlp", unit="epoch", leave=False)
+        bar = tqdm(
+            range(1, p.max_epochs + 1),
+            desc="mlp",
+            unit="epoch",
+            leave=False,
+            disable=not dist.is_main,
+        )
         for epoch in bar:
-            module.train()
-            order = torch.randperm(len(x), generator=generator)
+            ddp.train()
+            mine = distributed.shard(torch.randperm(len(x), generator=generator), dist)
+            mine = mine.to(dist.device)
             total = 0.0
-            for start in range(0, len(x), p.batch_size):
-                idx = order[start : start + p.batch_size]
-                loss = nn.functional.mse_loss(module(x[idx]), y[idx])
+            for start in range(0, len(mine), batch):
+                idx = mine[start : start + batch]
+                loss = nn.functional.mse_loss(ddp(x[idx]), y[idx])
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
                 total += loss.item() * len(idx)
-            train_rmse = (total / len(x)) ** 0.5
-            valid_rmse = _rmse(module, xv, yv)
+            train_rmse = distributed.mean(total / len(mine), dist) ** 0.5
+            valid_rmse = _rmse(module, xv, yv)  # same weights on every rank: same decision
             bar.set_postfix(train_rmse=f"{train_rmse:.3f}", valid_rmse=f"{valid_rmse:.3f}")
             if run is not None:
                 run.log_step(epoch, {"train_rmse": train_rmse, "valid_rmse": valid_rmse})
@@ -86,8 +100,9 @@ class TorchMLPRegressor(Model):
                 if stale >= p.patience:
                     break
         bar.close()
+        distributed.check_in_sync(module, dist)
         module.load_state_dict(best_state)
-        self.module = module.eval()
+        self.module = module.cpu().eval()
         return self
 
     def predict(self, inputs: Any) -> np.ndarray:

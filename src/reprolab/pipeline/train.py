@@ -1,9 +1,12 @@
 """train@<model>: fit on train (early stopping / curves on valid), save the MLflow model to
-models/<model>/, log params, curves, the model and lineage tags to one MLflow run."""
+models/<model>/, log params, curves, the model and lineage tags to one MLflow run. Under
+torchrun every rank trains (torch models share the work through DDP); only rank 0 logs and
+saves."""
 
 from __future__ import annotations
 
 import json
+import os
 import time
 
 from reprolab import data, models
@@ -15,6 +18,20 @@ from reprolab.tracking import Run
 
 
 def train(name: str, params: Params) -> dict:
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:  # no torch import for a plain run
+        return _train(name, params)
+    from reprolab import distributed
+
+    dist = distributed.init()
+    try:
+        if dist.is_main:
+            return _train(name, params, world_size=dist.world_size)
+        return _train(name, params, log=False)
+    finally:
+        distributed.finish()
+
+
+def _train(name: str, params: Params, log: bool = True, world_size: int = 1) -> dict:
     spec, tuned = with_best_params(name, params)
     module = data.module_for(params.datasets[spec.dataset].kind)
     data_path = processed_dir(spec.dataset)
@@ -24,6 +41,11 @@ def train(name: str, params: Params) -> dict:
     tags = {"stage": "train", "model": name, "task": spec.task, "kind": spec.kind}
     if tuned:
         tags["hpo_params"] = json.dumps(tuned, sort_keys=True)
+    if world_size > 1:
+        tags["world_size"] = str(world_size)
+    if not log:  # a torchrun rank other than 0: train in step with rank 0, write nothing
+        model.fit(train_split, valid_split, None)
+        return {}
 
     with Run(spec.task, run_name=name, live_dir=train_dir(name), tags=tags) as run:
         run.log_params(
@@ -53,6 +75,7 @@ def train(name: str, params: Params) -> dict:
             "kind": spec.kind,
             "fit_seconds": round(fit_seconds, 3),
             **lineage,
+            **({"world_size": world_size} if world_size > 1 else {}),
         }
         atomic_write_json(train_dir(name) / RUN_FILE, info)
     return info
