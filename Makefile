@@ -14,8 +14,8 @@ export DVC_SITE_CACHE_DIR ?= $(abspath .dvc/tmp/site-cache)
 export REPROLAB_DATA_MIRROR ?=
 PYTEST_ARGS ?= -x -q
 
-.PHONY: help setup repro wine smoke test test-fast lint format review sweep ui serve clean lock \
-  remote-s3 push pull exp-push mlflow-server
+.PHONY: help setup repro wine nuclei smoke test test-fast lint format review sweep ui serve tag \
+  bench clean lock remote-s3 push pull exp-push mlflow-server
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -34,6 +34,9 @@ repro: setup ## run the whole pipeline (dvc repro); a second run is a no-op
 
 wine: setup ## only the wine-quality workload, up to its batch predictions
 	dvc repro infer@wine-quality
+
+nuclei: setup ## only the nuclei-segmentation workload, up to its predicted masks
+	dvc repro infer@nuclei-segmentation
 
 smoke: setup ## every stage of every workload on small slices, in a throw-away copy
 	python -m reprolab.sandbox --smoke
@@ -69,6 +72,14 @@ PORT ?= 5001
 serve: setup ## serve the champion of TASK over HTTP with MLflow
 	MLFLOW_TRACKING_URI=sqlite:///$(abspath mlflow.db) mlflow models serve \
 	  -m models:/$(TASK)@champion --env-manager local --host 127.0.0.1 --port $(PORT)
+
+VERSION ?=
+RUN ?=
+tag: setup ## annotated git tag for TASK's champion (or RUN=id), e.g. nuclei-v1.0-dice93
+	reprolab tag $(TASK) $(if $(VERSION),--version $(VERSION)) $(if $(RUN),--run-id $(RUN))
+
+bench: setup ## speed benchmarks: candidate vs baseline ratios measured in the same run
+	python -m reprolab.bench
 
 # ---- sharing (docs/scale-out.md). No `setup` prerequisite: these run in fresh clones too.
 BUCKET ?=

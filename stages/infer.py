@@ -9,7 +9,12 @@ from reprolab.cli_support import load, params_option, user_errors
 @click.argument("task")
 @click.option("--run-id", help="Predict with the exact model of this MLflow run.")
 @click.option("--interactive", is_flag=True, help="Choose the run from a list.")
-@click.option("--input", "input_csv", type=click.Path(dir_okay=False), help="CSV of inputs.")
+@click.option(
+    "--input",
+    "input_csv",
+    type=click.Path(),
+    help="CSV of inputs; for image tasks an image or a folder of images.",
+)
 @click.option("--output", type=click.Path(dir_okay=False), help="Where to write predictions.")
 @params_option
 def main(

@@ -10,9 +10,15 @@ from reprolab.cli_support import load, params_option, user_errors
 @click.option("--manual", is_flag=True, help="Register one chosen run instead of the pipeline's.")
 @click.option("--run-id", help="With --manual: the MLflow run to register.")
 @click.option("--model", "model_name", help="With --manual: the model name to record.")
+@click.option("--force", is_flag=True, help="With --manual: register even below the threshold.")
 @params_option
 def main(
-    task: str, manual: bool, run_id: str | None, model_name: str | None, params_path: str
+    task: str,
+    manual: bool,
+    run_id: str | None,
+    model_name: str | None,
+    force: bool,
+    params_path: str,
 ) -> None:
     """Register the models of TASK (a key of `registry` in params.yaml)."""
     with user_errors():
@@ -22,8 +28,10 @@ def main(
 
             if not run_id:
                 raise click.UsageError("--manual needs --run-id")
+            if task not in params.registry:
+                raise click.UsageError(f"{task}: not a task of params.yaml's registry")
             events = registry.register_run(
-                task, params.registry[task], run_id, model_name or "manual"
+                task, params.registry[task], run_id, model_name, strict=True, force=force
             )
         else:
             from reprolab.pipeline.register import register

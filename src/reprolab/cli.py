@@ -1,5 +1,5 @@
-"""`reprolab`: the registry by hand (list, promote, rollback), past runs, the DVC remote, and
-review."""
+"""`reprolab`: the registry by hand (list, promote, rollback), past runs, milestone tags,
+the DVC remote, and review."""
 
 from __future__ import annotations
 
@@ -150,6 +150,19 @@ def pid(
                 f"{m['iae']:>8.2f} {m['overshoot']:>9.1f}%"
             )
         click.echo(f"plot: {figure}  summary: {folder / (plant.kind + '-response.json')}")
+
+
+@click.argument("task")
+@click.option("--run-id", help="The MLflow run to tag (default: the champion's).")
+@click.option("--version", help="Like 1.0 (default: one minor above the last tag).")
+@params_option
+def tag(task: str, run_id: str | None, version: str | None, params_path: str) -> None:
+    """Annotated git tag for a milestone of TASK, e.g. nuclei-v1.0-dice93."""
+    with user_errors():
+        from reprolab.tagging import create_tag
+
+        name, message = create_tag(task, _spec(task, params_path), run_id, version)
+        click.echo(f"tag {name}\n{message}", nl=False)
 
 
 @main.group()

@@ -46,3 +46,27 @@ def flatten(metrics: dict, prefix: str = "", sep: str = "_") -> dict[str, float]
         else:
             flat[name] = float(value)
     return flat
+
+
+def mask_scores(true: np.ndarray, pred: np.ndarray) -> dict[str, float]:
+    """Dice, IoU and pixel accuracy of one binary mask (two empty masks agree perfectly)."""
+    true, pred = np.asarray(true, dtype=bool), np.asarray(pred, dtype=bool)
+    if true.shape != pred.shape:
+        raise ValueError(f"cannot score a {pred.shape} mask against a {true.shape} mask")
+    inter = float(np.logical_and(true, pred).sum())
+    total = float(true.sum() + pred.sum())
+    union = total - inter
+    return {
+        "dice": 2 * inter / total if total else 1.0,
+        "iou": inter / union if union else 1.0,
+        "pixel_accuracy": float(np.mean(true == pred)),
+    }
+
+
+def segmentation(trues: list[np.ndarray], preds: list[np.ndarray]) -> dict[str, float]:
+    """Per-image mean of Dice, IoU and pixel accuracy (each image counts once, whatever its
+    size, as in the Data Science Bowl)."""
+    if len(trues) != len(preds) or not trues:
+        raise ValueError(f"cannot score {len(preds)} masks against {len(trues)}")
+    per_image = [mask_scores(t, p) for t, p in zip(trues, preds, strict=True)]
+    return {key: float(np.mean([s[key] for s in per_image])) for key in per_image[0]}

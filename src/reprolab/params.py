@@ -88,11 +88,20 @@ class ControlDataset(Strict):
         if not sum(self.mix.values()) > 0:
             problems.append("mix: at least one plant type needs a positive weight")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise ValueError("\n".join(problems))
         return self
 
 
-DatasetParams = Annotated[WineDataset | ControlDataset, Field(discriminator="kind")]
+class NucleiDataset(Strict):
+    """BBBC038 nuclei: image/mask pairs, split by seed into train/valid/test."""
+
+    kind: Literal["nuclei"]
+    valid_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.15
+    test_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
+    limit: Annotated[int, Field(ge=6)] | None = None  # a random subset, for quick runs
+
+
+DatasetParams = Annotated[WineDataset | NucleiDataset | ControlDataset, Field(discriminator="kind")]
 
 
 # ---------------------------------------------------------------- models
@@ -153,8 +162,53 @@ class PIDNetParams(ModelBase):
     patience: PosInt = 40
 
 
+class UNetParams(ModelBase):
+    """U-Net for binary segmentation, trained on random crops (see models/unet.py)."""
+
+    kind: Literal["unet"]
+    depth: Annotated[int, Field(ge=1, le=6)] = 4
+    base_width: PosInt = 16
+    norm: Literal["batch", "group", "none"] = "batch"
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    crop_size: Annotated[int, Field(ge=16)] = 128
+    batch_size: PosInt = 8
+    lr: Annotated[float, Field(gt=0, le=1)] = 2e-3
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+    schedule: Literal["cosine", "constant"] = "cosine"
+    warmup_steps: Annotated[int, Field(ge=0)] = 100
+    max_steps: PosInt = 3000
+    eval_every: PosInt = 150
+    patience: PosInt = 6  # evaluations without a better valid Dice before stopping
+    bce_weight: Annotated[float, Field(ge=0, le=1)] = 0.5  # loss = w*BCE + (1-w)*Dice
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    standardize: bool = True  # per-image standardisation of the input
+    bf16: bool = True  # bf16 autocast (oneDNN AVX512-BF16 on CPU)
+    channels_last: bool = True
+    tile_size: Annotated[int, Field(ge=32)] = 512  # larger images are predicted in tiles
+    tile_overlap: Annotated[int, Field(ge=0)] = 64
+
+    @model_validator(mode="after")
+    def _shapes(self) -> UNetParams:
+        step = 2**self.depth
+        problems = [
+            f"{key}: must be a multiple of 2**depth = {step}, got {value}"
+            for key, value in (("crop_size", self.crop_size), ("tile_size", self.tile_size))
+            if value % step
+        ]
+        if self.tile_overlap * 2 >= self.tile_size:
+            problems.append(f"tile_overlap: must be < tile_size / 2, got {self.tile_overlap}")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
 ModelParams = Annotated[
-    RidgeParams | RandomForestParams | HistGradientBoostingParams | TorchMLPParams | PIDNetParams,
+    RidgeParams
+    | RandomForestParams
+    | HistGradientBoostingParams
+    | TorchMLPParams
+    | UNetParams
+    | PIDNetParams,
     Field(discriminator="kind"),
 ]
 
@@ -180,20 +234,20 @@ class SearchParam(Strict):
     def _bounds(self) -> SearchParam:
         if self.type == "categorical":
             if not self.choices:
-                raise ValueError("categorical: needs a non-empty `choices` list")
+                raise ValueError("choices: a categorical needs a non-empty list")
             if self.low is not None or self.high is not None:
-                raise ValueError("categorical: takes `choices`, not low/high")
+                raise ValueError("type: a categorical takes `choices`, not low/high")
             return self
         if self.low is None or self.high is None:
-            raise ValueError(f"{self.type}: needs both `low` and `high`")
+            raise ValueError(f"type: {self.type} needs both `low` and `high`")
         if self.low > self.high:
-            raise ValueError(f"low {self.low} > high {self.high}")
+            raise ValueError(f"low: {self.low} > high {self.high}")
         if self.log and self.low <= 0:
-            raise ValueError(f"log scale needs low > 0, got {self.low}")
+            raise ValueError(f"low: a log scale needs low > 0, got {self.low}")
         if self.type == "int" and (self.low != int(self.low) or self.high != int(self.high)):
-            raise ValueError(f"int: low and high must be integers, got {self.low}, {self.high}")
+            raise ValueError(f"type: int needs integer low and high, got {self.low}, {self.high}")
         if self.choices is not None:
-            raise ValueError(f"{self.type}: `choices` is only for categorical")
+            raise ValueError(f"choices: only for categorical, not {self.type}")
         return self
 
     def corners(self) -> list[Any]:
@@ -262,6 +316,8 @@ class InferTask(Strict):
 class ReportParams(Strict):
     title: str = "reprolab report"
     scatter_points: PosInt = 2000
+    segmentation_examples: PosInt = 4  # test images shown with their masks
+    worst_images: PosInt = 5  # per-image Dice of the worst test images
 
 
 class Params(Strict):
@@ -390,8 +446,10 @@ def _describe(error: dict, raw: Any) -> str:
             f"{where}.kind: unknown kind {ctx.get('tag')!r}, expected one of {ctx['expected_tags']}"
         )
     if kind == "value_error":
-        message = str(ctx.get("error", error["msg"])).removeprefix("Value error, ")
-        return message if where == "(top level)" else f"{where}: {message}"
+        text = str(ctx.get("error", error["msg"])).removeprefix("Value error, ")
+        if not path:  # a whole-file check: its lines name their keys already
+            return text
+        return "\n".join(f"{where}.{line}" for line in text.splitlines())
     rule = _RULES.get(kind)
     text = rule(ctx) if rule else error["msg"][0].lower() + error["msg"][1:]
     return f"{where}: {text}, got {error.get('input')!r}"

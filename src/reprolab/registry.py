@@ -35,15 +35,36 @@ def metric_key(spec: RegistryTask) -> str:
     return f"test_{spec.metric}"
 
 
-def register_run(task: str, spec: RegistryTask, run_id: str, model: str) -> list[str]:
+def register_run(
+    task: str,
+    spec: RegistryTask,
+    run_id: str,
+    model: str | None,
+    *,
+    strict: bool = False,
+    force: bool = False,
+) -> list[str]:
     """Register the `model` artifact of a finished run (once: a run already registered is
-    left alone) and apply the promotion gate. Returns human-readable events."""
+    left alone) and apply the promotion gate. Returns human-readable events.
+
+    `strict` (register --manual): a run that misses the threshold is refused, unregistered;
+    `force` registers it anyway and lets it become candidate."""
     mlflow_client = client()
     run = _finished_run(mlflow_client, run_id)
+    model = model or run.data.tags.get(TAG + "model", "manual")
     value = run.data.metrics.get(metric_key(spec))
     if value is None or not math.isfinite(value):
         raise RegistryError(
             f"run {run_id} ({model}) has no finite {metric_key(spec)} metric: evaluate it first"
+        )
+    run_task = run.data.tags.get(TAG + "task")
+    if run_task and run_task != task:
+        raise RegistryError(f"run {run_id} ({model}) belongs to task {run_task!r}, not {task!r}")
+    if strict and not force and not spec.passes(value):
+        bound = "<=" if spec.direction == "minimize" else ">="
+        raise RegistryError(
+            f"run {run_id} ({model}): {spec.metric}={value:.4f} misses the threshold "
+            f"{bound} {spec.threshold} of {task}; not registered (--force to register anyway)"
         )
     _ensure_registered_model(mlflow_client, task)
     existing = mlflow_client.search_model_versions(f"name='{task}' and run_id='{run_id}'")
@@ -57,12 +78,14 @@ def register_run(task: str, spec: RegistryTask, run_id: str, model: str) -> list
     )
     return [
         f"{model}: registered v{mv.version} ({spec.metric}={value:.4f})",
-        *_gate(mlflow_client, task, spec, mv.version, value),
+        *_gate(mlflow_client, task, spec, mv.version, value, force),
     ]
 
 
-def _gate(mlflow_client, task: str, spec: RegistryTask, version: str, value: float) -> list[str]:
-    if not spec.passes(value):
+def _gate(
+    mlflow_client, task: str, spec: RegistryTask, version: str, value: float, force: bool = False
+) -> list[str]:
+    if not force and not spec.passes(value):
         mlflow_client.set_model_version_tag(task, version, TAG + "status", "rejected")
         bound = "<=" if spec.direction == "minimize" else ">="
         return [f"v{version}: {spec.metric}={value:.4f} misses threshold {bound} {spec.threshold}"]

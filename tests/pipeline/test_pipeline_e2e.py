@@ -19,10 +19,21 @@ OVERRIDES = {**sandbox.SMOKE_OVERRIDES, "datasets.wine.sample_fraction": 0.3}
 WINE_STAGES = {"prepare@wine", "register@wine-quality", "infer@wine-quality", "report"} | {
     f"{s}@wine-{m}" for s in ("train", "evaluate") for m in ("ridge", "rf", "hgb", "mlp")
 }
+NUCLEI_STAGES = {
+    "prepare@nuclei",
+    "train@nuclei-unet",
+    "evaluate@nuclei-unet",
+    "register@nuclei-segmentation",
+    "infer@nuclei-segmentation",
+}
 # issue 3: a study stage per model (a stub without an hpo section) and the PIDNet workload
 ALL_STAGES = (
     WINE_STAGES
-    | {f"hpo@{m}" for m in ("wine-ridge", "wine-rf", "wine-hgb", "wine-mlp", "pidnet")}
+    | NUCLEI_STAGES
+    | {
+        f"hpo@{m}"
+        for m in ("wine-ridge", "wine-rf", "wine-hgb", "wine-mlp", "nuclei-unet", "pidnet")
+    }
     | {"prepare@control", "train@pidnet", "evaluate@pidnet", "register@pid-control"}
 )
 

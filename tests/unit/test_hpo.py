@@ -65,7 +65,7 @@ class _Model:
     [
         (
             {"space": {"alpha": {"type": "float", "low": 5.0, "high": 1.0}}},
-            "hpo.m.space.alpha: low 5.0 > high 1.0",
+            "hpo.m.space.alpha.low: 5.0 > high 1.0",
         ),
         (
             {"space": {"n_estimators": {"type": "int", "low": 1, "high": 5}}},

@@ -58,7 +58,7 @@ def test_pidnet_trains_saves_reloads_and_scores_against_baselines(splits, tmp_pa
     score = test.score(reloaded)
     assert {"iae", "ise", "overshoot", "settling_time", "effort", "zn", "simc"} <= set(score)
     assert score["iae_vs_zn"] == pytest.approx(score["iae"] / score["zn"]["iae"] - 1)
-    frame = test.frame(reloaded)
+    frame = test.prediction_table(reloaded)
     assert len(frame) == len(test.plants)
     assert {"actual", "predicted", "kp", "zn_iae"} <= set(frame.columns)
 
@@ -66,7 +66,7 @@ def test_pidnet_trains_saves_reloads_and_scores_against_baselines(splits, tmp_pa
 def test_control_params_errors_name_the_key():
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["datasets"]["control"]["time_constant"] = [-1.0, 3.0]
-    with pytest.raises(ParamsError, match=r"datasets\.control: time_constant: must be > 0"):
+    with pytest.raises(ParamsError, match=r"datasets\.control\.time_constant: must be > 0"):
         parse_params(raw)
     raw["datasets"]["control"]["time_constant"] = [1.0, 3.0]
     raw["datasets"]["control"]["delay"] = [0.5, 90.0]

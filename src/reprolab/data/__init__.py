@@ -8,7 +8,11 @@ from types import ModuleType
 
 # kind -> module implementing `prepare(name, params, seed, raw_dir, out_dir, mirror)` and
 # `load_split(out_dir, split)`
-_KINDS = {"wine": "reprolab.data.wine", "control": "reprolab.data.control"}
+_KINDS = {
+    "wine": "reprolab.data.wine",
+    "nuclei": "reprolab.data.nuclei",
+    "control": "reprolab.data.control",
+}
 
 
 def module_for(kind: str) -> ModuleType:

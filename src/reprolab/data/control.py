@@ -98,7 +98,7 @@ class ControlSplit:
             result[f"iae_vs_{name}"] = result["iae"] / result[name]["iae"] - 1.0
         return result
 
-    def frame(self, gains: Any) -> pd.DataFrame:
+    def prediction_table(self, gains: Any) -> pd.DataFrame:
         """predictions.csv: per plant, its params, our gains and metrics, the baselines'."""
         g = _gains(gains, len(self.plants))
         ours = self.simulate(g)

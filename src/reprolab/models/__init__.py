@@ -14,6 +14,7 @@ _KINDS = {
     "random_forest": "reprolab.models.sklearn_models:SklearnRegressor",
     "hist_gradient_boosting": "reprolab.models.sklearn_models:SklearnRegressor",
     "torch_mlp": "reprolab.models.torch_mlp:TorchMLPRegressor",
+    "unet": "reprolab.models.unet:UNetSegmenter",
     "pidnet": "reprolab.models.pidnet:PIDNet",
 }
 

@@ -73,7 +73,7 @@ class TorchMLPRegressor(Model):
             desc="mlp",
             unit="epoch",
             leave=False,
-            disable=not dist.is_main,
+            disable=None if dist.is_main else True,  # None: only on a terminal
         )
         for epoch in bar:
             ddp.train()

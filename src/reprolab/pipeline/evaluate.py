@@ -34,8 +34,8 @@ def evaluate(name: str, params: Params) -> dict:
     with Run(spec.task, run_name=name, live_dir=out, resume_run_id=info["run_id"]) as run:
         run.log_metrics(metrics, mlflow_prefix="test")
         run.log_metrics({"predict_rows_per_s": len(test.y) / max(seconds, 1e-9)})
-        if hasattr(test, "frame"):  # the split lays out its own per-row results
-            frame = test.frame(predicted)
+        if hasattr(test, "prediction_table"):  # per-item scores (e.g. per-image Dice)
+            frame = test.prediction_table(predicted)
         else:
             frame = pd.DataFrame({"actual": test.y, "predicted": predicted, "group": test.groups})
         atomic_write_text(out / "predictions.csv", frame.to_csv(index=False, float_format="%.5f"))

@@ -28,6 +28,7 @@ NOTES = {
     "wine": "Exact duplicate wines were removed before splitting (they would leak across "
     "splits), which makes the task harder than in the published setting.",
 }
+SEGMENTATION_KINDS = {"nuclei"}  # dataset kinds reported by report/segmentation.py
 # Published results to read ours against (dataset kind -> rows).
 REFERENCES = {
     "wine": [
@@ -45,8 +46,12 @@ def build_report(params: Params) -> Path:
         for task in params.registry:
             if not params.models_of_task(task):
                 continue
-            first = params.models[params.models_of_task(task)[0]]
-            if params.datasets[first.dataset].kind == "control":
+            kind = params.datasets[params.models[params.models_of_task(task)[0]].dataset].kind
+            if kind in SEGMENTATION_KINDS:
+                from reprolab.report import segmentation
+
+                segmentation.section(doc, task, params, staging)
+            elif kind == "control":
                 control.section(doc, task, params, staging, _champion_sentence)
             else:
                 _task_section(doc, task, params, staging)

@@ -1,0 +1,206 @@
+"""`unet`: binary segmentation trained on random crops with flips and 90° rotations, BCE + Dice
+loss, AdamW with warm-up and cosine decay, early stopping on the validation Dice (whole images,
+as evaluated), bf16 autocast and channels_last behind params. Saved as an MLflow pyfunc model
+(weights + config), predicting whole images of any size."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Self
+
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from reprolab.metrics import mask_scores
+from reprolab.models.base import Model, StepLogger
+from reprolab.models.requirements import pins
+from reprolab.models.unet_net import NetConfig, autocast, build, predict_frame, predict_proba
+from reprolab.models.unet_net import to_input as _to_input
+
+
+def net_config(p: Any) -> NetConfig:
+    return NetConfig(
+        depth=p.depth,
+        base_width=p.base_width,
+        norm=p.norm,
+        dropout=p.dropout,
+        standardize=p.standardize,
+        bf16=p.bf16,
+        channels_last=p.channels_last,
+        threshold=p.threshold,
+        tile_size=p.tile_size,
+        tile_overlap=p.tile_overlap,
+    )
+
+
+class CropSampler:
+    """Random crops (images smaller than a crop are reflect-padded) with a random flip and
+    90° rotation; images drawn uniformly, as each test image counts once in the mean Dice."""
+
+    def __init__(self, rgbs, masks, crop: int, standardize: bool, seed: int) -> None:
+        self.inputs = [_to_input(rgb, standardize) for rgb in rgbs]
+        self.masks = [m.astype(np.float32) for m in masks]
+        self.crop = crop
+        self.rng = np.random.default_rng(seed)
+
+    def _one(self) -> tuple[np.ndarray, np.ndarray]:
+        i = int(self.rng.integers(len(self.inputs)))
+        x, y = self.inputs[i], self.masks[i]
+        c = self.crop
+        ph, pw = max(0, c - x.shape[1]), max(0, c - x.shape[2])
+        if ph or pw:
+            x = np.pad(x, ((0, 0), (0, ph), (0, pw)), mode="reflect")
+            y = np.pad(y, ((0, ph), (0, pw)), mode="reflect")
+        top = int(self.rng.integers(x.shape[1] - c + 1))
+        left = int(self.rng.integers(x.shape[2] - c + 1))
+        x, y = x[:, top : top + c, left : left + c], y[top : top + c, left : left + c]
+        k = int(self.rng.integers(4))
+        x, y = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k)
+        if self.rng.random() < 0.5:
+            x, y = x[:, :, ::-1], y[:, ::-1]
+        return x, y
+
+    def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pairs = [self._one() for _ in range(size)]
+        x = torch.from_numpy(np.stack([p[0] for p in pairs]))
+        y = torch.from_numpy(np.stack([p[1] for p in pairs]))[:, None]
+        return x, y
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    prob = torch.sigmoid(logits)
+    inter = (prob * target).sum(dim=(1, 2, 3))
+    total = prob.sum(dim=(1, 2, 3)) + target.sum(dim=(1, 2, 3))
+    return (1 - (2 * inter + eps) / (total + eps)).mean()
+
+
+def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+class UNetSegmenter(Model):
+    def __init__(self, params: Any, seed: int) -> None:
+        super().__init__(params, seed)
+        self.config = net_config(params)
+        self.net = None
+        self.best_step = 0
+        self.steps_run = 0
+
+    def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
+        from tqdm.auto import tqdm
+
+        p, config = self.params, self.config
+        torch.manual_seed(self.seed)
+        sampler = CropSampler(train.rgb(), train.masks, p.crop_size, p.standardize, self.seed)
+        net = build(config)
+        optimiser = torch.optim.AdamW(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimiser, lambda s: lr_factor(s, p.warmup_steps, p.max_steps, p.schedule)
+        )
+        best, best_state, stale, losses = -1.0, copy.deepcopy(net.state_dict()), 0, []
+        bar = tqdm(range(1, p.max_steps + 1), desc="unet", unit="step", leave=False)
+        for step in bar:
+            net.train()
+            x, y = sampler.batch(p.batch_size)
+            if config.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with autocast(config.bf16):
+                logits = net(x)
+            logits = logits.float()
+            loss = p.bce_weight * F.binary_cross_entropy_with_logits(logits, y) + (
+                1 - p.bce_weight
+            ) * dice_loss(logits, y)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            schedule.step()
+            losses.append(loss.item())
+            self.steps_run = step
+            if step % p.eval_every and step != p.max_steps:
+                continue
+            valid_dice = self._dice(net, valid)
+            train_loss = float(np.mean(losses))
+            losses = []
+            bar.set_postfix(loss=f"{train_loss:.3f}", valid_dice=f"{valid_dice:.4f}")
+            if run is not None:
+                run.log_step(
+                    step,
+                    {
+                        "train_loss": train_loss,
+                        "valid_dice": valid_dice,
+                        "lr": schedule.get_last_lr()[0],
+                    },
+                )
+            if valid_dice > best + 1e-4:
+                best, stale, self.best_step = valid_dice, 0, step
+                best_state = copy.deepcopy(net.state_dict())
+            else:
+                stale += 1
+                if stale >= p.patience:
+                    break
+        bar.close()
+        net.load_state_dict(best_state)
+        self.net = net.eval()
+        return self
+
+    def _dice(self, net, split: Any) -> float:
+        net.eval()
+        scores = [
+            mask_scores(true, predict_proba(net, rgb, self.config) > self.config.threshold)["dice"]
+            for rgb, true in zip(split.rgb(), split.masks, strict=True)
+        ]
+        return float(np.mean(scores))
+
+    def predict(self, inputs: pd.DataFrame) -> pd.DataFrame:
+        if self.net is None:
+            raise RuntimeError("fit the model before predicting")
+        return predict_frame(self.net, inputs, self.config)
+
+    def hyperparams(self) -> dict[str, Any]:
+        return self.params.model_dump(exclude={"dataset", "task"})
+
+    def save(self, path: Path, input_example: Any) -> None:
+        if self.net is None:
+            raise RuntimeError("fit the model before saving")
+        example = input_example.head(1) if input_example is not None else None
+        with tempfile.TemporaryDirectory() as tmp:
+            weights, config = Path(tmp) / "weights.pt", Path(tmp) / "config.json"
+            torch.save(self.net.state_dict(), weights)
+            config.write_text(json.dumps(self.config.to_dict(), sort_keys=True))
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*type hints.*")
+                mlflow.pyfunc.save_model(
+                    str(path),
+                    python_model=UNetPyfunc(),
+                    artifacts={"weights": str(weights), "config": str(config)},
+                    input_example=example,
+                    pip_requirements=pins("torch", "numpy", "pandas", "pillow"),
+                )
+
+
+class UNetPyfunc(mlflow.pyfunc.PythonModel):
+    """Serving wrapper: a frame with an `image` column (PNG/JPEG/TIFF bytes, any mode and
+    size) in; base64 PNG masks with their size and foreground fraction out."""
+
+    def load_context(self, context) -> None:
+        self.config = NetConfig(**json.loads(Path(context.artifacts["config"]).read_text()))
+        self.net = build(self.config)
+        state = torch.load(context.artifacts["weights"], map_location="cpu", weights_only=True)
+        self.net.load_state_dict(state)
+        self.net.eval()
+
+    def predict(self, context, model_input, params=None):
+        return predict_frame(self.net, model_input, self.config)

@@ -1,0 +1,216 @@
+"""U-Net: it learns (overfits generated pairs), tiles stitch like whole images, the saved
+MLflow model predicts images of any mode and size, bad inputs and params fail clearly."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from reprolab import models
+from reprolab.data import images
+from reprolab.errors import DataError, ParamsError
+from reprolab.metrics import mask_scores
+from reprolab.models.unet import UNetSegmenter, lr_factor
+from reprolab.models.unet_net import NetConfig, build, predict_proba
+from reprolab.params import parse_params
+
+
+@pytest.fixture(autouse=True)
+def _local_mlflow(tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.setenv("MLFLOW_DISABLE_TELEMETRY", "true")
+
+
+def shapes(seed: int, h: int = 64, w: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """Discs and squares, bright on dark or dark on light, with noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    mask = np.zeros((h, w), bool)
+    for _ in range(3):
+        cy, cx, r = rng.integers(10, h - 10), rng.integers(10, w - 10), rng.integers(4, 9)
+        if rng.random() < 0.5:
+            mask |= (yy - cy) ** 2 + (xx - cx) ** 2 <= r**2
+        else:
+            mask |= (abs(yy - cy) <= r) & (abs(xx - cx) <= r)
+    fg, bg = (200, 50) if seed % 2 == 0 else (60, 210)
+    grey = np.where(mask, fg, bg) + rng.normal(0, 15, (h, w))
+    tint = np.array([1.0, 0.8, 0.9]) if seed % 3 == 0 else np.ones(3)
+    rgb = np.clip(grey[:, :, None] * tint, 0, 255).astype(np.uint8)
+    return rgb, mask
+
+
+class Pairs:
+    """The split interface the U-Net trains on: rgb(), masks."""
+
+    def __init__(self, seeds, h=64, w=64) -> None:
+        made = [shapes(s, h, w) for s in seeds]
+        self._rgb = [m[0] for m in made]
+        self.masks = [m[1] for m in made]
+
+    def rgb(self):
+        return self._rgb
+
+
+def unet_params(**overrides):
+    spec = {
+        "dataset": "d",
+        "task": "t",
+        "kind": "unet",
+        "depth": 2,
+        "base_width": 8,
+        "crop_size": 32,
+        "batch_size": 8,
+        "lr": 0.01,
+        "warmup_steps": 5,
+        "max_steps": 80,
+        "eval_every": 20,
+        "patience": 10,
+        "bf16": False,
+        "channels_last": False,
+        "tile_size": 64,
+        "tile_overlap": 8,
+        **overrides,
+    }
+    raw = {
+        "datasets": {"d": {"kind": "nuclei"}},
+        "models": {"u": spec},
+        "registry": {"t": {"metric": "dice", "direction": "maximize", "threshold": 0.5}},
+    }
+    return parse_params(raw).models["u"]
+
+
+class Steps:
+    def __init__(self) -> None:
+        self.points = []
+
+    def log_step(self, step, metrics):
+        self.points.append((step, metrics))
+
+
+def test_unet_overfits_generated_pairs():
+    torch.set_num_threads(1)
+    pairs = Pairs(range(4))
+    log = Steps()
+    model = models.build(unet_params(), seed=0).fit(pairs, pairs, log)
+    assert isinstance(model, UNetSegmenter)
+    dice = np.mean(
+        [
+            mask_scores(m, predict_proba(model.net, rgb, model.config) > 0.5)["dice"]
+            for rgb, m in zip(pairs.rgb(), pairs.masks, strict=True)
+        ]
+    )
+    assert dice > 0.9, log.points
+    assert log.points[0][0] == 20
+    assert {"train_loss", "valid_dice", "lr"} <= set(log.points[0][1])
+
+
+def test_bf16_channels_last_also_learns():
+    torch.set_num_threads(1)
+    pairs = Pairs(range(2))
+    model = models.build(unet_params(bf16=True, channels_last=True, max_steps=40), 0)
+    model.fit(pairs, pairs)
+    assert model._dice(model.net, pairs) > 0.8
+
+
+def random_net(**overrides) -> tuple:
+    torch.manual_seed(0)
+    config = NetConfig(
+        **{
+            "depth": 2,
+            "base_width": 8,
+            "norm": "batch",
+            "dropout": 0.0,
+            "standardize": True,
+            "bf16": False,
+            "channels_last": False,
+            "threshold": 0.5,
+            "tile_size": 128,
+            "tile_overlap": 16,
+            **overrides,
+        }
+    )
+    return build(config).eval(), config
+
+
+def test_tiled_prediction_equals_whole_image_when_it_fits():
+    net, config = random_net(tile_size=128)
+    rgb, _ = shapes(1, 96, 112)
+    assert np.array_equal(predict_proba(net, rgb, config), predict_proba(net, rgb, config, False))
+
+
+def test_tiles_stitch_close_to_the_whole_image():
+    net, config = random_net(tile_size=64, tile_overlap=24)
+    rgb, _ = shapes(2, 150, 230)
+    tiled, whole = predict_proba(net, rgb, config), predict_proba(net, rgb, config, False)
+    assert tiled.shape == whole.shape == (150, 230)
+    assert np.abs(tiled - whole).mean() < 0.01
+    assert np.abs(tiled - whole).max() < 0.2
+
+
+def test_odd_sizes_are_padded_and_cropped_back():
+    net, config = random_net()
+    for h, w in ((37, 53), (5, 7), (130, 33)):
+        rgb = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
+        assert predict_proba(net, rgb, config).shape == (h, w)
+
+
+def _encoded(array: np.ndarray, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def test_saved_model_predicts_any_mode_and_size(tmp_path):
+    torch.set_num_threads(1)
+    pairs = Pairs(range(2))
+    model = models.build(unet_params(max_steps=10, eval_every=10), 0).fit(pairs, pairs)
+    rgb, _ = shapes(5, 70, 90)
+    frame = pd.DataFrame(
+        {
+            "image": [
+                _encoded(rgb),
+                _encoded(np.dstack([rgb, np.full((70, 90), 255, np.uint8)])),  # RGBA
+                _encoded(rgb[:, :, 0]),  # grey
+                _encoded(rgb[:33, :41, 0].astype(np.uint16) * 250),  # 16-bit, odd size
+                _encoded(rgb, "JPEG"),
+            ]
+        }
+    )
+    model.save(tmp_path / "model", input_example=frame.head(1))
+    loaded = models.load_predictor(tmp_path / "model")
+    out = loaded.predict(frame)
+    assert list(out.columns) == ["mask", "width", "height", "foreground_fraction"]
+    assert out[["width", "height"]].values.tolist() == [[90, 70]] * 3 + [[41, 33], [90, 70]]
+    masks = [images.text_to_mask(t) for t in out["mask"]]
+    assert masks[0].shape == (70, 90) and masks[3].shape == (33, 41)
+    assert np.array_equal(masks[0], images.text_to_mask(model.predict(frame)["mask"][0]))
+    assert np.array_equal(masks[0], masks[1])  # alpha is dropped, not learned
+
+
+def test_bad_inputs_fail_clearly(tmp_path):
+    net, config = random_net()
+    from reprolab.models.unet_net import predict_frame
+
+    with pytest.raises(ValueError, match="expected an 'image' column"):
+        predict_frame(net, pd.DataFrame({"x": [1]}), config)
+    with pytest.raises(DataError, match="image row 1: not a readable image"):
+        predict_frame(net, pd.DataFrame({"image": [_encoded(shapes(0)[0]), b"junk"]}), config)
+
+
+def test_params_name_the_bad_key():
+    with pytest.raises(ParamsError, match=r"models\.u\.crop_size: must be a multiple of 2"):
+        unet_params(crop_size=30)
+    with pytest.raises(ParamsError, match=r"models\.u\.norm: must be one of"):
+        unet_params(norm="layer")
+
+
+def test_schedule_warms_up_then_decays():
+    assert lr_factor(0, 10, 100, "cosine") == pytest.approx(0.1)
+    assert lr_factor(10, 10, 100, "cosine") == pytest.approx(1.0)
+    assert lr_factor(100, 10, 100, "cosine") == pytest.approx(0.0)
+    assert lr_factor(50, 10, 100, "constant") == 1.0
