@@ -152,6 +152,7 @@ def pid(
         click.echo(f"plot: {figure}  summary: {folder / (plant.kind + '-response.json')}")
 
 
+@main.command()
 @click.argument("task")
 @click.option("--run-id", help="The MLflow run to tag (default: the champion's).")
 @click.option("--version", help="Like 1.0 (default: one minor above the last tag).")

@@ -22,6 +22,7 @@ def minimal_params(root) -> None:
     params["datasets"] = {"wine": {**params["datasets"]["wine"], "sample_fraction": 0.2}}
     params["models"] = {"wine-ridge": params["models"]["wine-ridge"]}
     params["registry"] = {"wine-quality": params["registry"]["wine-quality"]}
+    params["infer"] = {"wine-quality": params["infer"]["wine-quality"]}
     params["hpo"] = {}
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
