@@ -14,7 +14,7 @@ export DVC_SITE_CACHE_DIR ?= $(abspath .dvc/tmp/site-cache)
 export REPROLAB_DATA_MIRROR ?=
 PYTEST_ARGS ?= -x -q
 
-.PHONY: help setup repro wine nuclei smoke test test-fast lint format review ui serve tag \
+.PHONY: help setup repro wine nuclei smoke test test-fast lint format review sweep ui serve tag \
   bench clean lock remote-s3 push pull exp-push mlflow-server
 
 help: ## list the targets
@@ -58,6 +58,11 @@ format: setup
 REV ?= main
 review: setup ## experiments, metrics/params diff against REV, plots rendered offline
 	reprolab review --rev $(REV)
+
+GRID ?= models.wine-rf.max_depth=4,8,16
+JOBS ?= 2
+sweep: setup ## queue GRID as dvc experiments, run JOBS workers, print `dvc exp show --md`
+	python -m reprolab.sweep --grid '$(GRID)' --jobs $(JOBS)
 
 ui: setup ## the MLflow UI on the local store (http://127.0.0.1:5000)
 	mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000

@@ -91,6 +91,68 @@ def review(rev: str, experiments: tuple[str, ...]) -> None:
 
 
 @main.command()
+@click.option("--plant", "plant_file", type=click.Path(dir_okay=False), help="plant as YAML")
+@click.option("--kind", type=click.Choice(["fopdt", "sopdt", "integrating"]))
+@click.option("--gain", type=float)
+@click.option("--delay", type=float, help="dead time (s)")
+@click.option("--time-constant", type=float, default=1.0, show_default=True)
+@click.option("--damping", type=float, default=0.5, show_default=True)
+@click.option("--natural-frequency", type=float, default=1.0, show_default=True)
+@click.option("--model", default="models:/pid-control@champion", show_default=True)
+@click.option("--dataset", default="control", show_default=True, help="loop settings from")
+@click.option("--out", type=click.Path(file_okay=False), default="reports/pid", show_default=True)
+@params_option
+def pid(
+    plant_file,
+    kind,
+    gain,
+    delay,
+    time_constant,
+    damping,
+    natural_frequency,
+    model,
+    dataset,
+    out,
+    params_path,
+) -> None:
+    """PID gains for one plant from the champion PIDNet, its simulated response against
+    Ziegler–Nichols and SIMC, and a plot (PLANT as YAML, or --kind/--gain/--delay...)."""
+    with user_errors():
+        from pathlib import Path
+
+        from reprolab import pid as pidlib
+        from reprolab.control.plants import Plant
+        from reprolab.data.control import loop_of
+        from reprolab.errors import DataError
+        from reprolab.io import atomic_write_json
+
+        params = load(params_path)
+        spec = params.datasets.get(dataset)
+        if spec is None or spec.kind != "control":
+            raise DataError(f"--dataset {dataset}: not a control dataset in {params_path}")
+        loop = loop_of(spec)
+        if plant_file:
+            plant = pidlib.plant_from_yaml(Path(plant_file))
+        elif kind and gain is not None and delay is not None:
+            plant = Plant(kind, gain, delay, time_constant, damping, natural_frequency)
+        else:
+            raise DataError("give --plant FILE.yaml, or --kind, --gain and --delay")
+        result = pidlib.tune(plant, loop, model)
+        folder = Path(out)
+        figure = pidlib.plot(result, loop, folder / f"{plant.kind}-response.png")
+        summary = {k: result[k] for k in ("plant", "features", "gains", "metrics")}
+        atomic_write_json(folder / f"{plant.kind}-response.json", summary)
+        click.echo(f"{'controller':<16} {'Kp':>8} {'Ki':>8} {'Kd':>8} {'IAE':>8} {'overshoot':>10}")
+        for name, g in result["gains"].items():
+            m = result["metrics"][name]
+            click.echo(
+                f"{name:<16} {g['kp']:>8.3f} {g['ki']:>8.3f} {g['kd']:>8.3f} "
+                f"{m['iae']:>8.2f} {m['overshoot']:>9.1f}%"
+            )
+        click.echo(f"plot: {figure}  summary: {folder / (plant.kind + '-response.json')}")
+
+
+@main.command()
 @click.argument("task")
 @click.argument("texts", nargs=-1, required=True)
 @click.option("--alias", default="champion", show_default=True, help="Registry alias to use.")

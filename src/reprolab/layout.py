@@ -36,3 +36,16 @@ def predictions_file(task: str) -> Path:
 
 
 RUN_FILE = "run.json"  # in train_dir and eval_dir: MLflow run id and lineage of the model
+
+
+def hpo_file(model: str) -> Path:
+    """The study's report: best params and value, every trial (state, duration, error)."""
+    return Path("reports/hpo") / f"{model}.json"
+
+
+def hpo_dir(model: str) -> Path:
+    """dvclive progress of the study, its plots, and best.json (what train applies)."""
+    return Path("reports/hpo") / model
+
+
+HPO_BEST = "best.json"

@@ -44,6 +44,64 @@ class NsmcDataset(Strict):
     label_names: list[str] = Field(default=["negative", "positive"], min_length=2, max_length=2)
 
 
+Range = tuple[float, float]
+
+
+class ControlDataset(Strict):
+    """Simulated plants for PID tuning: a mix of first order plus dead time (fopdt), second
+    order under-damped with dead time (sopdt) and integrating (integrator + lag) plants,
+    drawn from the ranges below by seed and split into train/valid/test plants."""
+
+    kind: Literal["control"]
+    n_plants: Annotated[int, Field(ge=10)] = 200
+    mix: dict[Literal["fopdt", "sopdt", "integrating"], Annotated[float, Field(ge=0)]] = {
+        "fopdt": 0.4,
+        "sopdt": 0.3,
+        "integrating": 0.3,
+    }
+    gain: Range = (0.5, 3.0)
+    time_constant: Range = (1.0, 6.0)
+    delay: Range = (0.2, 2.0)
+    damping: Range = (0.3, 0.8)
+    natural_frequency: Range = (0.4, 1.5)
+    noise_std: Annotated[float, Field(ge=0)] = 0.01
+    disturbance: float = 0.5  # load step added to the plant input ...
+    disturbance_time: Annotated[float, Field(gt=0)] = 30.0  # ... at this time (s)
+    dt: Annotated[float, Field(gt=0)] = 0.2
+    horizon: Annotated[float, Field(gt=0)] = 60.0
+    u_limit: Annotated[float, Field(gt=0)] = 10.0  # actuator saturation at ±u_limit
+    valid_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.15
+    test_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.25
+
+    @model_validator(mode="after")
+    def _sane(self) -> ControlDataset:
+        problems = []
+        for key in ("gain", "time_constant", "delay", "damping", "natural_frequency"):
+            low, high = getattr(self, key)
+            if low <= 0:
+                problems.append(f"{key}: must be > 0, got {low}")
+            if low > high:
+                problems.append(f"{key}: low {low} > high {high}")
+        if self.damping[1] >= 1:
+            problems.append(f"damping: must be < 1 (under-damped), got {self.damping[1]}")
+        if self.delay[1] >= self.disturbance_time:
+            problems.append(
+                f"delay: {self.delay[1]} is not shorter than the setpoint phase "
+                f"(disturbance_time {self.disturbance_time})"
+            )
+        if self.disturbance_time >= self.horizon:
+            problems.append(
+                f"disturbance_time: {self.disturbance_time} must be < horizon {self.horizon}"
+            )
+        if self.horizon / self.dt > 5000:
+            problems.append(f"horizon: {self.horizon / self.dt:.0f} steps, at most 5000")
+        if not sum(self.mix.values()) > 0:
+            problems.append("mix: at least one plant type needs a positive weight")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
 class NucleiDataset(Strict):
     """BBBC038 nuclei: image/mask pairs, split by seed into train/valid/test."""
 
@@ -53,7 +111,9 @@ class NucleiDataset(Strict):
     limit: Annotated[int, Field(ge=6)] | None = None  # a random subset, for quick runs
 
 
-DatasetParams = Annotated[WineDataset | NsmcDataset | NucleiDataset, Field(discriminator="kind")]
+DatasetParams = Annotated[
+    WineDataset | NsmcDataset | NucleiDataset | ControlDataset, Field(discriminator="kind")
+]
 
 
 # ---------------------------------------------------------------- models
@@ -62,6 +122,7 @@ DatasetParams = Annotated[WineDataset | NsmcDataset | NucleiDataset, Field(discr
 class ModelBase(Strict):
     dataset: str
     task: str
+    use_hpo: bool = False  # train with the best params of hpo@<model> (reports/hpo/)
 
 
 class RidgeParams(ModelBase):
@@ -85,6 +146,7 @@ class HistGradientBoostingParams(ModelBase):
     max_leaf_nodes: Annotated[int, Field(ge=2)] = 31
     min_samples_leaf: PosInt = 20
     l2_regularization: Annotated[float, Field(ge=0)] = 0.0
+    max_features: Fraction = 1.0  # share of features tried at each split (1: all)
     early_stopping: bool = True
 
 
@@ -109,6 +171,19 @@ class TfidfLogRegParams(ModelBase):
     sublinear_tf: bool = True
     C: Annotated[float, Field(gt=0)] = 4.0
     max_iter: PosInt = 1000
+
+
+class PIDNetParams(ModelBase):
+    """A small network: step-test features -> PID gains, trained through the simulation."""
+
+    kind: Literal["pidnet"]
+    hidden: list[PosInt] = Field(default=[32, 32], min_length=1)
+    lr: Annotated[float, Field(gt=0, le=1)] = 0.01
+    epochs: PosInt = 150
+    batch_size: PosInt = 32
+    overshoot_weight: Annotated[float, Field(ge=0)] = 2.0
+    effort_weight: Annotated[float, Field(ge=0)] = 0.002
+    patience: PosInt = 40
 
 
 class UNetParams(ModelBase):
@@ -157,9 +232,82 @@ ModelParams = Annotated[
     | HistGradientBoostingParams
     | TorchMLPParams
     | TfidfLogRegParams
-    | UNetParams,
+    | UNetParams
+    | PIDNetParams,
     Field(discriminator="kind"),
 ]
+
+# routing keys of a model: never tuned
+_NOT_TUNABLE = {"dataset", "task", "kind", "use_hpo"}
+
+
+# ---------------------------------------------------------------- hpo
+
+
+class SearchParam(Strict):
+    """One dimension of a search space: int or float in [low, high] (optionally log-scaled),
+    or a categorical choice."""
+
+    type: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: Annotated[float, Field(gt=0)] | None = None
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> SearchParam:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("choices: a categorical needs a non-empty list")
+            if self.low is not None or self.high is not None:
+                raise ValueError("type: a categorical takes `choices`, not low/high")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError(f"type: {self.type} needs both `low` and `high`")
+        if self.low > self.high:
+            raise ValueError(f"low: {self.low} > high {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"low: a log scale needs low > 0, got {self.low}")
+        if self.type == "int" and (self.low != int(self.low) or self.high != int(self.high)):
+            raise ValueError(f"type: int needs integer low and high, got {self.low}, {self.high}")
+        if self.choices is not None:
+            raise ValueError(f"choices: only for categorical, not {self.type}")
+        return self
+
+    def corners(self) -> list[Any]:
+        """Values that must all be valid for the model (bounds, or every choice)."""
+        if self.type == "categorical":
+            return list(self.choices or [])
+        if self.type == "int":
+            return [int(self.low), int(self.high)]
+        probes = [float(self.low), float(self.high)]
+        if self.high > self.low:  # a fractional value: an int-only param must refuse it
+            mid = self.low + (self.high - self.low) / 2
+            probes.append(mid if mid != int(mid) else mid + (self.high - self.low) / 100)
+        return probes
+
+
+class PrunerParams(Strict):
+    kind: Literal["median", "none"] = "median"
+    n_startup_trials: Annotated[int, Field(ge=0)] = 5
+    n_warmup_steps: Annotated[int, Field(ge=0)] = 5
+
+
+class HpoStudy(Strict):
+    """An Optuna study over one model's params. The objective is the task's registry metric
+    on the validation split; intermediate values are `valid_<metric>` from the training loop.
+    """
+
+    space: dict[str, SearchParam] = Field(min_length=1)
+    n_trials: PosInt = 20
+    timeout: Annotated[float, Field(gt=0)] | None = None  # seconds for this invocation
+    seed: int = 0
+    pruner: PrunerParams = PrunerParams()
+    cv_folds: Annotated[int, Field(ge=0)] = 0  # >1: objective = k-fold mean over train+valid
+    n_threads: PosInt | None = 1  # threads of native libraries (OpenMP/BLAS) inside a trial
+    storage: str | None = None  # SQLAlchemy URL; default sqlite:///<repo root>/optuna.db
+    study_name: str | None = None  # default: <model>-<hash of this section and the model's>
 
 
 # ---------------------------------------------------------------- registry, infer, report
@@ -203,6 +351,7 @@ class Params(Strict):
     models: dict[str, ModelParams]
     registry: dict[str, RegistryTask]
     infer: dict[str, InferTask] = {}
+    hpo: dict[str, HpoStudy] = {}
     report: ReportParams = ReportParams()
 
     @model_validator(mode="after")
@@ -224,12 +373,43 @@ class Params(Strict):
                 problems.append(f"infer.{task}: no registry.{task} section")
             if spec.dataset not in self.datasets:
                 problems.append(f"infer.{task}.dataset: unknown dataset {spec.dataset!r}")
+        for name, model in self.models.items():
+            if model.use_hpo and name not in self.hpo:
+                problems.append(f"models.{name}.use_hpo: true, but there is no hpo.{name} section")
+        for name, study in self.hpo.items():
+            problems += _check_space(name, study, self.models.get(name))
         if problems:
             raise ValueError("\n".join(problems))
         return self
 
     def models_of_task(self, task: str) -> list[str]:
         return [name for name, m in self.models.items() if m.task == task]
+
+
+def _check_space(name: str, study: HpoStudy, model: Any) -> list[str]:
+    """Every searched param must exist for the model's kind and accept the space's bounds
+    (or every choice): checked before any trial, with the key path."""
+    if model is None:  # the model was left out (a quick run on a subset): nothing to tune
+        return []
+    cls = type(model)
+    tunable = sorted(set(cls.model_fields) - _NOT_TUNABLE)
+    problems = []
+    for key, dim in study.space.items():
+        where = f"hpo.{name}.space.{key}"
+        if key not in tunable:
+            problems.append(
+                f"{where}: unknown param for kind {model.kind!r}, expected one of {tunable}"
+            )
+            continue
+        for value in dim.corners():
+            try:
+                cls.model_validate({**model.model_dump(), key: value})
+            except ValidationError as err:
+                reason = err.errors()[0]
+                rule = _RULES.get(reason["type"])
+                text = rule(reason.get("ctx", {})) if rule else reason["msg"]
+                problems.append(f"{where}: {value!r} is not valid for models.{name}.{key}: {text}")
+    return problems
 
 
 # ---------------------------------------------------------------- loading and errors

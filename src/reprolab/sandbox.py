@@ -36,6 +36,12 @@ SMOKE_OVERRIDES = {
     "models.nuclei-unet.tile_size": 256,
     "models.nuclei-unet.tile_overlap": 32,
     "registry.nuclei-segmentation.threshold": 0.0,  # a 6-step U-Net must still be champion
+    "hpo.wine-hgb.n_trials": 3,
+    "datasets.control.n_plants": 30,
+    "models.pidnet.epochs": 3,
+    "hpo.pidnet.n_trials": 2,
+    "hpo.pidnet.space.epochs.low": 2,
+    "hpo.pidnet.space.epochs.high": 3,
 }
 
 

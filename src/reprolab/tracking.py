@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -42,14 +44,71 @@ class TrackingError(ReprolabError):
     """The MLflow tracking server cannot be reached; the message names it and the run."""
 
 
+LOCK_RETRIES = 8  # "database is locked" despite the busy timeout: back off and retry
+
+
+def sqlite_path(uri: str) -> Path | None:
+    """The file behind a `sqlite:///` URI (None for servers and in-memory stores)."""
+    if not uri.startswith("sqlite:///") or uri.endswith(":memory:"):
+        return None
+    return Path(uri.removeprefix("sqlite:///"))
+
+
+@contextlib.contextmanager
+def _init_lock(db: Path) -> Iterator[None]:
+    """One process at a time creates and migrates a new store (a race otherwise)."""
+    import fcntl
+
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with open(db.with_name(db.name + "-init.lock"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def prepare_sqlite(db: Path) -> None:
+    """WAL journal (readers never block the writer; persistent in the file) and a long
+    busy timeout, so parallel `dvc exp` workers can share one store."""
+    with contextlib.closing(sqlite3.connect(db, timeout=60)) as conn:
+        conn.execute("PRAGMA busy_timeout = 60000")
+        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            conn.execute("PRAGMA journal_mode = WAL")
+
+
+def with_lock_retry(call: Callable, *args: Any, **kwargs: Any) -> Any:
+    """Run an MLflow call, retrying with backoff while SQLite reports a lock."""
+    for attempt in range(LOCK_RETRIES):
+        try:
+            return call(*args, **kwargs)
+        except Exception as err:
+            if "database is locked" not in str(err) or attempt == LOCK_RETRIES - 1:
+                raise
+            time.sleep(0.2 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+_READY: set[str] = set()
+
+
 def client():
     """An MlflowClient on the repository's store (SQLite at the real root by default)."""
     import mlflow
 
     for name, value in _HTTP_DEFAULTS.items():
         os.environ.setdefault(name, value)
-    mlflow.set_tracking_uri(mlflow_tracking_uri())
-    return mlflow.MlflowClient()
+    uri = mlflow_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    db = sqlite_path(uri)
+    if db is None or uri in _READY:
+        return mlflow.MlflowClient()
+    with _init_lock(db):
+        prepare_sqlite(db)
+        made = mlflow.MlflowClient()
+        with_lock_retry(made.search_experiments, max_results=1)  # creates/migrates tables
+    _READY.add(uri)
+    return made
 
 
 def is_server(uri: str) -> bool:
@@ -89,7 +148,7 @@ def experiment_id(name: str) -> str:
     """Get or create an MLflow experiment whose artifacts live at the repository root, never
     in a cwd-relative ./mlruns (which would vanish with a temporary experiment workspace)."""
     mlflow_client = client()
-    found = mlflow_client.get_experiment_by_name(name)
+    found = with_lock_retry(mlflow_client.get_experiment_by_name, name)
     if found is not None:
         return found.experiment_id
     if is_server(mlflow_tracking_uri()) and not os.environ.get("REPROLAB_MLFLOW_ARTIFACTS"):
@@ -97,7 +156,13 @@ def experiment_id(name: str) -> str:
         # storage credentials and nothing lands on the client's disk
         return mlflow_client.create_experiment(name)
     location = f"{mlflow_artifact_root(repo_root())}/{name}"
-    return mlflow_client.create_experiment(name, artifact_location=location)
+    try:
+        return with_lock_retry(mlflow_client.create_experiment, name, artifact_location=location)
+    except Exception:  # another worker created it first
+        found = with_lock_retry(mlflow_client.get_experiment_by_name, name)
+        if found is None:
+            raise
+        return found.experiment_id
 
 
 class Run:
@@ -140,13 +205,15 @@ class Run:
 
         exp_id = experiment_id(self.experiment)
         if self.resume_run_id:
-            active = mlflow.start_run(run_id=self.resume_run_id)
+            active = with_lock_retry(mlflow.start_run, run_id=self.resume_run_id)
         else:
-            active = mlflow.start_run(experiment_id=exp_id, run_name=self.run_name)
+            active = with_lock_retry(mlflow.start_run, experiment_id=exp_id, run_name=self.run_name)
         self.run_id = active.info.run_id
         # a resumed run keeps the lineage of the execution that created it
         tags = self.tags if self.resume_run_id else {**base_tags(), **self.tags}
-        mlflow.set_tags({k if k.startswith(TAG) else TAG + k: v for k, v in tags.items()})
+        with_lock_retry(
+            mlflow.set_tags, {k if k.startswith(TAG) else TAG + k: v for k, v in tags.items()}
+        )
         if self.live_dir is not None:
             from dvclive import Live
 
@@ -169,7 +236,7 @@ class Run:
         finally:
             if exc is None:
                 try:
-                    mlflow.end_run("FINISHED")
+                    with_lock_retry(mlflow.end_run, "FINISHED")
                 except Exception as err:
                     if not unreachable(err):
                         raise
@@ -185,12 +252,16 @@ class Run:
 
         with _no_retries() if unreachable(exc) else contextlib.nullcontext():
             try:
-                mlflow.set_tag(TAG + "error", f"{type(exc).__name__}: {exc}"[:5000])
+                with_lock_retry(
+                    mlflow.set_tag, TAG + "error", f"{type(exc).__name__}: {exc}"[:5000]
+                )
             except Exception as err:
                 if not unreachable(err):
                     raise
             try:
-                mlflow.end_run("FAILED")  # pops the local run even when the call fails
+                with_lock_retry(
+                    mlflow.end_run, "FAILED"
+                )  # pops the local run even when the call fails
             except Exception as err:
                 if not unreachable(err):
                     raise
@@ -212,7 +283,7 @@ class Run:
         """MLflow only: DVC already tracks params.yaml (and shows it in `dvc exp show`)."""
         import mlflow
 
-        mlflow.log_params(_flatten_params(params))
+        with_lock_retry(mlflow.log_params, _flatten_params(params))
 
     def log_step(self, step: int, metrics: dict[str, float]) -> None:
         """Step-wise curve points: dvclive plots and MLflow metric history."""
@@ -223,7 +294,7 @@ class Run:
             for name, value in metrics.items():
                 self.live.log_metric(name, value)
             self.live.next_step()
-        mlflow.log_metrics(metrics, step=step)
+        with_lock_retry(mlflow.log_metrics, metrics, step=step)
 
     def log_metrics(self, metrics: dict, mlflow_prefix: str = "") -> None:
         """Final metrics (nested dicts allowed): dvclive's metrics.json and MLflow, where
@@ -235,7 +306,7 @@ class Run:
             for name, value in flat.items():
                 self.live.log_metric(name, value, plot=False)
         prefix = f"{mlflow_prefix}_" if mlflow_prefix else ""
-        mlflow.log_metrics({prefix + name: value for name, value in flat.items()})
+        with_lock_retry(mlflow.log_metrics, {prefix + name: value for name, value in flat.items()})
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         import mlflow
@@ -248,7 +319,7 @@ class Run:
     def set_tags(self, tags: dict[str, str]) -> None:
         import mlflow
 
-        mlflow.set_tags({TAG + k: str(v) for k, v in tags.items()})
+        with_lock_retry(mlflow.set_tags, {TAG + k: str(v) for k, v in tags.items()})
 
 
 def base_tags() -> dict[str, str]:

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-STAGES = ["prepare", "train", "evaluate", "register", "infer", "report"]
+STAGES = ["prepare", "hpo", "train", "evaluate", "register", "infer", "report"]
 HEAVY = ("torch", "mlflow", "sklearn", "pandas", "dvc", "dvclive", "matplotlib", "pydantic")
 
 
@@ -52,6 +52,7 @@ def small_params(workspace, mirror) -> dict:
         "wine-ridge": params["models"]["wine-ridge"],
         "wine-rf": {**params["models"]["wine-rf"], "n_estimators": 20},
     }
+    params["hpo"] = {}  # studies name models left out above (tests/unit/test_hpo.py has its own)
     (workspace / "params.yaml").write_text(yaml.safe_dump(params))
     return params
 

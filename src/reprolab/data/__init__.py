@@ -12,6 +12,7 @@ _KINDS = {
     "wine": "reprolab.data.wine",
     "nsmc": "reprolab.data.nsmc",
     "nuclei": "reprolab.data.nuclei",
+    "control": "reprolab.data.control",
 }
 
 

@@ -16,6 +16,7 @@ _KINDS = {
     "torch_mlp": "reprolab.models.torch_mlp:TorchMLPRegressor",
     "tfidf_logreg": "reprolab.models.tfidf_logreg:TfidfLogReg",
     "unet": "reprolab.models.unet:UNetSegmenter",
+    "pidnet": "reprolab.models.pidnet:PIDNet",
 }
 
 

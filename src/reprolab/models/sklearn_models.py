@@ -52,6 +52,7 @@ class SklearnRegressor(Model):
                 max_leaf_nodes=p.max_leaf_nodes,
                 min_samples_leaf=p.min_samples_leaf,
                 l2_regularization=p.l2_regularization,
+                max_features=p.max_features,
                 early_stopping=p.early_stopping,
                 random_state=self.seed,
             )

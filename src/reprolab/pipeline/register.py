@@ -15,6 +15,12 @@ from reprolab.params import Params
 def register(task: str, params: Params) -> tuple[dict, list[str]]:
     spec = params.registry[task]
     events: list[str] = []
+    if not params.models_of_task(task):  # every model of the task was left out of params
+        empty = {"task": task, "metric": spec.metric, "direction": spec.direction}
+        snapshot = {**empty, "threshold": spec.threshold, "champion": None}
+        snapshot |= {"previous_champion": None, "versions": []}
+        atomic_write_json(registry_file(task), snapshot)
+        return snapshot, [f"{task}: no model in params.yaml, nothing to register"]
     for name in params.models_of_task(task):
         run_file = eval_dir(task, name) / RUN_FILE
         if not run_file.is_file():

@@ -5,12 +5,14 @@ saves."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 from reprolab import data, models
+from reprolab.errors import DataError
 from reprolab.io import atomic_dir, atomic_write_json, dvc_md5
-from reprolab.layout import RUN_FILE, model_dir, processed_dir, train_dir
+from reprolab.layout import HPO_BEST, RUN_FILE, hpo_dir, model_dir, processed_dir, train_dir
 from reprolab.params import Params
 from reprolab.tracking import Run
 
@@ -30,13 +32,15 @@ def train(name: str, params: Params) -> dict:
 
 
 def _train(name: str, params: Params, log: bool = True, world_size: int = 1) -> dict:
-    spec = params.models[name]
+    spec, tuned = with_best_params(name, params)
     module = data.module_for(params.datasets[spec.dataset].kind)
     data_path = processed_dir(spec.dataset)
     train_split = module.load_split(data_path, "train")
     valid_split = module.load_split(data_path, "valid")
     model = models.build(spec, params.seed)
     tags = {"stage": "train", "model": name, "task": spec.task, "kind": spec.kind}
+    if tuned:
+        tags["hpo_params"] = json.dumps(tuned, sort_keys=True)
     if world_size > 1:
         tags["world_size"] = str(world_size)
     if not log:  # a torchrun rank other than 0: train in step with rank 0, write nothing
@@ -84,3 +88,15 @@ def _train(name: str, params: Params, log: bool = True, world_size: int = 1) -> 
 def _overall(metrics: dict) -> dict:
     """Scalar metrics only (per-group breakdowns belong to the evaluation)."""
     return {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+
+
+def with_best_params(name: str, params: Params):
+    """The model's params, with hpo@<model>'s best params applied when `use_hpo` is true."""
+    spec = params.models[name]
+    if not spec.use_hpo:
+        return spec, {}
+    best_file = hpo_dir(name) / HPO_BEST
+    if not best_file.is_file():
+        raise DataError(f"{best_file}: not found; run hpo@{name} first (models.{name}.use_hpo)")
+    tuned = json.loads(best_file.read_text())
+    return type(spec).model_validate({**spec.model_dump(), **tuned}), tuned

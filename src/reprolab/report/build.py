@@ -12,7 +12,7 @@ import pandas as pd
 from reprolab.io import atomic_dir, atomic_write_text
 from reprolab.layout import eval_dir, registry_file, train_dir
 from reprolab.params import Params
-from reprolab.report import figures
+from reprolab.report import control, figures, hpo
 from reprolab.report.document import Document
 
 REPORT_DIR = Path("reports")
@@ -69,8 +69,11 @@ def build_report(params: Params) -> Path:
                 from reprolab.report import segmentation
 
                 segmentation.section(doc, task, params, staging)
+            elif kind == "control":
+                control.section(doc, task, params, staging, _champion_sentence)
             else:
                 _task_section(doc, task, params, staging)
+        hpo.section(doc, params, staging)
         markdown_figures = doc.to_markdown(base=staging.parent).replace(
             staging.name + "/", FIGURES.name + "/"
         )
