@@ -53,8 +53,33 @@ def set_dotted(params: dict, key: str, value: Any) -> None:
     node[last] = value
 
 
-def create(dest: Path, overrides: dict[str, Any] | None = None, source: Path | None = None) -> Path:
-    """Copy the tracked files of `source` into `dest`, apply params overrides, commit."""
+def restrict(params: dict, models: list[str]) -> dict:
+    """Only `models` and what they need: their datasets, tasks, inference and studies. A
+    registry or infer entry without models would make DVC wait for outputs nothing writes."""
+    kept = {name: params["models"][name] for name in models}
+    tasks = {m["task"] for m in kept.values()}
+    return {
+        **params,
+        "datasets": {
+            k: v
+            for k, v in params["datasets"].items()
+            if k in {m["dataset"] for m in kept.values()}
+        },
+        "models": kept,
+        "registry": {k: v for k, v in params["registry"].items() if k in tasks},
+        "infer": {k: v for k, v in params.get("infer", {}).items() if k in tasks},
+        "hpo": {k: v for k, v in params.get("hpo", {}).items() if k in kept},
+    }
+
+
+def create(
+    dest: Path,
+    overrides: dict[str, Any] | None = None,
+    source: Path | None = None,
+    models: list[str] | None = None,
+) -> Path:
+    """Copy the tracked files of `source` into `dest`, keep only `models` (default: all),
+    apply params overrides that still apply, commit."""
     source = source or workspace_root()
     listed = (
         subprocess.run(
@@ -72,11 +97,16 @@ def create(dest: Path, overrides: dict[str, Any] | None = None, source: Path | N
         if src.is_file():
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
-    if overrides:
+    if overrides or models:
         params_file = dest / "params.yaml"
         params = yaml.safe_load(params_file.read_text())
-        for key, value in overrides.items():
-            set_dotted(params, key, value)
+        if models:
+            params = restrict(params, models)
+        for key, value in (overrides or {}).items():
+            try:
+                set_dotted(params, key, value)
+            except KeyError:  # an override for a section `restrict` removed
+                continue
         params_file.write_text(yaml.safe_dump(params, sort_keys=False))
     git = ["git", "-c", "user.name=sandbox", "-c", "user.email=sandbox@localhost"]
     subprocess.run([*git, "init", "-q", "-b", "main"], cwd=dest, check=True)

@@ -48,11 +48,8 @@ def repo(tmp_path_factory) -> Path:
         tmp_path_factory.mktemp("mlflow") / "repo",
         {"datasets.wine.sample_fraction": 0.25},
         source=REPO,
+        models=["wine-ridge"],
     )
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["models"] = {"wine-ridge": params["models"]["wine-ridge"]}
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    subprocess.run(["git", "commit", "-qam", "one model"], cwd=root, check=True)
     return root
 
 

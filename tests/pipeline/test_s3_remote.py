@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from reprolab import devservers, sandbox
 
@@ -95,12 +94,7 @@ def _md5s(root: Path) -> dict[str, str]:
 
 
 def _make_repo(dest: Path) -> Path:
-    root = sandbox.create(dest, OVERRIDES, source=REPO)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["models"] = {"wine-ridge": params["models"]["wine-ridge"]}
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    sh(root, "git", "commit", "-qam", "one model")
-    return root
+    return sandbox.create(dest, OVERRIDES, source=REPO, models=["wine-ridge"])
 
 
 @pytest.fixture(scope="module")

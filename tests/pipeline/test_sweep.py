@@ -18,12 +18,8 @@ pytestmark = pytest.mark.slow
 def minimal_params(root) -> None:
     """Only wine + ridge: the sweep machinery, not the workloads, is under test."""
     path = root / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    params["datasets"] = {"wine": {**params["datasets"]["wine"], "sample_fraction": 0.2}}
-    params["models"] = {"wine-ridge": params["models"]["wine-ridge"]}
-    params["registry"] = {"wine-quality": params["registry"]["wine-quality"]}
-    params["infer"] = {"wine-quality": params["infer"]["wine-quality"]}
-    params["hpo"] = {}
+    params = sandbox.restrict(yaml.safe_load(path.read_text()), ["wine-ridge"])
+    params["datasets"]["wine"]["sample_fraction"] = 0.2
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
