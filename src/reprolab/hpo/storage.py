@@ -4,12 +4,14 @@
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 from reprolab.paths import repo_root
 
 HEARTBEAT_S = 10  # a trial whose process died is failed after GRACE_S without a heartbeat
 GRACE_S = 30
+SCHEMA_RETRIES = 5
 
 
 def storage_url(configured: str | None) -> str:
@@ -31,8 +33,22 @@ def open_storage(url: str) -> Any:
     if url.startswith("sqlite"):
         # parallel workers on one file: wait for the lock instead of failing at once
         engine_kwargs["connect_args"] = {"timeout": 60}
-    with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.storages.RDBStorage(
-            url, engine_kwargs=engine_kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
-        )
+    import sqlalchemy.exc
+
+    # Workers starting together on a fresh database race to create Optuna's tables: the
+    # loser sees a duplicate-key error from the catalogue. Once they exist, a retry succeeds.
+    for attempt in range(SCHEMA_RETRIES):
+        try:
+            with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna 5
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=HEARTBEAT_S,
+                    grace_period=GRACE_S,
+                )
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            if attempt == SCHEMA_RETRIES - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
+    raise AssertionError("unreachable")
