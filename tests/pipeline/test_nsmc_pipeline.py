@@ -15,6 +15,7 @@ from reprolab import sandbox
 pytestmark = pytest.mark.slow
 STAGES = {
     "prepare@nsmc",
+    "hpo@nsmc-tfidf",  # a stub: nsmc-tfidf has no study
     "train@nsmc-tfidf",
     "evaluate@nsmc-tfidf",
     "register@nsmc-sentiment",
