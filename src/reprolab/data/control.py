@@ -22,6 +22,7 @@ from reprolab.errors import DataError, ReprolabError
 from reprolab.io import atomic_write_json
 from reprolab.params import ControlDataset
 
+PROBLEM = "control"  # how the report treats this dataset's predictions
 SPLITS = ("train", "valid", "test")
 GAINS = ["kp", "ki", "kd"]
 

@@ -28,6 +28,7 @@ from reprolab.io import atomic_write_bytes, atomic_write_json, atomic_write_text
 from reprolab.metrics import mask_scores, segmentation
 from reprolab.params import NucleiDataset
 
+PROBLEM = "segmentation"  # how the report treats this dataset's predictions
 MIRROR_DIR = "segmentation"
 # Pinned in shared/datasets/segmentation/SOURCE.md.
 MANIFEST_SHA256 = "e71a00113867b44788c9167c4063fc20a9471ab7d44d7ff4863a838c15ab60e9"

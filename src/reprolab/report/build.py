@@ -44,7 +44,6 @@ CLASSIFICATION_REFERENCES = {
         ("multilingual BERT (KcBERT README)", 0.875),
     ],
 }
-SEGMENTATION_KINDS = {"nuclei"}  # dataset kinds reported by report/segmentation.py
 # Published results to read ours against (dataset kind -> rows).
 REFERENCES = {
     "wine": [
@@ -60,19 +59,8 @@ def build_report(params: Params) -> Path:
     doc = Document(params.report.title)
     with atomic_dir(FIGURES) as staging:
         for task in params.registry:
-            if not params.models_of_task(task):
-                continue
-            kind = params.datasets[params.models[params.models_of_task(task)[0]].dataset].kind
-            if _problem(task, params) == "classification":
-                _classification_section(doc, task, params, staging)
-            elif kind in SEGMENTATION_KINDS:
-                from reprolab.report import segmentation
-
-                segmentation.section(doc, task, params, staging)
-            elif kind == "control":
-                control.section(doc, task, params, staging, _champion_sentence)
-            else:
-                _task_section(doc, task, params, staging)
+            if params.models_of_task(task):
+                _section_for(_problem(task, params))(doc, task, params, staging)
         hpo.section(doc, params, staging)
         markdown_figures = doc.to_markdown(base=staging.parent).replace(
             staging.name + "/", FIGURES.name + "/"
@@ -186,6 +174,7 @@ def _curve(name: str) -> pd.DataFrame | None:
 
 
 def _problem(task: str, params: Params) -> str:
+    """What kind of predictions a task makes: its dataset module's PROBLEM."""
     from reprolab import data
 
     names = params.models_of_task(task)
@@ -193,6 +182,21 @@ def _problem(task: str, params: Params) -> str:
         return "regression"
     kind = params.datasets[params.models[names[0]].dataset].kind
     return getattr(data.module_for(kind), "PROBLEM", "regression")
+
+
+def _section_for(problem: str):
+    """The report section writer of a problem type: (doc, task, params, figdir) -> None."""
+    if problem == "segmentation":
+        from reprolab.report import segmentation
+
+        return segmentation.section
+    if problem == "control":
+        return lambda doc, task, params, figdir: control.section(
+            doc, task, params, figdir, _champion_sentence
+        )
+    if problem == "classification":
+        return _classification_section
+    return _task_section
 
 
 def _classification_section(doc: Document, task: str, params: Params, figdir: Path) -> None:
