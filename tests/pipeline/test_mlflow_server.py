@@ -24,11 +24,12 @@ pytestmark = pytest.mark.slow
 
 
 def _mirror() -> Path:
-    configured = os.environ.get("REPROLAB_DATA_MIRROR")
-    for candidate in [Path(configured)] if configured else [REPO.parent / "shared" / "datasets"]:
-        if (candidate / "wine-quality").is_dir():
-            return candidate
-    pytest.skip("no dataset mirror: set REPROLAB_DATA_MIRROR (CI uses ../shared/datasets)")
+    from tests.conftest import _mirror as find
+
+    found = find()
+    if found is None:
+        pytest.skip("no dataset mirror: set REPROLAB_DATA_MIRROR (CI uses ../shared/datasets)")
+    return found
 
 
 @pytest.fixture(scope="module")

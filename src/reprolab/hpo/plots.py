@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+
+from reprolab.report.figures import save  # also selects the Agg backend
 
 _COLORS = {"COMPLETE": "tab:blue", "PRUNED": "tab:orange", "FAIL": "tab:red"}
 
@@ -36,7 +35,7 @@ def history(trials: list[dict], direction: str, metric: str, path: Path) -> Path
     ax.set_ylabel(f"validation {metric}")
     ax.set_title("Optimisation history (pruned/failed drawn at the best value)")
     ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def importances(study: Any, path: Path) -> tuple[Path, dict[str, float]]:
@@ -55,12 +54,4 @@ def importances(study: Any, path: Path) -> tuple[Path, dict[str, float]]:
         ax.barh(names, [scores[n] for n in names], color="tab:blue")
         ax.set_xlabel("importance (fANOVA)")
     ax.set_title("Parameter importances")
-    return _save(fig, path), {k: float(v) for k, v in scores.items()}
-
-
-def _save(fig, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    return save(fig, path), {k: float(v) for k, v in scores.items()}

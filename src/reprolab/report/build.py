@@ -112,7 +112,7 @@ def _task_section(doc: Document, task: str, params: Params, figdir: Path) -> Non
     )
 
     preds = {n: pd.read_csv(eval_dir(task, n) / "predictions.csv") for n in names}
-    curves = {n: _curve(n) for n in names}
+    curves = {n: figures.train_curves(n) for n in names}
     doc.figure(
         figures.predicted_vs_actual(
             preds, figdir / f"{task}-predicted-vs-actual.png", params.report.scatter_points
@@ -160,17 +160,6 @@ def _versions_by_model(registry: dict) -> dict[str, str]:
         m: f"v{v['version']}" + (f" ({', '.join(v['aliases'])})" if v["aliases"] else "")
         for m, v in latest.items()
     }
-
-
-def _curve(name: str) -> pd.DataFrame | None:
-    folder = train_dir(name) / "plots" / "metrics"
-    frames = [pd.read_csv(f, sep="\t")[["step", f.stem]] for f in sorted(folder.glob("*.tsv"))]
-    if not frames:
-        return None
-    merged = frames[0]
-    for frame in frames[1:]:
-        merged = merged.merge(frame, on="step", how="outer")
-    return merged.sort_values("step")
 
 
 def _problem(task: str, params: Params) -> str:

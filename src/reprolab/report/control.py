@@ -66,7 +66,7 @@ def step_responses(frame: pd.DataFrame, loop, path: Path) -> Path:
     from reprolab.control import simulate, tuning
     from reprolab.control.plants import Plant
     from reprolab.data.control import features_of
-    from reprolab.report.figures import _grid, _save
+    from reprolab.report.figures import _grid, save
 
     picks = frame.groupby("kind", sort=True).head(1)
     fields = [f for f in Plant.__dataclass_fields__ if f in picks.columns]
@@ -92,4 +92,4 @@ def step_responses(frame: pd.DataFrame, loop, path: Path) -> Path:
         ax.set_ylim(-0.2, 2.2)
     axes[0].set_ylabel("y")
     axes[0].legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)

@@ -23,7 +23,8 @@ def _grid(n: int, size: float = 3.6):
     return fig, list(axes.flat[:n])
 
 
-def _save(fig, path: Path) -> Path:
+def save(fig, path: Path) -> Path:
+    """Write a figure as a deterministic PNG (no software stamp) and close it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.tight_layout()
     fig.savefig(path, dpi=90, metadata={"Software": None})
@@ -51,7 +52,7 @@ def predicted_vs_actual(preds: dict[str, pd.DataFrame], path: Path, max_points: 
         ax.plot([lo, hi], [lo, hi], "k--", lw=1)
         ax.set(title=name, xlabel="actual", ylabel="predicted", xlim=(lo, hi), ylim=(lo, hi))
         ax.legend(loc="upper left", fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def residuals(preds: dict[str, pd.DataFrame], path: Path) -> Path:
@@ -61,7 +62,7 @@ def residuals(preds: dict[str, pd.DataFrame], path: Path) -> Path:
         ax.hist(frame["predicted"] - frame["actual"], bins=bins, color="#4c72b0")
         ax.axvline(0, color="k", lw=1)
         ax.set(title=name, xlabel="predicted − actual", ylabel="count")
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def learning_curves(curves: dict[str, pd.DataFrame], path: Path) -> Path:
@@ -79,7 +80,7 @@ def learning_curves(curves: dict[str, pd.DataFrame], path: Path) -> Path:
                 )
         ax.set(title=name, xlabel="step", ylabel="RMSE")
         ax.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)
 
 
 def confusion_matrices(confusions: dict[str, dict], label_names: list[str], path: Path) -> Path:
@@ -110,4 +111,18 @@ def confusion_matrices(confusions: dict[str, dict], label_names: list[str], path
             xlabel="predicted",
             ylabel="actual",
         )
-    return _save(fig, path)
+    return save(fig, path)
+
+
+def train_curves(model: str) -> pd.DataFrame | None:
+    """A model's step-wise training curves (dvclive's plots/metrics/*.tsv), one column each."""
+    from reprolab.layout import train_dir
+
+    folder = train_dir(model) / "plots" / "metrics"
+    frames = [pd.read_csv(f, sep="\t")[["step", f.stem]] for f in sorted(folder.glob("*.tsv"))]
+    if not frames:
+        return None
+    merged = frames[0]
+    for frame in frames[1:]:
+        merged = merged.merge(frame, on="step", how="outer")
+    return merged.sort_values("step")

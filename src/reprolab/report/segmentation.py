@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from reprolab.data import images
-from reprolab.layout import eval_dir, processed_dir, registry_file, train_dir
+from reprolab.layout import eval_dir, processed_dir, registry_file
 from reprolab.params import Params
 from reprolab.report import figures
 from reprolab.report.document import Document
@@ -74,7 +74,7 @@ def section(doc: Document, task: str, params: Params, figdir: Path) -> None:
         f"{shown} on test images (worst, median, best Dice): image, true mask, prediction "
         "(green: correct nucleus, red: false positive, blue: missed)",
     )
-    curves = {n: _curves(n) for n in names}
+    curves = {n: figures.train_curves(n) for n in names}
     curves = {n: c for n, c in curves.items() if c is not None}
     if curves:
         doc.figure(
@@ -114,7 +114,7 @@ def overlay_grid(rows: pd.DataFrame, dataset_dir: Path, path: Path) -> Path:
             ax.imshow(panel, cmap="gray" if panel.ndim == 2 else None, interpolation="nearest")
             ax.set_title(title, fontsize=9)
             ax.axis("off")
-    return figures._save(fig, path)
+    return figures.save(fig, path)
 
 
 def training_curves(curves: dict[str, pd.DataFrame], path: Path) -> Path:
@@ -126,15 +126,4 @@ def training_curves(curves: dict[str, pd.DataFrame], path: Path) -> Path:
             ax.plot(frame["step"], frame["valid_dice"], marker=".", label="valid Dice")
         ax.set(title=name, xlabel="step", ylim=(0, 1))
         ax.legend(fontsize=8)
-    return figures._save(fig, path)
-
-
-def _curves(name: str) -> pd.DataFrame | None:
-    folder = train_dir(name) / "plots" / "metrics"
-    frames = [pd.read_csv(f, sep="\t")[["step", f.stem]] for f in sorted(folder.glob("*.tsv"))]
-    if not frames:
-        return None
-    merged = frames[0]
-    for frame in frames[1:]:
-        merged = merged.merge(frame, on="step", how="outer")
-    return merged.sort_values("step")
+    return figures.save(fig, path)
