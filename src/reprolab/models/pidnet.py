@@ -9,8 +9,6 @@ as an MLflow pyfunc model: features in, a frame of (kp, ki, kd) out."""
 from __future__ import annotations
 
 import copy
-import json
-import warnings
 from pathlib import Path
 from typing import Any, Self
 
@@ -21,8 +19,8 @@ import torch
 from torch import nn
 
 from reprolab.control.tuning import FEATURES
+from reprolab.models import torch_pyfunc
 from reprolab.models.base import Model, StepLogger
-from reprolab.models.requirements import pins
 
 GAINS = ["kp", "ki", "kd"]
 # starting point (network output 0): Kp = 0.5/(R L), Ti = 3 L, Td = 0.3 L
@@ -140,23 +138,10 @@ class PIDNet(Model):
         return _predict(self.module, inputs)
 
     def save(self, path: Path, input_example: Any) -> None:
-        import tempfile
-
         if self.module is None:
             raise RuntimeError("fit the model before saving")
-        with tempfile.TemporaryDirectory() as tmp:
-            weights, config = Path(tmp) / "weights.pt", Path(tmp) / "config.json"
-            torch.save(self.module.state_dict(), weights)
-            config.write_text(json.dumps({"hidden": list(self.params.hidden)}))
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*type hints.*")
-                mlflow.pyfunc.save_model(
-                    str(path),
-                    python_model=PIDNetPyfunc(),
-                    artifacts={"weights": str(weights), "config": str(config)},
-                    input_example=input_example,
-                    pip_requirements=pins("torch", "numpy", "pandas"),
-                )
+        config = {"hidden": list(self.params.hidden)}
+        torch_pyfunc.save(path, self.module, config, PIDNetPyfunc(), input_example)
 
 
 def _predict(module: GainNet, inputs: Any) -> pd.DataFrame:
@@ -173,11 +158,8 @@ class PIDNetPyfunc(mlflow.pyfunc.PythonModel):
     """Serving wrapper: step-test features (FEATURES columns) in, gains (kp, ki, kd) out."""
 
     def load_context(self, context) -> None:
-        config = json.loads(Path(context.artifacts["config"]).read_text())
-        self.module = GainNet(config["hidden"]).to(torch.float64)
-        state = torch.load(context.artifacts["weights"], map_location="cpu", weights_only=True)
-        self.module.load_state_dict(state)
-        self.module.eval()
+        module = GainNet(torch_pyfunc.config_of(context)["hidden"]).to(torch.float64)
+        self.module = torch_pyfunc.load_weights(module, context)
 
     def predict(self, context, model_input, params=None):
         return _predict(self.module, model_input)

@@ -7,8 +7,6 @@ equal shard of every epoch's permutation, gradients are averaged, only rank 0 lo
 from __future__ import annotations
 
 import copy
-import json
-import warnings
 from pathlib import Path
 from typing import Any, Self
 
@@ -18,8 +16,8 @@ import torch
 from torch import nn
 
 from reprolab import distributed
+from reprolab.models import torch_pyfunc
 from reprolab.models.base import Model, StepLogger
-from reprolab.models.requirements import pins
 
 
 class MLP(nn.Module):
@@ -112,43 +110,24 @@ class TorchMLPRegressor(Model):
             return self.module(_tensor(inputs[self.feature_names])).numpy().astype(float)
 
     def save(self, path: Path, input_example: Any) -> None:
-        import tempfile
-
         if self.module is None:
             raise RuntimeError("fit the model before saving")
-        with tempfile.TemporaryDirectory() as tmp:
-            weights, config = Path(tmp) / "weights.pt", Path(tmp) / "config.json"
-            torch.save(self.module.state_dict(), weights)
-            config.write_text(
-                json.dumps(
-                    {
-                        "features": self.feature_names,
-                        "hidden": list(self.params.hidden),
-                        "dropout": self.params.dropout,
-                    }
-                )
-            )
-            with warnings.catch_warnings():  # MLflow nags for type hints we don't want
-                warnings.filterwarnings("ignore", message=".*type hints.*")
-                mlflow.pyfunc.save_model(
-                    str(path),
-                    python_model=MLPPyfunc(),
-                    artifacts={"weights": str(weights), "config": str(config)},
-                    input_example=input_example,
-                    pip_requirements=pins("torch", "numpy", "pandas"),
-                )
+        config = {
+            "features": self.feature_names,
+            "hidden": list(self.params.hidden),
+            "dropout": self.params.dropout,
+        }
+        torch_pyfunc.save(path, self.module, config, MLPPyfunc(), input_example)
 
 
 class MLPPyfunc(mlflow.pyfunc.PythonModel):
     """Serving wrapper: a DataFrame with the training feature columns in, predictions out."""
 
     def load_context(self, context) -> None:
-        config = json.loads(Path(context.artifacts["config"]).read_text())
+        config = torch_pyfunc.config_of(context)
         self.features = config["features"]
-        self.module = MLP(len(self.features), config["hidden"], config["dropout"])
-        state = torch.load(context.artifacts["weights"], map_location="cpu", weights_only=True)
-        self.module.load_state_dict(state)
-        self.module.eval()
+        module = MLP(len(self.features), config["hidden"], config["dropout"])
+        self.module = torch_pyfunc.load_weights(module, context)
 
     def predict(self, context, model_input, params=None):
         with torch.no_grad():

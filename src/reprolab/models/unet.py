@@ -6,10 +6,7 @@ as evaluated), bf16 autocast and channels_last behind params. Saved as an MLflow
 from __future__ import annotations
 
 import copy
-import json
 import math
-import tempfile
-import warnings
 from pathlib import Path
 from typing import Any, Self
 
@@ -20,8 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from reprolab.metrics import mask_scores
+from reprolab.models import torch_pyfunc
 from reprolab.models.base import Model, StepLogger
-from reprolab.models.requirements import pins
 from reprolab.models.unet_net import NetConfig, autocast, build, predict_frame, predict_proba
 from reprolab.models.unet_net import to_input as _to_input
 
@@ -176,19 +173,14 @@ class UNetSegmenter(Model):
         if self.net is None:
             raise RuntimeError("fit the model before saving")
         example = input_example.head(1) if input_example is not None else None
-        with tempfile.TemporaryDirectory() as tmp:
-            weights, config = Path(tmp) / "weights.pt", Path(tmp) / "config.json"
-            torch.save(self.net.state_dict(), weights)
-            config.write_text(json.dumps(self.config.to_dict(), sort_keys=True))
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*type hints.*")
-                mlflow.pyfunc.save_model(
-                    str(path),
-                    python_model=UNetPyfunc(),
-                    artifacts={"weights": str(weights), "config": str(config)},
-                    input_example=example,
-                    pip_requirements=pins("torch", "numpy", "pandas", "pillow"),
-                )
+        torch_pyfunc.save(
+            path,
+            self.net,
+            self.config.to_dict(),
+            UNetPyfunc(),
+            example,
+            packages=("torch", "numpy", "pandas", "pillow"),
+        )
 
 
 class UNetPyfunc(mlflow.pyfunc.PythonModel):
@@ -196,11 +188,8 @@ class UNetPyfunc(mlflow.pyfunc.PythonModel):
     size) in; base64 PNG masks with their size and foreground fraction out."""
 
     def load_context(self, context) -> None:
-        self.config = NetConfig(**json.loads(Path(context.artifacts["config"]).read_text()))
-        self.net = build(self.config)
-        state = torch.load(context.artifacts["weights"], map_location="cpu", weights_only=True)
-        self.net.load_state_dict(state)
-        self.net.eval()
+        self.config = NetConfig(**torch_pyfunc.config_of(context))
+        self.net = torch_pyfunc.load_weights(build(self.config), context)
 
     def predict(self, context, model_input, params=None):
         return predict_frame(self.net, model_input, self.config)
