@@ -68,7 +68,7 @@ def tune(plant: Plant, loop: Loop, model: str) -> dict[str, Any]:
 
 
 def plot(result: dict, loop: Loop, path: Path) -> Path:
-    from reprolab.report.figures import _save, plt
+    from reprolab.report.figures import plt, save
 
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
     for name, y in result["y"].items():
@@ -83,4 +83,4 @@ def plot(result: dict, loop: Loop, path: Path) -> Path:
     bottom.set_ylabel("u")
     bottom.set_xlabel("t (s)")
     top.legend(fontsize=8)
-    return _save(fig, path)
+    return save(fig, path)

@@ -73,7 +73,7 @@ class SklearnRegressor(Model):
                 name: np.stack([t.predict(split.X.to_numpy()) for t in est.estimators_])
                 for name, split in (("train", train), ("valid", valid))
             }
-            steps = _grid(len(est.estimators_))
+            steps = grid(len(est.estimators_))
             cumulative = {name: np.cumsum(p, axis=0) for name, p in per_tree.items()}
             for k in steps:
                 yield (
@@ -88,7 +88,7 @@ class SklearnRegressor(Model):
                 name: list(est.staged_predict(split.X))
                 for name, split in (("train", train), ("valid", valid))
             }
-            for k in _grid(len(staged["train"])):
+            for k in grid(len(staged["train"])):
                 yield (
                     k,
                     {
@@ -124,6 +124,6 @@ class SklearnRegressor(Model):
         )
 
 
-def _grid(n: int) -> list[int]:
+def grid(n: int) -> list[int]:
     """At most MAX_CURVE_POINTS steps in 1..n, always ending at n."""
     return sorted({int(k) for k in np.linspace(1, n, min(n, MAX_CURVE_POINTS)).round()})

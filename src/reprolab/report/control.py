@@ -66,7 +66,7 @@ def step_responses(frame: pd.DataFrame, loop, path: Path) -> Path:
     from reprolab.control import simulate, tuning
     from reprolab.control.plants import Plant
     from reprolab.data.control import features_of
-    from reprolab.report.figures import _grid, save
+    from reprolab.report.figures import grid, save
 
     picks = frame.groupby("kind", sort=True).head(1)
     fields = [f for f in Plant.__dataclass_fields__ if f in picks.columns]
@@ -77,7 +77,7 @@ def step_responses(frame: pd.DataFrame, loop, path: Path) -> Path:
         "Ziegler–Nichols": tuning.ziegler_nichols(feats),
         "SIMC": tuning.simc(feats),
     }
-    fig, axes = _grid(len(plants), size=4.0)
+    fig, axes = grid(len(plants), size=4.0)
     batch = simulate.batch(plants, loop)
     for label, g in gains.items():
         with torch.no_grad():

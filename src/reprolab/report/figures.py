@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 
-def _grid(n: int, size: float = 3.6):
+def grid(n: int, size: float = 3.6):
     cols = min(n, 4)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
@@ -34,7 +34,7 @@ def save(fig, path: Path) -> Path:
 
 def predicted_vs_actual(preds: dict[str, pd.DataFrame], path: Path, max_points: int) -> Path:
     """One panel per model; integer grades jittered so that the spread is visible."""
-    fig, axes = _grid(len(preds))
+    fig, axes = grid(len(preds))
     rng = np.random.default_rng(0)
     for ax, (name, frame) in zip(axes, preds.items(), strict=True):
         frame = frame.sample(min(len(frame), max_points), random_state=0)
@@ -56,7 +56,7 @@ def predicted_vs_actual(preds: dict[str, pd.DataFrame], path: Path, max_points: 
 
 
 def residuals(preds: dict[str, pd.DataFrame], path: Path) -> Path:
-    fig, axes = _grid(len(preds))
+    fig, axes = grid(len(preds))
     bins = np.linspace(-3, 3, 49)
     for ax, (name, frame) in zip(axes, preds.items(), strict=True):
         ax.hist(frame["predicted"] - frame["actual"], bins=bins, color="#4c72b0")
@@ -67,7 +67,7 @@ def residuals(preds: dict[str, pd.DataFrame], path: Path) -> Path:
 
 def learning_curves(curves: dict[str, pd.DataFrame], path: Path) -> Path:
     """Train and validation RMSE against each model's own step (epoch, tree, iteration)."""
-    fig, axes = _grid(len(curves))
+    fig, axes = grid(len(curves))
     for ax, (name, frame) in zip(axes, curves.items(), strict=True):
         for column, style in (("train_rmse", "-"), ("valid_rmse", "-")):
             if column in frame:
@@ -85,7 +85,7 @@ def learning_curves(curves: dict[str, pd.DataFrame], path: Path) -> Path:
 
 def confusion_matrices(confusions: dict[str, dict], label_names: list[str], path: Path) -> Path:
     """One 2×2 panel per model from {"true_i": {"pred_j": count}}, counts and row shares."""
-    fig, axes = _grid(len(confusions), size=3.2)
+    fig, axes = grid(len(confusions), size=3.2)
     for ax, (name, confusion) in zip(axes, confusions.items(), strict=True):
         counts = np.array(
             [[confusion[f"true_{i}"][f"pred_{j}"] for j in (0, 1)] for i in (0, 1)], dtype=float

@@ -118,7 +118,7 @@ def overlay_grid(rows: pd.DataFrame, dataset_dir: Path, path: Path) -> Path:
 
 
 def training_curves(curves: dict[str, pd.DataFrame], path: Path) -> Path:
-    fig, axes = figures._grid(len(curves), size=4.2)
+    fig, axes = figures.grid(len(curves), size=4.2)
     for ax, (name, frame) in zip(axes, curves.items(), strict=True):
         if "train_loss" in frame:
             ax.plot(frame["step"], frame["train_loss"], label="train loss (BCE + Dice)")
