@@ -117,7 +117,7 @@ def test_infer_rejects_bad_input_with_one_clear_line(workspace, small_params):
     assert "Traceback" not in done.stderr
     done = stage("infer", "wine-quality", "--run-id", "0" * 32, check=False)
     assert done.returncode == 1
-    assert "not found" in done.stderr or "no" in done.stderr
+    assert f"run {'0' * 32}: not found in the MLflow store" in done.stderr
 
 
 def test_prepare_reports_a_corrupt_mirror_file(workspace, small_params, mirror, tmp_path):
