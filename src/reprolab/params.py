@@ -258,7 +258,7 @@ class BertMLMParams(ModelBase):
     eval_rows: PosInt = 2000  # valid texts the MLM loss is measured on
     checkpoint_every: PosInt = 250  # steps between resumable checkpoints
     bf16: bool = True  # bf16 autocast (AMX / AVX512-BF16 CPUs: ~1.3-1.4x here)
-    num_threads: PosInt | None = 2  # torch intra-op threads; null: torch's default
+    num_threads: PosInt | None = 1  # torch intra-op threads (1: see docs/sentiment.md); null: all
 
     @model_validator(mode="after")
     def _heads(self) -> BertMLMParams:
@@ -275,7 +275,6 @@ class HFClassifierParams(ModelBase):
     from `base`: a pretrain/imports entry (its models/<base> directory)."""
 
     kind: Literal["hf_classifier"]
-    base: str | None = None
     max_length: Annotated[int, Field(ge=8, le=512)] = 64  # tokens
     unfrozen_layers: Annotated[int, Field(ge=0)] | None = None  # top N layers + head; null: all
     batch_size: PosInt = 32
@@ -291,7 +290,7 @@ class HFClassifierParams(ModelBase):
     checkpoint_every: PosInt = 500
     classifier_dropout: Annotated[float, Field(ge=0, lt=1)] | None = None  # null: the base's
     bf16: bool = True  # bf16 autocast in training and prediction
-    num_threads: PosInt | None = 2
+    num_threads: PosInt | None = 1
 
 
 class HFImportParams(ModelBase):
@@ -338,6 +337,7 @@ MODEL_SECTIONS = {
     "pretrain": (True, False, False),  # pretrain@<name>: a base model learned from a dataset
     "imports": (False, False, False),  # import@<name>: a base model brought in from outside
     "finetune": (True, True, True),  # finetune@<name>: train from models/<base>, then evaluate
+    "ensembles": (True, True, False),  # ensemble@<name>: combine trained members, then evaluate
 }
 BASE_SECTIONS = ("pretrain", "imports")
 
@@ -453,6 +453,7 @@ class Params(Strict):
     pretrain: dict[str, ModelParams] = {}
     imports: dict[str, ModelParams] = {}
     finetune: dict[str, ModelParams] = {}
+    ensembles: dict[str, ModelParams] = {}
     registry: dict[str, RegistryTask]
     infer: dict[str, InferTask] = {}
     hpo: dict[str, HpoStudy] = {}
@@ -505,6 +506,29 @@ class Params(Strict):
                     )
                 elif not needs_base and model.base is not None:
                     problems.append(f"{where}.base: only finetune entries start from a base")
+                problems += self._check_members(where, model)
+        return problems
+
+    def _check_members(self, where: str, model: Any) -> list[str]:
+        """An ensemble's members: trained or fine-tuned models of the same dataset and task."""
+        members = getattr(model, "members", None)
+        if members is None:
+            return []
+        problems = []
+        if len(set(members)) != len(members):
+            problems.append(f"{where}.members: the same model twice, got {members}")
+        for member in members:
+            spec = self.models.get(member) or self.finetune.get(member)
+            if spec is None:
+                problems.append(
+                    f"{where}.members: {member!r} is not a models or finetune entry, expected "
+                    f"one of {sorted([*self.models, *self.finetune])}"
+                )
+            elif (spec.dataset, spec.task) != (model.dataset, model.task):
+                problems.append(
+                    f"{where}.members: {member!r} learns {spec.dataset}/{spec.task}, "
+                    f"not {model.dataset}/{model.task}"
+                )
         return problems
 
     def model(self, name: str) -> Any:
@@ -522,7 +546,7 @@ class Params(Strict):
         """Models that compete for `task`'s registry: trained or fine-tuned ones."""
         return [
             name
-            for section in ("models", "finetune")
+            for section in ("models", "finetune", "ensembles")
             for name, m in getattr(self, section).items()
             if m.task == task
         ]

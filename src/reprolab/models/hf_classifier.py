@@ -277,6 +277,7 @@ class HFClassifier(Model):
                 "max_length": p.max_length,
                 "batch_size": p.eval_batch_size,
                 "bf16": p.bf16,
+                "num_threads": p.num_threads,
                 "summary": self.summary,
             }
             (hf / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
@@ -303,8 +304,11 @@ class HFClassifierPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         from transformers import AutoTokenizer
 
+        from reprolab.models import hf_text
+
         directory = Path(context.artifacts["hf"])
         self.config = json.loads((directory / CONFIG_FILE).read_text())
+        hf_text.set_threads(self.config.get("num_threads"))
         self.tokenizer = AutoTokenizer.from_pretrained(directory)
         self.model = load_classifier(directory).eval()
 
