@@ -381,3 +381,46 @@ def test_bad_params_name_the_key(section, values, message):
     with pytest.raises(ParamsError) as caught:
         parse_params(raw)
     assert "models.m." in str(caught.value) and message in str(caught.value)
+
+
+def test_trainer_api_returns_run_metrics_model_and_tokenizer(workspace, splits):
+    """reprolab.sentiment.train: the original trainer call, over the pipeline's own stages."""
+    import yaml
+    from transformers import PreTrainedModel
+
+    from reprolab.sentiment import train
+
+    processed = workspace / "data/processed/nsmc"
+    processed.mkdir(parents=True)
+    for name, split in zip(("train", "valid", "test"), splits, strict=True):
+        rows = [
+            f"{i}\t{t}\t{y}" for i, (t, y) in enumerate(zip(split.X["text"], split.y, strict=True))
+        ]
+        (processed / f"{name}.tsv").write_text("id\tdocument\tlabel\n" + "\n".join(rows) + "\n")
+    encoder = {k: v for k, v in TINY.items() if k != "task"}
+    params = {
+        "datasets": {"nsmc": {"kind": "nsmc"}},
+        "models": {},
+        "pretrain": {"enc": encoder},
+        "finetune": {
+            "bert": {
+                **classifier_params("x").model_dump(exclude={"base", "use_hpo"}),
+                "base": "enc",
+            }
+        },
+        "registry": {
+            "nsmc-sentiment": {"metric": "accuracy", "direction": "maximize", "threshold": 0.5}
+        },
+    }
+    (workspace / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True))
+
+    base = train("enc")
+    assert isinstance(base.model, PreTrainedModel) and base.tokenizer is not None
+    assert (workspace / "models/enc/config.json").is_file()
+    result = train("bert", overrides={"finetune.bert.unfrozen_layers": 1})
+    assert result.run_name == "bert" and len(result.run_id) == 32
+    assert 0 <= result.metrics["accuracy"] <= 1 and "roc_auc" in result.metrics
+    assert result.model.config.num_labels == 2
+    assert result.tokenizer("좋다")["input_ids"][0] == result.tokenizer.cls_token_id
+    with pytest.raises(Exception, match="no model 'nope'"):
+        train("nope")
