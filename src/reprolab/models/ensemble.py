@@ -68,6 +68,10 @@ class ProbAverage(Model):
                 for i, (w, s) in enumerate(zip(grid, scores, strict=True)):
                     run.log_step(i, {"weight": float(w), "valid_accuracy": s})
         self.valid_scores["ensemble"] = float(np.mean(combine(probs, self.weight).argmax(1) == y))
+        if hasattr(run, "log_metrics"):  # the chosen weight, not the grid's last point
+            run.log_metrics(
+                {"weight": self.weight, "valid_accuracy": self.valid_scores["ensemble"]}
+            )
         return self
 
     def predict(self, inputs: Any) -> np.ndarray:
