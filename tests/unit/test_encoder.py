@@ -275,6 +275,7 @@ def test_saved_classifier_is_a_pyfunc_with_a_standard_hf_directory(encoder, spli
     model = HFClassifier(classifier_params(base, epochs=1), seed=0).fit(train, valid, None)
     model.save(tmp_path / "model", input_example=train.X.head(3))
     hf = tmp_path / "model" / "artifacts" / "hf"
+    assert (tmp_path / "model/python_model.pkl").stat().st_size < 10_000  # weights not pickled
     assert AutoModelForSequenceClassification.from_pretrained(hf).config.num_labels == 2
     AutoTokenizer.from_pretrained(hf)
     loaded = models.load_predictor(tmp_path / "model")
@@ -336,6 +337,7 @@ def test_ensemble_averages_members_with_a_weight_chosen_on_valid(encoder, splits
     best = max(m["valid_accuracy"] for _, m in log.steps)
     assert ensemble.valid_scores["ensemble"] == best
     ensemble.save(tmp_path / "ens", input_example=train.X.head(3))
+    assert (tmp_path / "ens/python_model.pkl").stat().st_size < 10_000  # members not pickled
     loaded = models.load_predictor(tmp_path / "ens")
     expected = ensemble.weight * tfidf.predict(test.X) + (1 - ensemble.weight) * bert.predict(
         test.X

@@ -118,6 +118,10 @@ def _requirements(dirs: list[Path]) -> list[str]:
 class ProbAveragePyfunc(mlflow.pyfunc.PythonModel):
     """Serving wrapper: loads both members; (n, 2) averaged probabilities out."""
 
+    def __getstate__(self) -> dict:
+        # MLflow may load the model while saving it (input example): never pickle members
+        return {}
+
     def load_context(self, context) -> None:
         from reprolab import models
 

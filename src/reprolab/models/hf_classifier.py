@@ -301,6 +301,10 @@ class HFClassifier(Model):
 class HFClassifierPyfunc(mlflow.pyfunc.PythonModel):
     """Serving wrapper: a frame with a `text` column in, (n, 2) probabilities out."""
 
+    def __getstate__(self) -> dict:
+        # MLflow may load the model while saving it (input example): never pickle weights
+        return {}
+
     def load_context(self, context) -> None:
         from transformers import AutoTokenizer
 
