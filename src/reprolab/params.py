@@ -236,6 +236,85 @@ class UNetParams(ModelBase):
         return self
 
 
+class BertMLMParams(ModelBase):
+    """A small BERT pretrained with masked-language modelling on a dataset's texts, with its
+    own WordPiece tokenizer (models/bert_mlm.py); writes a standard HF model directory."""
+
+    kind: Literal["bert_mlm"]
+    vocab_size: Annotated[int, Field(ge=100)] = 8000
+    min_frequency: PosInt = 2
+    lowercase: bool = False
+    max_length: Annotated[int, Field(ge=8, le=512)] = 64  # tokens, [CLS] and [SEP] included
+    hidden_size: PosInt = 256
+    num_layers: PosInt = 2
+    num_heads: PosInt = 4
+    intermediate_size: PosInt = 1024
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    mask_prob: Annotated[float, Field(gt=0, lt=1)] = 0.15
+    batch_size: PosInt = 128
+    lr: Annotated[float, Field(gt=0, le=1)] = 1e-3
+    weight_decay: Annotated[float, Field(ge=0)] = 0.01
+    warmup_steps: Annotated[int, Field(ge=0)] = 200
+    max_steps: PosInt = 3000
+    max_grad_norm: Annotated[float, Field(gt=0)] = 1.0
+    eval_every: PosInt = 250  # steps between valid MLM losses (curves)
+    eval_rows: PosInt = 2000  # valid texts the MLM loss is measured on
+    checkpoint_every: PosInt = 250  # steps between resumable checkpoints
+    bf16: bool = True  # bf16 autocast (AMX / AVX512-BF16 CPUs: ~1.3-1.4x here)
+    num_threads: PosInt | None = 1  # torch intra-op threads (1: see docs/sentiment.md); null: all
+
+    @model_validator(mode="after")
+    def _heads(self) -> BertMLMParams:
+        if self.hidden_size % self.num_heads:
+            raise ValueError(
+                f"hidden_size: must be a multiple of num_heads ({self.num_heads}), "
+                f"got {self.hidden_size}"
+            )
+        return self
+
+
+class HFClassifierParams(ModelBase):
+    """A BERT-family encoder fine-tuned for sequence classification (models/hf_classifier.py)
+    from `base`: a pretrain/imports entry (its models/<base> directory)."""
+
+    kind: Literal["hf_classifier"]
+    max_length: Annotated[int, Field(ge=8, le=512)] = 64  # tokens
+    unfrozen_layers: Annotated[int, Field(ge=0)] | None = None  # top N layers + head; null: all
+    batch_size: PosInt = 32
+    eval_batch_size: PosInt = 256
+    lr: Annotated[float, Field(gt=0, le=1)] = 3e-4
+    weight_decay: Annotated[float, Field(ge=0)] = 0.01
+    epochs: PosInt = 2
+    max_steps: PosInt | None = None  # a cap on epochs * batches
+    warmup_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.06
+    max_grad_norm: Annotated[float, Field(gt=0)] = 1.0
+    eval_every: PosInt = 500  # steps between valid accuracies (early stopping counts these)
+    patience: PosInt = 3
+    checkpoint_every: PosInt = 500
+    classifier_dropout: Annotated[float, Field(ge=0, lt=1)] | None = None  # null: the base's
+    bf16: bool = True  # bf16 autocast in training and prediction
+    num_threads: PosInt | None = 1
+
+
+class HFImportParams(ModelBase):
+    """A base model brought in from the Hugging Face hub or a local path (models/hf_import.py):
+    `from_pretrained(source)` then `save_pretrained`."""
+
+    kind: Literal["hf"]
+    source: str  # e.g. beomi/kcbert-base, or a local directory
+    revision: str | None = None  # a commit hash pins a hub model
+
+
+class ProbAverageParams(ModelBase):
+    """Weighted average of two members' class probabilities (models/ensemble.py); the weight
+    of the first member is chosen on the valid split unless given."""
+
+    kind: Literal["prob_average"]
+    members: list[str] = Field(min_length=2, max_length=2)
+    weight: Annotated[float, Field(ge=0, le=1)] | None = None  # null: best on valid
+    grid_step: Annotated[float, Field(gt=0, le=0.5)] = 0.05
+
+
 ModelParams = Annotated[
     RidgeParams
     | RandomForestParams
@@ -243,7 +322,11 @@ ModelParams = Annotated[
     | TorchMLPParams
     | TfidfLogRegParams
     | UNetParams
-    | PIDNetParams,
+    | PIDNetParams
+    | BertMLMParams
+    | HFClassifierParams
+    | HFImportParams
+    | ProbAverageParams,
     Field(discriminator="kind"),
 ]
 
@@ -257,6 +340,7 @@ MODEL_SECTIONS = {
     "pretrain": (True, False, False),  # pretrain@<name>: a base model learned from a dataset
     "imports": (False, False, False),  # import@<name>: a base model brought in from outside
     "finetune": (True, True, True),  # finetune@<name>: train from models/<base>, then evaluate
+    "ensembles": (True, True, False),  # ensemble@<name>: combine trained members, then evaluate
 }
 BASE_SECTIONS = ("pretrain", "imports")
 
@@ -372,6 +456,7 @@ class Params(Strict):
     pretrain: dict[str, ModelParams] = {}
     imports: dict[str, ModelParams] = {}
     finetune: dict[str, ModelParams] = {}
+    ensembles: dict[str, ModelParams] = {}
     registry: dict[str, RegistryTask]
     infer: dict[str, InferTask] = {}
     hpo: dict[str, HpoStudy] = {}
@@ -424,6 +509,29 @@ class Params(Strict):
                     )
                 elif not needs_base and model.base is not None:
                     problems.append(f"{where}.base: only finetune entries start from a base")
+                problems += self._check_members(where, model)
+        return problems
+
+    def _check_members(self, where: str, model: Any) -> list[str]:
+        """An ensemble's members: trained or fine-tuned models of the same dataset and task."""
+        members = getattr(model, "members", None)
+        if members is None:
+            return []
+        problems = []
+        if len(set(members)) != len(members):
+            problems.append(f"{where}.members: the same model twice, got {members}")
+        for member in members:
+            spec = self.models.get(member) or self.finetune.get(member)
+            if spec is None:
+                problems.append(
+                    f"{where}.members: {member!r} is not a models or finetune entry, expected "
+                    f"one of {sorted([*self.models, *self.finetune])}"
+                )
+            elif (spec.dataset, spec.task) != (model.dataset, model.task):
+                problems.append(
+                    f"{where}.members: {member!r} learns {spec.dataset}/{spec.task}, "
+                    f"not {model.dataset}/{model.task}"
+                )
         return problems
 
     def model(self, name: str) -> Any:
@@ -441,7 +549,7 @@ class Params(Strict):
         """Models that compete for `task`'s registry: trained or fine-tuned ones."""
         return [
             name
-            for section in ("models", "finetune")
+            for section in ("models", "finetune", "ensembles")
             for name, m in getattr(self, section).items()
             if m.task == task
         ]

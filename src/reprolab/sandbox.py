@@ -27,6 +27,15 @@ SMOKE_OVERRIDES = {
     "datasets.nsmc.sampling_rate": 0.02,  # ~2,700 train / 960 test reviews
     "models.nsmc-tfidf.hash_bits": 16,
     "registry.nsmc-sentiment.threshold": 0.6,  # ~2,700 reviews reach about 0.75, not 0.85
+    "pretrain.nsmc-encoder.vocab_size": 500,  # a tiny encoder: the chain, not the accuracy
+    "pretrain.nsmc-encoder.hidden_size": 32,
+    "pretrain.nsmc-encoder.num_heads": 2,
+    "pretrain.nsmc-encoder.intermediate_size": 64,
+    "pretrain.nsmc-encoder.max_steps": 20,
+    "pretrain.nsmc-encoder.eval_every": 10,
+    "pretrain.nsmc-encoder.warmup_steps": 5,
+    "finetune.nsmc-bert.max_steps": 40,
+    "finetune.nsmc-bert.eval_every": 20,
     "datasets.nuclei.limit": 16,
     "models.nuclei-unet.depth": 2,
     "models.nuclei-unet.base_width": 4,
@@ -59,11 +68,17 @@ def restrict(params: dict, models: list[str]) -> dict:
     from, their datasets, tasks, inference and studies. A registry or infer entry without
     models would make DVC wait for outputs nothing writes."""
     sections = {s: dict(params.get(s) or {}) for s in MODEL_SECTIONS}
-    wanted = set(models)
-    for name in models:  # a fine-tuned model brings its base along
+    wanted, todo = set(models), list(models)
+    while todo:  # a fine-tuned model brings its base, an ensemble its members (and theirs)
+        name = todo.pop()
         for section in sections.values():
-            if name in section and section[name].get("base"):
-                wanted.add(section[name]["base"])
+            if name not in section:
+                continue
+            needs = [section[name].get("base"), *(section[name].get("members") or [])]
+            for other in needs:
+                if other and other not in wanted:
+                    wanted.add(other)
+                    todo.append(other)
     kept = {s: {k: v for k, v in entries.items() if k in wanted} for s, entries in sections.items()}
     unknown = wanted - {name for entries in kept.values() for name in entries}
     if unknown:

@@ -1,10 +1,12 @@
-"""`SentimentPredictor`: the registered sentiment model behind the original KcBERT API.
+"""The original KcBERT API over the pipeline: a trainer call and `SentimentPredictor`.
 
+    result = train("nsmc-bert")            # -> run_id, run_name, metrics, model, tokenizer
     SentimentPredictor(alias="champion").predict("재밌어요", return_probs=True)
     -> [{"text": ..., "label": "positive", "confidence": 0.93, "probs": {...}}]
 
-Any model whose pyfunc maps a frame with a `text` column to (n, 2) probabilities works (the
-TF-IDF baseline today, an encoder later). Defined behaviour for bad input, never a traceback:
+Any model whose pyfunc maps a frame with a `text` column to (n, 2) probabilities works: the
+TF-IDF baseline, the fine-tuned encoder, the ensemble of both; the predictor does not care which
+kind is champion. Defined behaviour for bad input, never a traceback:
 - empty or whitespace-only text: no guess; `label` None, `confidence` 0.0, `probs` None and
   a `note` saying why;
 - text longer than `max_length` characters (dataset params): cut to that length, `note` says so;
@@ -12,6 +14,7 @@ TF-IDF baseline today, an encoder later). Defined behaviour for bad input, never
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -124,3 +127,88 @@ def _load(location: str):
             f"{location}: cannot load the model ({first}); run the pipeline (register stage) "
             "or name a model directory"
         ) from err
+
+
+# ---------------------------------------------------------------- trainer API
+
+
+@dataclass
+class TrainResult:
+    """What the original trainer returned: the MLflow run, its metrics, model and tokenizer.
+    `model` is the Hugging Face classifier for an encoder (with `tokenizer`), else the saved
+    MLflow pyfunc (tokenizer None)."""
+
+    run_id: str
+    run_name: str
+    metrics: dict
+    model: Any
+    tokenizer: Any = None
+    path: Path = field(default_factory=Path)
+
+
+def train(
+    model: str = "nsmc-bert",
+    params_path: str | Path = "params.yaml",
+    overrides: dict[str, Any] | None = None,
+    evaluate: bool = True,
+) -> TrainResult:
+    """Train one model of params.yaml (any section: models, pretrain, finetune, ensembles)
+    exactly as its stage does, then score it on the test split (`evaluate`, for models with a
+    task). `overrides` sets dotted keys first, e.g. {"finetune.nsmc-bert.unfrozen_layers": 2}.
+
+    Run from the repository root with the dataset prepared (and a finetune's base, an
+    ensemble's members trained): `dvc repro prepare@nsmc pretrain@nsmc-encoder`. The outputs
+    land where the stage writes them (models/<model>, reports/); `dvc repro` remains the way to
+    record them in dvc.lock."""
+    import yaml
+
+    from reprolab.params import parse_params
+    from reprolab.pipeline.evaluate import evaluate as run_evaluate
+    from reprolab.pipeline.train import train as run_train
+
+    raw = yaml.safe_load(Path(params_path).read_text())
+    for key, value in (overrides or {}).items():
+        from reprolab.sandbox import set_dotted
+
+        try:
+            set_dotted(raw, key, value)
+        except (KeyError, TypeError) as err:
+            raise ReprolabError(f"overrides: no such key {key!r} in {params_path}") from err
+    params = parse_params(raw, source=str(params_path))
+    try:
+        params.model(model)
+    except KeyError:
+        raise ReprolabError(f"{params_path}: no model {model!r} in any model section") from None
+    info = run_train(model, params)
+    metrics = dict(info.get("valid", {}))
+    if evaluate and params.model(model).task is not None:
+        metrics = run_evaluate(model, params)
+    loaded, tokenizer = _load_trained(Path(info["model_path"]))
+    return TrainResult(
+        run_id=info["run_id"],
+        run_name=info["model"],
+        metrics=metrics,
+        model=loaded,
+        tokenizer=tokenizer,
+        path=Path(info["model_path"]),
+    )
+
+
+def _load_trained(path: Path) -> tuple[Any, Any]:
+    """An HF classifier and its tokenizer when the model holds an HF directory, else the
+    pyfunc (a base model directory gives AutoModel + AutoTokenizer)."""
+    hf = path / "artifacts" / "hf"
+    if (path / "config.json").is_file():
+        hf = path
+    if (hf / "config.json").is_file():
+        from transformers import AutoModel, AutoTokenizer
+
+        from reprolab.models.hf_classifier import load_classifier
+
+        tokenizer = AutoTokenizer.from_pretrained(hf)
+        if hf == path:
+            return AutoModel.from_pretrained(hf).eval(), tokenizer
+        return load_classifier(hf).eval(), tokenizer
+    from reprolab import models
+
+    return models.load_predictor(path), None

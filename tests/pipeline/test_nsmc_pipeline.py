@@ -1,5 +1,7 @@
 """The sentiment workload's stage chain under real `dvc repro` in a throw-away repository
-(2 % of NSMC), then the champion from a fresh process through `reprolab predict`."""
+(2 % of NSMC, a tiny encoder): prepare, TF-IDF, MLM pretraining, fine-tuning, the ensemble,
+register, infer; then the champion (whichever kind won) from a fresh process through
+`reprolab predict`."""
 
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ STAGES = {
     "hpo@nsmc-tfidf",  # a stub: nsmc-tfidf has no study
     "train@nsmc-tfidf",
     "evaluate@nsmc-tfidf",
+    "pretrain@nsmc-encoder",
+    "finetune@nsmc-bert",
+    "ensemble@nsmc-ensemble",
     "register@nsmc-sentiment",
     "infer@nsmc-sentiment",
 }
@@ -49,8 +54,30 @@ def test_nsmc_chain_registers_a_champion_that_answers_in_a_fresh_process(tmp_pat
     assert sum(v for row in metrics["confusion"].values() for v in row.values()) == 960
     preds = pd.read_csv(root / "reports/eval/nsmc-sentiment/nsmc-tfidf/predictions.csv")
     assert list(preds.columns) == ["actual", "predicted", "probability", "group"]
+    encoder = root / "models/nsmc-encoder"
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {
+        p.name for p in encoder.iterdir()
+    }
+    curve = root / "reports/train/nsmc-encoder/plots/metrics/train_mlm_loss.tsv"
+    assert len(curve.read_text().splitlines()) == 3  # header + steps 10, 20
+    assert (root / "models/nsmc-bert/artifacts/hf/config.json").is_file()
+    accuracy = {
+        name: json.loads((root / f"reports/eval/nsmc-sentiment/{name}/metrics.json").read_text())[
+            "accuracy"
+        ]
+        for name in ("nsmc-tfidf", "nsmc-bert", "nsmc-ensemble")
+    }
+    assert all(0.4 < a <= 1 for a in accuracy.values())
     registry = json.loads((root / "reports/registry/nsmc-sentiment.json").read_text())
-    assert registry["champion"]["model"] == "nsmc-tfidf"
+    assert registry["champion"]["model"] == max(accuracy, key=accuracy.get)
+    ensemble = json.loads((root / "models/nsmc-ensemble/artifacts/ensemble.json").read_text())
+    assert ensemble["members"] == ["nsmc-tfidf", "nsmc-bert"] and 0 <= ensemble["weight"] <= 1
+    import yaml
+
+    lock = yaml.safe_load((root / "dvc.lock").read_text())["stages"]
+    deps = {d["path"] for d in lock["ensemble@nsmc-ensemble"]["deps"]}
+    assert {"models/nsmc-tfidf", "models/nsmc-bert"} <= deps
+    assert "models/nsmc-encoder" in {d["path"] for d in lock["finetune@nsmc-bert"]["deps"]}
     batch = pd.read_csv(root / "reports/predictions/nsmc-sentiment.csv")
     assert set(batch["label"]) <= {0, 1}  # the true label column is kept
     assert len(batch) == 960 and set(batch["predicted_label"]) <= {"negative", "positive"}

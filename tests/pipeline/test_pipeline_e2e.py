@@ -23,6 +23,9 @@ NSMC_STAGES = {
     "prepare@nsmc",
     "train@nsmc-tfidf",
     "evaluate@nsmc-tfidf",
+    "pretrain@nsmc-encoder",
+    "finetune@nsmc-bert",
+    "ensemble@nsmc-ensemble",
     "register@nsmc-sentiment",
     "infer@nsmc-sentiment",
 }

@@ -53,6 +53,8 @@ def small_params(workspace, mirror) -> dict:
         "wine-rf": {**params["models"]["wine-rf"], "n_estimators": 20},
     }
     params["hpo"] = {}  # studies name models left out above (tests/unit/test_hpo.py has its own)
+    for section in ("pretrain", "imports", "finetune", "ensembles"):
+        params[section] = {}  # the sentiment encoder and ensemble are left out too
     (workspace / "params.yaml").write_text(yaml.safe_dump(params))
     return params
 

@@ -103,6 +103,7 @@ def _with_base_models(raw: dict) -> dict:
     raw["finetune"] = {
         "tuned": {**ridge, "dataset": "wine", "task": "wine-quality", "base": "encoder"}
     }
+    raw["ensembles"] = {}
     return raw
 
 
@@ -142,3 +143,19 @@ def test_restrict_keeps_a_finetuned_models_base():
     assert raw["models"] == {} and raw["imports"] == {}
     assert list(raw["datasets"]) == ["wine"] and list(raw["registry"]) == ["wine-quality"]
     parse_params({**raw, "infer": {}})  # still a valid params file
+
+
+def test_ensemble_members_are_checked_and_restrict_brings_them_along():
+    from reprolab.sandbox import restrict
+
+    raw = repo_params()
+    members = raw["ensembles"]["nsmc-ensemble"]["members"]
+    kept = restrict(raw, ["nsmc-ensemble"])
+    assert set(kept["models"]) | set(kept["finetune"]) == set(members)
+    assert list(kept["pretrain"]) == [raw["finetune"][members[1]]["base"]]
+    parse_params(kept)
+    raw["ensembles"]["nsmc-ensemble"]["members"] = ["nsmc-tfidf", "wine-rf"]
+    assert errors_of(raw) == [
+        "params: ensembles.nsmc-ensemble.members: 'wine-rf' learns wine/wine-quality, "
+        "not nsmc/nsmc-sentiment"
+    ]

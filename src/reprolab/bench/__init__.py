@@ -16,11 +16,13 @@ class Entry:
     unit: str  # what one call of a variant does, e.g. "step"
     setup: Callable[[], dict[str, Callable[[], None]]]  # {"baseline": fn, "candidate": fn}
     claim: str  # the speed-up the entry checks, in words
+    report: Callable[[], str] | None = None  # extra measurements printed after the ratio
 
 
 ENTRIES: dict[str, str] = {  # name -> "module:attribute" of an Entry, imported lazily
     "unet-bf16": "reprolab.bench.unet:ENTRY",
     "mlp-loop": "reprolab.bench.mlp:ENTRY",
+    "encoder-loop": "reprolab.bench.encoder:ENTRY",
 }
 
 

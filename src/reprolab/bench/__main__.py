@@ -27,6 +27,8 @@ def main(names: tuple[str, ...], rounds: int, warmup: int) -> None:
             f"candidate {seconds['candidate'] * 1000:.0f} ms/{entry.unit}, "
             f"speed-up x{ratio(seconds):.2f}  ({entry.claim})"
         )
+        if entry.report is not None:
+            click.echo(f"{entry.name}: {entry.report()}")
 
 
 if __name__ == "__main__":

@@ -17,6 +17,10 @@ _KINDS = {
     "tfidf_logreg": "reprolab.models.tfidf_logreg:TfidfLogReg",
     "unet": "reprolab.models.unet:UNetSegmenter",
     "pidnet": "reprolab.models.pidnet:PIDNet",
+    "bert_mlm": "reprolab.models.bert_mlm:BertMLM",
+    "hf_classifier": "reprolab.models.hf_classifier:HFClassifier",
+    "hf": "reprolab.models.hf_import:HFImport",
+    "prob_average": "reprolab.models.ensemble:ProbAverage",
 }
 
 

@@ -94,7 +94,13 @@ def _train(name: str, params: Params, log: bool = True, world_size: int = 1) -> 
     return info
 
 
-_STAGE = {"models": "train", "pretrain": "pretrain", "imports": "import", "finetune": "finetune"}
+_STAGE = {
+    "models": "train",
+    "pretrain": "pretrain",
+    "imports": "import",
+    "finetune": "finetune",
+    "ensembles": "ensemble",
+}
 
 
 def _input_example(split):

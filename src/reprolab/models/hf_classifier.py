@@ -1,0 +1,349 @@
+"""`hf_classifier`: a BERT-family encoder fine-tuned for sequence classification.
+
+The base is a standard Hugging Face directory: `models/<base>` written by a pretrain stage
+(`bert_mlm`) or an import stage (`hf`: a hub id such as beomi/kcbert-base, or a local path).
+The loop is plain PyTorch, step by step:
+
+- `unfrozen_layers: N` trains only the top N encoder layers plus the head (pooler and
+  classifier); embeddings and lower layers keep their base weights (null: train everything);
+- dynamic padding over length-grouped batches; AdamW with linear warm-up and decay;
+  gradient clipping; bf16 autocast behind a param;
+- every `eval_every` steps the valid accuracy is measured and logged; the best weights are
+  kept and training stops after `patience` evaluations without improvement;
+- every `checkpoint_every` steps a checkpoint (weights, optimiser, schedule, position in the
+  epoch, RNG, best-so-far) is written under `.reprolab/checkpoints/`; rerunning the same
+  params on the same base resumes from it and ends with the same weights as an uninterrupted
+  run.
+
+Saved as an MLflow pyfunc (frame with `text` -> (n, 2) probabilities, like every sentiment
+model) whose `artifacts/hf/` is a standard HF directory (AutoModelForSequenceClassification,
+AutoTokenizer)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Self
+
+import mlflow.pyfunc
+import numpy as np
+
+from reprolab.models.base import Model, StepLogger
+
+TEXT = "text"
+CONFIG_FILE = "reprolab.json"  # inside the HF directory: max_length and batch size to predict
+
+
+def base_dir(base: str | None) -> Path:
+    """The HF directory of `base`: models/<base> (a pretrain or imports entry), or a path."""
+    from reprolab.errors import DataError
+    from reprolab.layout import model_dir
+    from reprolab.models.hf_text import hf_dir_of
+
+    if not base:
+        raise DataError("hf_classifier: no `base` given (a pretrain/imports entry or a path)")
+    for candidate in (model_dir(base), Path(base)):
+        if candidate.is_dir():
+            return hf_dir_of(candidate)
+    raise DataError(f"{model_dir(base)}: base model not found; run its pretrain@/import@ stage")
+
+
+def load_classifier(directory: Path, num_labels: int = 2, dropout: float | None = None):
+    """AutoModelForSequenceClassification from any BERT-family directory (a fresh head when
+    the directory holds an encoder or an MLM model), quietly."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    extra = {"classifier_dropout": dropout} if dropout is not None else {}
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "some weights were newly initialised": expected here
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return AutoModelForSequenceClassification.from_pretrained(
+                directory, num_labels=num_labels, **extra
+            )
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def freeze(model, unfrozen_layers: int | None) -> list[str]:
+    """Train only the top `unfrozen_layers` encoder layers and the head; returns the names of
+    the frozen parameters. None: nothing frozen."""
+    if unfrozen_layers is None:
+        return []
+    base = getattr(model, model.base_model_prefix)
+    layers = base.encoder.layer
+    keep = {id(t) for layer in layers[len(layers) - unfrozen_layers :] for t in layer.parameters()}
+    frozen = []
+    for name, tensor in base.named_parameters():
+        if name.startswith("pooler."):  # part of the head (a fresh one for an MLM base)
+            continue
+        if id(tensor) not in keep:
+            tensor.requires_grad_(False)
+            frozen.append(f"{model.base_model_prefix}.{name}")
+    return frozen
+
+
+def predict_proba(model, tokenizer, texts, max_length: int, batch_size: int, bf16: bool):
+    """(n, 2) float64 softmax probabilities, batches in length order, results in input order."""
+    import torch
+
+    from reprolab.models import hf_text
+
+    ids = hf_text.encode(tokenizer, [str(t) for t in texts], max_length)
+    out = np.zeros((len(ids), model.config.num_labels), dtype=np.float64)
+    model.eval()
+    with torch.inference_mode():
+        for index in hf_text.sorted_batches([len(x) for x in ids], batch_size):
+            batch, attention = hf_text.pad([ids[i] for i in index], tokenizer.pad_token_id)
+            with hf_text.autocast(bf16):
+                logits = model(input_ids=batch, attention_mask=attention).logits
+            out[index] = torch.softmax(logits.float(), dim=-1).double().numpy()
+    return out
+
+
+class HFClassifier(Model):
+    def __init__(self, params: Any, seed: int) -> None:
+        super().__init__(params, seed)
+        self.model = None
+        self.tokenizer = None
+        self.summary: dict[str, Any] = {}
+        self.frozen: list[str] = []
+
+    def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
+        import torch
+        from tqdm.auto import tqdm
+        from transformers import AutoTokenizer
+
+        from reprolab.models import hf_text
+
+        p = self.params
+        hf_text.set_threads(p.num_threads)
+        torch.manual_seed(self.seed)
+        source = base_dir(p.base)
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        model = load_classifier(source, 2, p.classifier_dropout)
+        self.frozen = freeze(model, p.unfrozen_layers)
+
+        ids = hf_text.encode(tokenizer, list(train.X[TEXT]), p.max_length)
+        labels = np.asarray(train.y, dtype=np.int64)
+        lengths = [len(x) for x in ids]
+        per_epoch = -(-len(ids) // p.batch_size)
+        total = (
+            per_epoch * p.epochs if p.max_steps is None else min(p.max_steps, per_epoch * p.epochs)
+        )
+        trainable = [t for t in model.parameters() if t.requires_grad]
+        optimiser = torch.optim.AdamW(_param_groups(model, p.weight_decay), lr=p.lr, fused=True)
+        schedule = hf_text.linear_schedule(optimiser, int(p.warmup_ratio * total), total)
+
+        ckdir = hf_text.checkpoint_dir(
+            "hf_classifier", p, self.seed, extra=_fingerprint(source, train)
+        )
+        state = hf_text.load_checkpoint(ckdir)
+        step, epoch, position, stale, losses = 0, 0, 0, 0, []
+        best, best_step, best_state, history = -1.0, 0, None, []
+        if state is not None:
+            model.load_state_dict(state["model"])
+            optimiser.load_state_dict(state["optimiser"])
+            schedule.load_state_dict(state["schedule"])
+            step, epoch, position = state["step"], state["epoch"], state["position"]
+            best, best_step, best_state = state["best"], state["best_step"], state["best_state"]
+            stale, history = state["stale"], state["history"]
+            hf_text.set_rng_state(state["rng"])
+        resumed_from = step
+        bar = tqdm(total=total, initial=step, desc="finetune", unit="step", leave=False)
+        started, seen = time.perf_counter(), 0
+        stop = step >= total
+        while not stop:
+            batches = hf_text.epoch_batches(lengths, p.batch_size, self.seed, epoch)
+            for index in batches[position:]:
+                model.train()
+                batch, attention = hf_text.pad([ids[i] for i in index], tokenizer.pad_token_id)
+                target = torch.from_numpy(labels[index])
+                with hf_text.autocast(p.bf16):
+                    logits = model(input_ids=batch, attention_mask=attention).logits
+                loss = torch.nn.functional.cross_entropy(logits.float(), target)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trainable, p.max_grad_norm)
+                optimiser.step()
+                schedule.step()
+                step, position, seen = step + 1, position + 1, seen + len(index)
+                losses.append(loss.item())
+                bar.update(1)
+                metrics = None
+                if step % p.eval_every == 0 or step == total:
+                    accuracy = self._accuracy(model, tokenizer, valid)
+                    metrics = {
+                        "train_loss": float(np.mean(losses)),
+                        "valid_accuracy": accuracy,
+                        "lr": schedule.get_last_lr()[0],
+                    }
+                    losses = []
+                    history.append({"step": step, **metrics})
+                    if accuracy > best:
+                        best, best_step, stale = accuracy, step, 0
+                        best_state = copy.deepcopy(model.state_dict())
+                    else:
+                        stale += 1
+                    bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", valid=f"{accuracy:.4f}")
+                stop = stale >= p.patience or step >= total
+                if step % p.checkpoint_every == 0 and not stop:
+                    hf_text.save_checkpoint(
+                        ckdir,
+                        {
+                            "model": model.state_dict(),
+                            "optimiser": optimiser.state_dict(),
+                            "schedule": schedule.state_dict(),
+                            "step": step,
+                            "epoch": epoch,
+                            "position": position,
+                            "best": best,
+                            "best_step": best_step,
+                            "best_state": best_state,
+                            "stale": stale,
+                            "history": history,
+                            "rng": hf_text.rng_state(),
+                        },
+                    )
+                if metrics is not None and run is not None:
+                    run.log_step(step, metrics)
+                if stop:
+                    break
+            else:
+                epoch, position = epoch + 1, 0
+        bar.close()
+        seconds = time.perf_counter() - started
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.summary = {
+            "base": str(source),
+            "steps": step,
+            "planned_steps": total,
+            "best_step": best_step,
+            "best_valid_accuracy": best,
+            "stopped_early": step < total,
+            "frozen_parameters": len(self.frozen),
+            "trainable_parameters": sum(t.numel() for t in trainable),
+            "parameters": sum(t.numel() for t in model.parameters()),
+            "train_examples_per_s": round(seen / max(seconds, 1e-9), 1),
+            "resumed_from_step": resumed_from or None,
+        }
+        hf_text.clear_checkpoint(ckdir)
+        return self
+
+    def _accuracy(self, model, tokenizer, split: Any) -> float:
+        probs = predict_proba(
+            model,
+            tokenizer,
+            list(split.X[TEXT]),
+            self.params.max_length,
+            self.params.eval_batch_size,
+            self.params.bf16,
+        )
+        return float(np.mean(probs.argmax(1) == np.asarray(split.y)))
+
+    def predict(self, inputs: Any) -> np.ndarray:
+        """(n, 2) class probabilities, like the saved pyfunc."""
+        if self.model is None:
+            raise RuntimeError("fit the model before predicting")
+        texts = list(inputs[TEXT]) if hasattr(inputs, "columns") else list(inputs)
+        p = self.params
+        return predict_proba(
+            self.model, self.tokenizer, texts, p.max_length, p.eval_batch_size, p.bf16
+        )
+
+    def save(self, path: Path, input_example: Any) -> None:
+        from mlflow.models import infer_signature
+
+        from reprolab.models.requirements import pins
+
+        if self.model is None:
+            raise RuntimeError("fit the model before saving")
+        p = self.params
+        with tempfile.TemporaryDirectory() as tmp:
+            hf = Path(tmp) / "hf"
+            self.model.save_pretrained(hf)
+            self.tokenizer.save_pretrained(hf)
+            config = {
+                "max_length": p.max_length,
+                "batch_size": p.eval_batch_size,
+                "bf16": p.bf16,
+                "num_threads": p.num_threads,
+                "summary": self.summary,
+            }
+            (hf / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+            signature = None
+            if input_example is not None:
+                signature = infer_signature(input_example, self.predict(input_example))
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*type hints.*")
+                mlflow.pyfunc.save_model(
+                    str(path),
+                    python_model=HFClassifierPyfunc(),
+                    artifacts={"hf": str(hf)},
+                    input_example=input_example,
+                    signature=signature,
+                    pip_requirements=pins(
+                        "torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas"
+                    ),
+                )
+
+
+class HFClassifierPyfunc(mlflow.pyfunc.PythonModel):
+    """Serving wrapper: a frame with a `text` column in, (n, 2) probabilities out."""
+
+    def __getstate__(self) -> dict:
+        # MLflow may load the model while saving it (input example): never pickle weights
+        return {}
+
+    def load_context(self, context) -> None:
+        from transformers import AutoTokenizer
+
+        from reprolab.models import hf_text
+
+        directory = Path(context.artifacts["hf"])
+        self.config = json.loads((directory / CONFIG_FILE).read_text())
+        hf_text.set_threads(self.config.get("num_threads"))
+        self.tokenizer = AutoTokenizer.from_pretrained(directory)
+        self.model = load_classifier(directory).eval()
+
+    def predict(self, context, model_input, params=None):
+        column = model_input[TEXT] if TEXT in model_input else model_input.iloc[:, 0]
+        texts = column.fillna("").astype(str).tolist()
+        c = self.config
+        return predict_proba(
+            self.model, self.tokenizer, texts, c["max_length"], c["batch_size"], c["bf16"]
+        )
+
+
+def _param_groups(model, weight_decay: float) -> list[dict]:
+    decay, plain = [], []
+    for name, tensor in model.named_parameters():
+        if not tensor.requires_grad:
+            continue
+        (plain if tensor.ndim < 2 or "LayerNorm" in name else decay).append(tensor)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+def _fingerprint(source: Path, train: Any) -> str:
+    """The base's weights and the training texts: a checkpoint only resumes the same run."""
+    digest = hashlib.sha256()
+    for name in ("model.safetensors", "pytorch_model.bin", "config.json"):
+        f = source / name
+        if f.is_file():
+            digest.update(f.read_bytes())
+    digest.update(str(len(train.y)).encode())
+    digest.update(hashlib.sha256("\n".join(train.X[TEXT]).encode()).digest())
+    return digest.hexdigest()[:16]
+
+
+logging.getLogger("transformers.modeling_utils").setLevel(logging.ERROR)

@@ -1,0 +1,56 @@
+"""`hf`: a base model brought in from outside (an `imports` entry): a Hugging Face hub id
+(`beomi/kcbert-base` for users online, pinned by `revision`) or a local directory, loaded with
+`AutoModel.from_pretrained` + `AutoTokenizer.from_pretrained` and written with
+`save_pretrained` to models/<name>, so that a finetune kind reads it like a pretrained base.
+Offline (HF_HUB_OFFLINE=1) only local paths and the local HF cache work."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Self
+
+from reprolab.models.base import Model, StepLogger
+
+
+class HFImport(Model):
+    def __init__(self, params: Any, seed: int) -> None:
+        super().__init__(params, seed)
+        self.model = None
+        self.tokenizer = None
+
+    def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
+        """Nothing to learn: fetch (or read) the model and its tokenizer."""
+        from transformers import AutoModel, AutoTokenizer
+
+        from reprolab.errors import DataError
+
+        p = self.params
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(p.source, revision=p.revision)
+            self.model = AutoModel.from_pretrained(p.source, revision=p.revision)
+        except OSError as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise DataError(
+                f"{p.source}: cannot load a Hugging Face model ({first}); a hub id needs a "
+                "network (unset HF_HUB_OFFLINE), or name a local model directory"
+            ) from err
+        return self
+
+    def predict(self, inputs: Any) -> Any:
+        raise NotImplementedError("an imported base model is used through a finetune kind")
+
+    def evaluate(self, split: Any) -> dict:
+        return {}
+
+    def hyperparams(self) -> dict[str, Any]:
+        return self.params.model_dump(exclude={"dataset", "task"})
+
+    def save(self, path: Path, input_example: Any) -> None:
+        if self.model is None:
+            raise RuntimeError("fit (load) the model before saving")
+        path = Path(path)
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        info = {"kind": "hf", "source": self.params.source, "revision": self.params.revision}
+        (path / "reprolab.json").write_text(json.dumps(info, indent=2) + "\n")
