@@ -17,6 +17,7 @@ _KINDS = {
     "tfidf_logreg": "reprolab.models.tfidf_logreg:TfidfLogReg",
     "unet": "reprolab.models.unet:UNetSegmenter",
     "pidnet": "reprolab.models.pidnet:PIDNet",
+    "minit": "reprolab.models.minit:MiniT",
 }
 
 
