@@ -250,7 +250,7 @@ class MiniTParams(ModelBase):
     trained from scratch nanoGPT-style (see models/minit.py and docs/minit.md)."""
 
     kind: Literal["minit"]
-    arch: Literal["llama", "mistral", "gpt2"] = "llama"  # mistral: llama + sliding window
+    arch: Literal["mistral", "llama", "gpt2"] = "mistral"  # mistral: llama + sliding window
     n_layer: PosInt = 4
     n_embd: PosInt = 128
     n_head: PosInt = 4
@@ -264,13 +264,13 @@ class MiniTParams(ModelBase):
     beta2: Annotated[float, Field(gt=0, lt=1)] = 0.99
     grad_clip: Annotated[float, Field(ge=0)] = 1.0  # 0: no clipping
     warmup_steps: Annotated[int, Field(ge=0)] = 100
-    max_steps: PosInt = 5000
+    max_steps: PosInt = 1500
     max_seconds: Annotated[float, Field(gt=0)] | None = 300  # time budget (cosine decays over it)
     eval_every: PosInt = 250
     eval_batches: PosInt = 20
     log_every: PosInt = 50
     checkpoint_every: PosInt = 500  # steps; an interrupted run resumes from the last one
-    checkpoint_dir: str = "checkpoints"  # per params+data hash; removed after a full run
+    checkpoint_dir: str = ".reprolab/checkpoints"  # per params+data hash; gone after a full run
     threads: PosInt | None = 2  # torch intra-op threads (None: torch's default)
     sample_tokens: PosInt = 200  # generated after training for the report
     temperature: Annotated[float, Field(gt=0)] = 0.8  # sampling defaults saved with the model

@@ -58,7 +58,7 @@ class TokenSplit:
         return np.array(["all"] * len(self.tokens))
 
     def tokenizer(self):
-        from reprolab.llm import tokenization
+        from reprolab.data import tokenizers as tokenization
 
         return tokenization.load(self.tokenizer_dir)
 
@@ -95,7 +95,7 @@ def prepare(
     params: ShakespeareDataset, seed: int, raw_dir: Path, out_dir: Path, mirror: Path | None
 ) -> dict:
     """Fetch → validate → split → tokenizer (on train) → token ids."""
-    from reprolab.llm import tokenization
+    from reprolab.data import tokenizers as tokenization
 
     path = fetch_one(CORPUS, raw_dir, mirror)
     text = read_corpus(path)
@@ -106,6 +106,7 @@ def prepare(
     out_dir.mkdir(parents=True, exist_ok=True)
     tokenizer.save_pretrained(str(out_dir / TOKENIZER_DIR))
     summary: dict = {
+        "rows": {},  # tokens per split (the stage prints "rows per split")
         "tokenizer": params.tokenizer,
         "vocab_size": len(tokenizer),
         "valid_size": params.valid_size,
@@ -118,7 +119,7 @@ def prepare(
         ids = tokenization.encode(tokenizer, part)
         np.save(out_dir / f"{name}.npy", ids)
         summary["characters"][name] = len(part)
-        summary["tokens"][name] = len(ids)
+        summary["tokens"][name] = summary["rows"][name] = len(ids)
         summary["unknown_tokens"][name] = int((ids == tokenizer.unk_token_id).sum())
         summary["characters_per_token"][name] = round(len(part) / max(1, len(ids)), 4)
     atomic_write_json(out_dir / "summary.json", summary)

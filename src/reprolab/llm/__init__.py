@@ -1,2 +1,2 @@
-"""Causal language models: tokenizers, loading any Hugging Face causal-LM directory (by
+"""Causal language models: loading any Hugging Face causal-LM directory (by
 path, MLflow run or registry alias), streaming generation, and the MLflow pyfunc wrapper."""

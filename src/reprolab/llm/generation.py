@@ -218,11 +218,39 @@ def stream(model, tokenizer, prompt: str, sampling: Sampling = Sampling()) -> It
     return _pieces(model, tokenizer, ids, sampling)
 
 
-def _pieces(model, tokenizer, ids: list[int], sampling: Sampling) -> Iterator[str]:
-    import torch
+def _token_streamer(tokenizer):
+    """A TextIteratorStreamer that hands text on as soon as it decodes to whole characters.
+    HF's own waits for a space or newline (so a character-level model would print word by
+    word); an incomplete UTF-8 sequence (a byte-level BPE token inside a character) decodes
+    to U+FFFD and is held back until the character is complete."""
     from transformers import TextIteratorStreamer
 
-    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    class TokenStreamer(TextIteratorStreamer):
+        def put(self, value) -> None:
+            if value.dim() > 1:
+                if value.shape[0] > 1:
+                    raise ValueError("streaming takes one sequence at a time")
+                value = value[0]
+            if self.skip_prompt and self.next_tokens_are_prompt:
+                self.next_tokens_are_prompt = False
+                return
+            self.token_cache.extend(value.tolist())
+            text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+            if text.endswith("\ufffd"):
+                return
+            printable, self.print_len = text[self.print_len :], len(text)
+            if printable:
+                self.on_finalized_text(printable)
+
+    return TokenStreamer(
+        tokenizer, skip_prompt=True, skip_special_tokens=True, clean_up_tokenization_spaces=False
+    )
+
+
+def _pieces(model, tokenizer, ids: list[int], sampling: Sampling) -> Iterator[str]:
+    import torch
+
+    streamer = _token_streamer(tokenizer)
     input_ids = torch.tensor([ids], device=model.device)
     failure: list[BaseException] = []
 

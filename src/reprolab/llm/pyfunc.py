@@ -60,6 +60,7 @@ def save(
                 python_model=CausalLMPyfunc(),
                 artifacts={"llm": str(marker)},
                 signature=signature,
+                input_example=example,
                 pip_requirements=pins(*PACKAGES, *extra_packages),
             )
     model.save_pretrained(str(path))
