@@ -266,8 +266,8 @@ class MiniTParams(ModelBase):
     warmup_steps: Annotated[int, Field(ge=0)] = 100
     max_steps: PosInt = 1500
     max_seconds: Annotated[float, Field(gt=0)] | None = 300  # time budget (cosine decays over it)
-    eval_every: PosInt = 250
-    eval_batches: PosInt = 20
+    eval_every: PosInt = 100
+    eval_batches: PosInt = 10
     log_every: PosInt = 50
     checkpoint_every: PosInt = 500  # steps; an interrupted run resumes from the last one
     checkpoint_dir: str = ".reprolab/checkpoints"  # per params+data hash; gone after a full run

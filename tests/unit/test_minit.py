@@ -27,10 +27,6 @@ class Split:  # what data.shakespeare.load_split returns, built in memory
     tokenizer_dir: Path
     X: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"prompt": ["the ", "now"]}))
 
-    @property
-    def y(self):
-        return self.tokens
-
     def tokenizer(self):
         return tokenization.load(self.tokenizer_dir)
 
@@ -164,6 +160,11 @@ def test_saved_model_is_an_hf_directory_and_a_pyfunc(splits, tmp_path):
         input_ids=torch.tensor([tok("the quick")["input_ids"]]), max_new_tokens=5, do_sample=False
     )
     assert frame["completion"][0] == tok.decode(greedy[0, 9:], skip_special_tokens=True)
+    # a base for LoRA as it is: PEFT finds the Llama-style projections
+    from peft import LoraConfig, get_peft_model
+
+    lora = get_peft_model(hf, LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
+    assert 0 < lora.get_nb_trainable_parameters()[0] < 2000
 
 
 def test_bad_minit_params_name_the_key():

@@ -75,7 +75,7 @@ def test_prepare_splits_contiguously_and_saves_the_tokenizer(kind, corpus_mirror
     tok = train.tokenizer()
     assert tok.decode(train.tokens.tolist()) == TEXT[:cut]
     assert tok.decode(valid.tokens.tolist()) == TEXT[cut:]
-    assert train.tokens.dtype == np.uint16 and len(train.y) == summary["tokens"]["train"]
+    assert train.tokens.dtype == np.uint16 and len(train.tokens) == summary["tokens"]["train"]
     assert summary["unknown_tokens"] == {"train": 0, "valid": 0}
 
 

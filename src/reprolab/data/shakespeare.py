@@ -42,20 +42,13 @@ PROMPTS = ["ROMEO:\n", "First Citizen:\nBefore we proceed", "KING HENRY VI:\nO G
 
 @dataclass
 class TokenSplit:
-    """One split of a token stream. `y` is the token ids (so len(y) counts tokens), `X` a
-    frame of example prompts (the model's pyfunc input), `tokenizer_dir` the tokenizer."""
+    """One split of a token stream: `tokens` (ids), `X` a frame of example prompts (the
+    model's pyfunc input), `tokenizer_dir` the tokenizer. No `y`: there are no rows to
+    count, and the model scores the split itself (MiniT.evaluate)."""
 
     tokens: np.ndarray
     tokenizer_dir: Path
     X: pd.DataFrame = field(default_factory=lambda: pd.DataFrame({"prompt": PROMPTS}))
-
-    @property
-    def y(self) -> np.ndarray:
-        return self.tokens
-
-    @property
-    def groups(self) -> np.ndarray:
-        return np.array(["all"] * len(self.tokens))
 
     def tokenizer(self):
         from reprolab.data import tokenizers as tokenization
