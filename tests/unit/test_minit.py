@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -16,6 +17,7 @@ import torch
 from reprolab import models
 from reprolab.data import tokenizers as tokenization
 from reprolab.errors import ParamsError
+from reprolab.models import minit
 from reprolab.params import MiniTParams, parse_params
 
 TEXT = "the quick brown fox jumps over the lazy dog.\nnow is the time for all good men.\n" * 60
@@ -96,12 +98,23 @@ def test_loss_falls_and_curves_are_logged(arch, splits, tmp_path):
 
 def test_time_budget_stops_training_annealed(splits, tmp_path):
     train, valid = splits
-    model = models.build(tiny(tmp_path, max_steps=100_000, max_seconds=1.0), seed=0)
+    params = tiny(tmp_path, max_steps=100_000, max_seconds=2.0, warmup_steps=0)
+    model = models.build(params, seed=0)
     log = Recorder()
     model.fit(train, valid, log)
     assert model.summary["stopped_by"] == "max_seconds" and model.summary["steps"] < 100_000
+    assert model.summary["seconds"] >= 2.0
     last = log.points[max(log.points)]
-    assert last["lr"] == pytest.approx(3e-4, rel=0.05) and "valid_loss" in last
+    # the cosine followed the clock (by steps it would still be at the peak, 3e-3)
+    progress = (last["elapsed_s"] - 1e-9) / 2.0
+    assert 3e-4 <= last["lr"] <= minit.lr_at(10**6, progress * 0.5, params) and "valid_loss" in last
+
+
+def test_learning_rate_schedule():
+    p = SimpleNamespace(lr=1.0, min_lr_ratio=0.1, warmup_steps=10)
+    assert [minit.lr_at(s, 0.0, p) for s in (0, 4, 9)] == [0.1, 0.5, 1.0]
+    assert minit.lr_at(10, 0.0, p) == 1.0 and minit.lr_at(500, 1.0, p) == pytest.approx(0.1)
+    assert minit.lr_at(500, 0.5, p) == pytest.approx(0.55) and minit.lr_at(9, 2.0, p) == 1.0
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(splits, tmp_path, capsys):
@@ -119,8 +132,14 @@ def test_an_interrupted_run_resumes_to_the_same_weights(splits, tmp_path, capsys
 
     log = Recorder()
     resumed = models.build(params, seed=0).fit(train, valid, log)
-    assert "resuming from" in capsys.readouterr().out
-    assert min(log.points) == 30  # steps 1-20 were not run again
+    out = capsys.readouterr().out
+    assert "resuming from" in out and "at step 20" in out
+    assert sorted(log.points) == [10, 20, 30, 40]  # the curve before the interruption, replayed
+
+    def losses(model):
+        return [h["valid_loss"] for h in model.summary["history"]]
+
+    assert losses(resumed) == losses(whole)
     for (name, a), (_, b) in zip(
         whole.net.state_dict().items(), resumed.net.state_dict().items(), strict=True
     ):

@@ -188,6 +188,9 @@ class MiniT(Model):
             torch.set_rng_state(state["torch_rng"])
             step, elapsed, history = state["step"], state["elapsed"], state["history"]
             print(f"minit: resuming from {ckpt} at step {step} ({elapsed:.0f} s done)")
+            if run is not None:  # this run's curves start where the interrupted one began
+                for point in history:
+                    run.log_step(point["step"], {k: v for k, v in point.items() if k != "step"})
 
         tokens_per_step = p.batch_size * p.block_size
         losses: list[float] = []
