@@ -63,6 +63,7 @@ def tiny(tmp_path, **overrides) -> MiniTParams:
         "checkpoint_every": 10,
         "checkpoint_dir": str(tmp_path / "ckpt"),
         "sample_tokens": 8,
+        "threads": 1,  # tiny matrices: a second thread only adds waiting
         **overrides,
     }
     return MiniTParams(**values)

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 from pathlib import Path
 from typing import Any, Self
@@ -29,14 +30,15 @@ from typing import Any, Self
 # (measured: 2 threads took 12 s a step instead of 0.15 s at load 8); sleeping waits cost
 # little when the machine is idle. Must be set before torch starts its thread pool; an
 # explicit OMP_WAIT_POLICY in the environment wins.
+_SPIN_HINT = "OMP_WAIT_POLICY" not in os.environ and "torch" in sys.modules  # set too late
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import numpy as np
-import torch
-import torch.nn.functional as F
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
-from reprolab.io import atomic_write_json
-from reprolab.models.base import Model, StepLogger
+from reprolab.io import atomic_write_json  # noqa: E402
+from reprolab.models.base import Model, StepLogger  # noqa: E402
 
 CHECKPOINT = "checkpoint.pt"
 # params that do not change what is learned: a checkpoint stays valid across them
@@ -156,11 +158,23 @@ class MiniT(Model):
         return Path(self.params.checkpoint_dir) / f"minit-{digest.hexdigest()[:16]}" / CHECKPOINT
 
     def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
+        previous = torch.get_num_threads()
+        if self.params.threads:
+            torch.set_num_threads(self.params.threads)
+        try:
+            return self._fit(train, valid, run)
+        finally:
+            torch.set_num_threads(previous)
+
+    def _fit(self, train: Any, valid: Any, run: StepLogger | None) -> Self:
         from tqdm.auto import tqdm
 
         p = self.params
-        if p.threads:
-            torch.set_num_threads(p.threads)
+        if _SPIN_HINT and torch.get_num_threads() > 1:
+            print(
+                "minit: torch was loaded before OMP_WAIT_POLICY=PASSIVE could be set; on a busy "
+                "machine export it (spinning threads made steps 10x slower here)"
+            )
         torch.manual_seed(self.seed)
         self.tokenizer = train.tokenizer()
         net = build_net(hf_config(p, self.tokenizer))
