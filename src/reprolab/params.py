@@ -225,10 +225,13 @@ class UNetParams(ModelBase):
     bce_weight: Annotated[float, Field(ge=0, le=1)] = 0.5  # loss = w*BCE + (1-w)*Dice
     threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
     standardize: bool = True  # per-image standardisation of the input
+    color_jitter: Annotated[float, Field(ge=0, lt=1)] = 0.0  # random per-channel gain/offset
+    stain: bool = False  # light-background images -> hematoxylin optical density (H&E-aware)
     bf16: bool = True  # bf16 autocast (oneDNN AVX512-BF16 on CPU)
     channels_last: bool = True
     tile_size: Annotated[int, Field(ge=32)] = 512  # larger images are predicted in tiles
     tile_overlap: Annotated[int, Field(ge=0)] = 64
+    tta: bool = False  # predict as the mean over the 8 flips/rotations (8x prediction time)
 
     @model_validator(mode="after")
     def _shapes(self) -> UNetParams:

@@ -152,6 +152,53 @@ def test_tiles_stitch_close_to_the_whole_image():
     assert np.abs(tiled - whole).max() < 0.2
 
 
+def test_tta_is_equivariant_to_rotations_and_flips():
+    """Averaged over the 8 views, a rotated or mirrored image gets the rotated or mirrored
+    prediction; a plain (untrained, asymmetric) network does not."""
+    net, config = random_net(tta=True)
+    rgb, _ = shapes(3, 48, 80)  # not square: rotations change the shape
+    proba = predict_proba(net, rgb, config)
+    assert proba.shape == (48, 80)
+    for view, back in (
+        (np.rot90(rgb, 1), lambda p: np.rot90(p, -1)),
+        (rgb[:, ::-1], lambda p: p[:, ::-1]),
+    ):
+        turned = back(predict_proba(net, np.ascontiguousarray(view), config))
+        plain = back(predict_proba(net, np.ascontiguousarray(view), config, tta=False))
+        assert np.allclose(turned, proba, atol=1e-5)
+        assert not np.allclose(plain, predict_proba(net, rgb, config, tta=False), atol=1e-3)
+
+
+def test_color_jitter_changes_inputs_not_masks():
+    from reprolab.models.unet import CropSampler
+
+    rgbs, masks = zip(*(shapes(i) for i in range(3)), strict=True)
+    plain = CropSampler(rgbs, masks, 32, True, seed=0).batch(1)
+    jittered = CropSampler(rgbs, masks, 32, True, seed=0, color_jitter=0.3).batch(1)
+    assert torch.equal(plain[1], jittered[1])  # same crop (jitter draws come after it)
+    assert not torch.allclose(plain[0], jittered[0])
+    assert jittered[0].dtype == torch.float32
+
+
+def test_stain_input_makes_nuclei_bright_whatever_the_counterstain():
+    """Purple (hematoxylin) nuclei on red (eosin) stroma or on a pale background come out
+    brighter than what surrounds them; grey images (fluorescence, brightfield) are left as
+    they are."""
+    from reprolab.models.unet_net import to_input
+
+    nucleus = np.zeros((32, 32), bool)
+    nucleus[8:20, 8:20] = True
+    purple, red, pale = (159, 67, 171), (202, 38, 103), (218, 180, 210)  # from a DSB slide
+    for background in (red, pale):
+        rgb = np.where(nucleus[:, :, None], purple, background).astype(np.uint8)
+        x = to_input(rgb, standardize=True, stain=True)
+        assert x.shape == (3, 32, 32) and x.dtype == np.float32
+        assert x[0][nucleus].mean() > x[0][~nucleus].mean() + 1.0, background
+    for fg, bg in ((200, 10), (60, 200)):  # fluorescence, grey brightfield
+        grey = np.where(nucleus[:, :, None], fg, bg).astype(np.uint8).repeat(3, axis=2)
+        assert np.array_equal(to_input(grey, True, stain=True), to_input(grey, True, stain=False))
+
+
 def test_odd_sizes_are_padded_and_cropped_back():
     net, config = random_net()
     for h, w in ((37, 53), (5, 7), (130, 33)):

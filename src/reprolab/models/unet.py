@@ -35,17 +35,31 @@ def net_config(p: Any) -> NetConfig:
         threshold=p.threshold,
         tile_size=p.tile_size,
         tile_overlap=p.tile_overlap,
+        tta=p.tta,
+        stain=p.stain,
     )
 
 
 class CropSampler:
     """Random crops (images smaller than a crop are reflect-padded) with a random flip and
-    90° rotation; images drawn uniformly, as each test image counts once in the mean Dice."""
+    90° rotation, and optionally a random gain and offset per colour channel (stain and
+    exposure vary between slides); images drawn uniformly, as each test image counts once in
+    the mean Dice."""
 
-    def __init__(self, rgbs, masks, crop: int, standardize: bool, seed: int) -> None:
-        self.inputs = [_to_input(rgb, standardize) for rgb in rgbs]
+    def __init__(
+        self,
+        rgbs,
+        masks,
+        crop: int,
+        standardize: bool,
+        seed: int,
+        color_jitter: float = 0.0,
+        stain: bool = False,
+    ) -> None:
+        self.inputs = [_to_input(rgb, standardize, stain) for rgb in rgbs]
         self.masks = [m.astype(np.float32) for m in masks]
         self.crop = crop
+        self.color_jitter = color_jitter
         self.rng = np.random.default_rng(seed)
 
     def _one(self) -> tuple[np.ndarray, np.ndarray]:
@@ -63,6 +77,9 @@ class CropSampler:
         x, y = np.rot90(x, k, axes=(1, 2)), np.rot90(y, k)
         if self.rng.random() < 0.5:
             x, y = x[:, :, ::-1], y[:, ::-1]
+        if self.color_jitter:
+            gain, offset = self.rng.uniform(-self.color_jitter, self.color_jitter, (2, 3, 1, 1))
+            x = x * (1 + gain.astype(np.float32)) + offset.astype(np.float32)
         return x, y
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -101,7 +118,9 @@ class UNetSegmenter(Model):
 
         p, config = self.params, self.config
         torch.manual_seed(self.seed)
-        sampler = CropSampler(train.rgb(), train.masks, p.crop_size, p.standardize, self.seed)
+        sampler = CropSampler(
+            train.rgb(), train.masks, p.crop_size, p.standardize, self.seed, p.color_jitter, p.stain
+        )
         net = build(config)
         optimiser = torch.optim.AdamW(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
         schedule = torch.optim.lr_scheduler.LambdaLR(
@@ -156,7 +175,10 @@ class UNetSegmenter(Model):
     def _dice(self, net, split: Any) -> float:
         net.eval()
         scores = [
-            mask_scores(true, predict_proba(net, rgb, self.config) > self.config.threshold)["dice"]
+            # early stopping compares plain predictions: TTA would cost 8x per evaluation
+            mask_scores(
+                true, predict_proba(net, rgb, self.config, tta=False) > self.config.threshold
+            )["dice"]
             for rgb, true in zip(split.rgb(), split.masks, strict=True)
         ]
         return float(np.mean(scores))

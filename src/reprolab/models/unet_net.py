@@ -30,6 +30,8 @@ class NetConfig:
     threshold: float
     tile_size: int
     tile_overlap: int
+    tta: bool = False  # average the 8 flips/rotations at prediction (not during training)
+    stain: bool = False  # light-background (absorbance) images -> hematoxylin optical density
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -98,13 +100,43 @@ def build(config: NetConfig) -> UNet:
     return net
 
 
-def to_input(rgb: np.ndarray, standardize: bool) -> np.ndarray:
+def to_input(rgb: np.ndarray, standardize: bool, stain: bool = False) -> np.ndarray:
     """HxWx3 uint8 -> 3xHxW float32; per-image standardisation evens out brightfield and
-    fluorescence brightness (computed on the whole image, before any crop or tile)."""
-    x = rgb.astype(np.float32).transpose(2, 0, 1) / 255.0
+    fluorescence brightness (computed on the whole image, before any crop or tile). With
+    `stain`, a stained colour image on a light background (H&E) becomes its hematoxylin optical
+    density, so that nuclei look as in fluorescence (bright on dark) whatever the counterstain:
+    an eosin-red stroma that the training set never showed no longer looks like nuclei."""
+    x = rgb.astype(np.float32)
+    if stain and is_stained(x):
+        x = np.repeat(hematoxylin(x)[:, :, None], 3, axis=2)
+    x = x.transpose(2, 0, 1) / 255.0
     if standardize:
         x = (x - x.mean()) / (x.std() + 1e-6)
     return np.ascontiguousarray(x)
+
+
+# Ruifrok & Johnston (2001) stain vectors (optical density per RGB channel) for hematoxylin,
+# eosin and DAB; the inverse unmixes an image's optical density into the three stains.
+_STAINS = np.array([[0.65, 0.70, 0.29], [0.07, 0.99, 0.11], [0.27, 0.57, 0.78]])
+_UNMIX = np.linalg.inv(_STAINS / np.linalg.norm(_STAINS, axis=1, keepdims=True)).astype(np.float32)
+
+
+def is_stained(rgb: np.ndarray) -> bool:
+    """A colour (not grey) image on a light background: transmitted light through a stain.
+    Grey brightfield images stay as they are (their optical density segmented worse here)."""
+    rgb = rgb.astype(np.float32)
+    saturation = float((rgb.max(axis=2) - rgb.min(axis=2)).mean())
+    return saturation > 15 and float(np.median(rgb.max(axis=2))) > 127
+
+
+def hematoxylin(rgb: np.ndarray) -> np.ndarray:
+    """The hematoxylin (nuclear stain) amount of each pixel, scaled to 0..255 (1st-99.9th
+    percentile)."""
+    density = -np.log((rgb.astype(np.float32) + 1) / 256)
+    h = density.reshape(-1, 3) @ _UNMIX[:, 0]
+    low, high = np.percentile(h, [1, 99.9])
+    scaled = np.clip((h - low) / max(float(high - low), 1e-6), 0, 1) * 255
+    return scaled.reshape(rgb.shape[:2]).astype(np.float32)
 
 
 def autocast(enabled: bool):
@@ -144,9 +176,24 @@ def _tiles(length: int, tile: int, overlap: int) -> list[tuple[int, int, int]]:
 
 
 @torch.no_grad()
-def predict_proba(net: UNet, rgb: np.ndarray, config: NetConfig, tiled: bool = True) -> np.ndarray:
-    """Foreground probability of every pixel of an HxWx3 image."""
-    x = torch.from_numpy(to_input(rgb, config.standardize))
+def predict_proba(
+    net: UNet, rgb: np.ndarray, config: NetConfig, tiled: bool = True, tta: bool | None = None
+) -> np.ndarray:
+    """Foreground probability of every pixel of an HxWx3 image; with test-time augmentation
+    (`config.tta` unless `tta` says otherwise) the mean over the 8 flips and rotations."""
+    if config.tta if tta is None else tta:
+        total = np.zeros(rgb.shape[:2], np.float32)
+        for k in range(4):
+            for flip in (False, True):
+                view = np.rot90(rgb, k)[:, ::-1] if flip else np.rot90(rgb, k)
+                proba = _proba(net, np.ascontiguousarray(view), config, tiled)
+                total += np.rot90(proba[:, ::-1] if flip else proba, -k)
+        return total / 8
+    return _proba(net, rgb, config, tiled)
+
+
+def _proba(net: UNet, rgb: np.ndarray, config: NetConfig, tiled: bool) -> np.ndarray:
+    x = torch.from_numpy(to_input(rgb, config.standardize, config.stain))
     h, w = x.shape[-2:]
     if not tiled or (h <= config.tile_size and w <= config.tile_size):
         return torch.sigmoid(_forward_padded(net, x, config)).numpy()
