@@ -14,6 +14,7 @@ an empty prompt, a prompt that does not fit the model's context, a missing model
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -104,7 +105,13 @@ def locate(
     return find_hf_dir(_download_alias(task, alias))
 
 
+def _quiet_downloads() -> None:
+    """No "Downloading artifacts" bar on the terminal the completion streams to."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
 def _download_run_model(run_id: str) -> Path:
+    _quiet_downloads()
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -122,6 +129,7 @@ def _download_run_model(run_id: str) -> Path:
 
 
 def _download_alias(task: str, alias: str) -> Path:
+    _quiet_downloads()
     import mlflow
     from mlflow.exceptions import MlflowException
 
