@@ -149,3 +149,21 @@ def test_gpt2_models_generate_too(tmp_path):
     greedy = generation.Sampling(max_new_tokens=6, temperature=0.0)
     batch = generation.generate(model, tok, ["ab", "the lazy"], greedy)
     assert batch == [generation.generate(model, tok, [p], greedy)[0] for p in ("ab", "the lazy")]
+
+
+def test_a_peft_adapter_directory_loads_through_its_base(lm_dir, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(str(lm_dir))
+    adapted = get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
+    adapted.save_pretrained(str(tmp_path / "adapter"))  # adapter_config.json names lm_dir
+    generation.load(lm_dir)[1].save_pretrained(str(tmp_path / "adapter"))
+    assert not (tmp_path / "adapter" / "config.json").exists()
+    model, tok = generation.load(tmp_path / "adapter")
+    greedy = generation.Sampling(max_new_tokens=6, temperature=0.0)
+    plain, _ = generation.load(lm_dir)
+    # LoRA starts as the identity (B = 0): same greedy completion as the base
+    assert generation.generate(model, tok, ["ab"], greedy) == generation.generate(
+        plain, tok, ["ab"], greedy
+    )
