@@ -235,3 +235,44 @@ def _spec(task: str, params_path: str):
             f"{task}: not a task in params.yaml (registry: {sorted(params.registry)})"
         )
     return params.registry[task]
+
+
+@main.command()
+@click.argument("prompt")
+@click.option("--model-dir", type=click.Path(), help="A Hugging Face causal-LM directory.")
+@click.option("--run-id", help="An MLflow run whose logged model to use.")
+@click.option("--alias", default="champion", show_default=True, help="Registry alias.")
+@click.option("--task", default="llm-sft", show_default=True, help="Registered model (task).")
+@click.option("--max-new-tokens", default=200, show_default=True, type=int)
+@click.option("--temperature", default=0.8, show_default=True, type=float, help="0: greedy.")
+@click.option("--top-k", default=50, show_default=True, type=int, help="0: no top-k cut.")
+@click.option("--top-p", default=1.0, show_default=True, type=float)
+@click.option("--seed", default=None, type=int, help="Sampling seed (default: random).")
+def generate(
+    prompt: str,
+    model_dir: str | None,
+    run_id: str | None,
+    alias: str,
+    task: str,
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int,
+    top_p: float,
+    seed: int | None,
+) -> None:
+    """Continue PROMPT with a causal LM, streaming tokens as they come: by default
+    models:/<task>@<alias>; --model-dir or --run-id pick another model."""
+    with user_errors():
+        from reprolab.llm import generation
+
+        sampling = generation.Sampling(max_new_tokens, temperature, top_k, top_p, seed)
+        sampling.check()
+        if not prompt.strip():
+            raise generation.GenerationError("prompt: empty (give some text to continue)")
+        directory = generation.locate(model_dir=model_dir, run_id=run_id, alias=alias, task=task)
+        model, tokenizer = generation.load(directory)
+        pieces = generation.stream(model, tokenizer, prompt, sampling)  # checks the prompt
+        click.echo(prompt, nl=False)
+        for piece in pieces:
+            click.echo(piece, nl=False)
+        click.echo()

@@ -52,6 +52,13 @@ SMOKE_OVERRIDES = {
     "hpo.pidnet.n_trials": 2,
     "hpo.pidnet.space.epochs.low": 2,
     "hpo.pidnet.space.epochs.high": 3,
+    "datasets.shakespeare.limit": 100_000,  # 90k train characters
+    "pretrain.minit.n_layer": 2,
+    "pretrain.minit.n_embd": 64,
+    "pretrain.minit.max_steps": 30,
+    "pretrain.minit.warmup_steps": 5,
+    "pretrain.minit.eval_every": 10,
+    "pretrain.minit.sample_tokens": 40,
 }
 
 

@@ -21,6 +21,7 @@ _KINDS = {
     "hf_classifier": "reprolab.models.hf_classifier:HFClassifier",
     "hf": "reprolab.models.hf_import:HFImport",
     "prob_average": "reprolab.models.ensemble:ProbAverage",
+    "minit": "reprolab.models.minit:MiniT",
 }
 
 

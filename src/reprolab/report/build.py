@@ -12,7 +12,7 @@ import pandas as pd
 from reprolab.io import atomic_dir, atomic_write_text
 from reprolab.layout import eval_dir, registry_file, train_dir
 from reprolab.params import Params
-from reprolab.report import control, figures, hpo
+from reprolab.report import control, figures, hpo, lm
 from reprolab.report.document import Document
 
 REPORT_DIR = Path("reports")
@@ -61,6 +61,7 @@ def build_report(params: Params) -> Path:
         for task in params.registry:
             if params.models_of_task(task):
                 _section_for(_problem(task, params))(doc, task, params, staging)
+        lm.section(doc, params, staging)
         hpo.section(doc, params, staging)
         markdown_figures = doc.to_markdown(base=staging.parent).replace(
             staging.name + "/", FIGURES.name + "/"

@@ -37,6 +37,10 @@ class Document:
         markdown, monospaced in the HTML."""
         self.blocks.append(("pre", text))
 
+    def code(self, text: str) -> None:
+        """Literal text (e.g. generated samples): a fenced block in markdown, <pre> in HTML."""
+        self.blocks.append(("code", text))
+
     def table(self, header: list[str], rows: list[list[str]]) -> None:
         self.blocks.append(("table", Table(header, rows)))
 
@@ -50,6 +54,8 @@ class Document:
                 out += [f"## {block}", ""]
             elif kind in ("p", "pre"):
                 out += [str(block), ""]
+            elif kind == "code":
+                out += ["```text", str(block), "```", ""]
             elif kind == "table":
                 out += [
                     "| " + " | ".join(block.header) + " |",
@@ -72,7 +78,7 @@ class Document:
                 parts.append(f"<h2>{html.escape(str(block))}</h2>")
             elif kind == "p":
                 parts.append(f"<p>{_inline(str(block))}</p>")
-            elif kind == "pre":
+            elif kind in ("pre", "code"):
                 parts.append(f"<pre>{html.escape(str(block))}</pre>")
             elif kind == "table":
                 head = "".join(f"<th>{html.escape(h)}</th>" for h in block.header)
