@@ -13,6 +13,7 @@ _KINDS = {
     "nsmc": "reprolab.data.nsmc",
     "nuclei": "reprolab.data.nuclei",
     "control": "reprolab.data.control",
+    "instructions": "reprolab.data.instructions",
 }
 
 
