@@ -1,4 +1,5 @@
-"""train@<model>: fit one model, save it to models/<model>/, log to dvclive and MLflow."""
+"""train@<model>, pretrain@<name>, import@<name> (and finetune@<name>, before evaluate.py):
+fit one model, save it to models/<name>/, log to dvclive and MLflow."""
 
 import click
 
@@ -9,7 +10,7 @@ from reprolab.cli_support import load, params_option, user_errors
 @click.argument("model")
 @params_option
 def main(model: str, params_path: str) -> None:
-    """Train MODEL (a key of `models` in params.yaml)."""
+    """Train MODEL (a key of `models`, `pretrain`, `imports` or `finetune` in params.yaml)."""
     with user_errors():
         from reprolab.pipeline.train import train
 

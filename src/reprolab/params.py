@@ -120,8 +120,15 @@ DatasetParams = Annotated[
 
 
 class ModelBase(Strict):
-    dataset: str
-    task: str
+    """Routing keys every model has. Which are required depends on the section the model sits
+    in (see MODEL_SECTIONS): `models` and `finetune` need a dataset and a task, `pretrain` a
+    dataset, `imports` neither; only `finetune` models start from a `base`."""
+
+    dataset: str | None = None
+    task: str | None = None
+    base: str | None = (
+        None  # finetune: the pretrain/imports entry whose models/<base> it starts from
+    )
     use_hpo: bool = False  # train with the best params of hpo@<model> (reports/hpo/)
 
 
@@ -238,7 +245,17 @@ ModelParams = Annotated[
 ]
 
 # routing keys of a model: never tuned
-_NOT_TUNABLE = {"dataset", "task", "kind", "use_hpo"}
+_NOT_TUNABLE = {"dataset", "task", "base", "kind", "use_hpo"}
+
+# params.yaml sections that hold models, each its own dvc.yaml stage family writing
+# models/<name>: (section, needs a dataset, needs a task, needs a base)
+MODEL_SECTIONS = {
+    "models": (True, True, False),  # train@<name> + evaluate@<name>
+    "pretrain": (True, False, False),  # pretrain@<name>: a base model learned from a dataset
+    "imports": (False, False, False),  # import@<name>: a base model brought in from outside
+    "finetune": (True, True, True),  # finetune@<name>: train from models/<base>, then evaluate
+}
+BASE_SECTIONS = ("pretrain", "imports")
 
 
 # ---------------------------------------------------------------- hpo
@@ -349,6 +366,9 @@ class Params(Strict):
     seed: int = 42
     datasets: dict[str, DatasetParams]
     models: dict[str, ModelParams]
+    pretrain: dict[str, ModelParams] = {}
+    imports: dict[str, ModelParams] = {}
+    finetune: dict[str, ModelParams] = {}
     registry: dict[str, RegistryTask]
     infer: dict[str, InferTask] = {}
     hpo: dict[str, HpoStudy] = {}
@@ -356,18 +376,7 @@ class Params(Strict):
 
     @model_validator(mode="after")
     def _references_exist(self) -> Params:
-        problems = []
-        for name, model in self.models.items():
-            if model.dataset not in self.datasets:
-                problems.append(
-                    f"models.{name}.dataset: unknown dataset {model.dataset!r}, "
-                    f"expected one of {sorted(self.datasets)}"
-                )
-            if model.task not in self.registry:
-                problems.append(
-                    f"models.{name}.task: no registry.{model.task} section, "
-                    f"expected one of {sorted(self.registry)}"
-                )
+        problems = self._check_model_sections()
         for task, spec in self.infer.items():
             if task not in self.registry:
                 problems.append(f"infer.{task}: no registry.{task} section")
@@ -382,8 +391,57 @@ class Params(Strict):
             raise ValueError("\n".join(problems))
         return self
 
+    def _check_model_sections(self) -> list[str]:
+        problems, seen = [], {}
+        bases = {name for section in BASE_SECTIONS for name in getattr(self, section)}
+        for section, (needs_dataset, needs_task, needs_base) in MODEL_SECTIONS.items():
+            for name, model in getattr(self, section).items():
+                where = f"{section}.{name}"
+                if name in seen:
+                    problems.append(f"{where}: name already used by {seen[name]}.{name}")
+                seen[name] = section
+                if needs_dataset and model.dataset is None:
+                    problems.append(f"{where}.dataset: required key is missing")
+                elif model.dataset is not None and model.dataset not in self.datasets:
+                    problems.append(
+                        f"{where}.dataset: unknown dataset {model.dataset!r}, "
+                        f"expected one of {sorted(self.datasets)}"
+                    )
+                if needs_task and model.task is None:
+                    problems.append(f"{where}.task: required key is missing")
+                elif model.task is not None and model.task not in self.registry:
+                    problems.append(
+                        f"{where}.task: no registry.{model.task} section, "
+                        f"expected one of {sorted(self.registry)}"
+                    )
+                if needs_base and model.base not in bases:
+                    problems.append(
+                        f"{where}.base: must name a pretrain or imports entry, "
+                        f"expected one of {sorted(bases)}, got {model.base!r}"
+                    )
+                elif not needs_base and model.base is not None:
+                    problems.append(f"{where}.base: only finetune entries start from a base")
+        return problems
+
+    def model(self, name: str) -> Any:
+        """The params of model `name`, whichever model section holds it."""
+        for section in MODEL_SECTIONS:
+            found = getattr(self, section).get(name)
+            if found is not None:
+                return found
+        raise KeyError(name)
+
+    def section_of(self, name: str) -> str:
+        return next(s for s in MODEL_SECTIONS if name in getattr(self, s))
+
     def models_of_task(self, task: str) -> list[str]:
-        return [name for name, m in self.models.items() if m.task == task]
+        """Models that compete for `task`'s registry: trained or fine-tuned ones."""
+        return [
+            name
+            for section in ("models", "finetune")
+            for name, m in getattr(self, section).items()
+            if m.task == task
+        ]
 
 
 def _check_space(name: str, study: HpoStudy, model: Any) -> list[str]:
@@ -433,7 +491,8 @@ def parse_params(raw: Any, source: str = "params") -> Params:
     try:
         return Params.model_validate(raw)
     except ValidationError as err:
-        lines = [_describe(e, raw) for e in err.errors()]
+        # a whole-file check reports several keys at once: one line (and prefix) each
+        lines = [line for e in err.errors() for line in _describe(e, raw).splitlines()]
         raise ParamsError("\n".join(f"{source}: {line}" for line in lines)) from None
 
 

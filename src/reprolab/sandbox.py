@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from reprolab.params import MODEL_SECTIONS
 from reprolab.paths import workspace_root
 
 SMOKE_OVERRIDES = {
@@ -54,21 +55,30 @@ def set_dotted(params: dict, key: str, value: Any) -> None:
 
 
 def restrict(params: dict, models: list[str]) -> dict:
-    """Only `models` and what they need: their datasets, tasks, inference and studies. A
-    registry or infer entry without models would make DVC wait for outputs nothing writes."""
-    kept = {name: params["models"][name] for name in models}
-    tasks = {m["task"] for m in kept.values()}
+    """Only `models` (names from any model section) and what they need: the bases they start
+    from, their datasets, tasks, inference and studies. A registry or infer entry without
+    models would make DVC wait for outputs nothing writes."""
+    sections = {s: dict(params.get(s) or {}) for s in MODEL_SECTIONS}
+    wanted = set(models)
+    for name in models:  # a fine-tuned model brings its base along
+        for section in sections.values():
+            if name in section and section[name].get("base"):
+                wanted.add(section[name]["base"])
+    kept = {s: {k: v for k, v in entries.items() if k in wanted} for s, entries in sections.items()}
+    unknown = wanted - {name for entries in kept.values() for name in entries}
+    if unknown:
+        raise KeyError(f"no such model(s): {sorted(unknown)}")
+    every = [m for entries in kept.values() for m in entries.values()]
+    tasks = {m.get("task") for m in every}
     return {
         **params,
+        **kept,
         "datasets": {
-            k: v
-            for k, v in params["datasets"].items()
-            if k in {m["dataset"] for m in kept.values()}
+            k: v for k, v in params["datasets"].items() if k in {m.get("dataset") for m in every}
         },
-        "models": kept,
         "registry": {k: v for k, v in params["registry"].items() if k in tasks},
         "infer": {k: v for k, v in params.get("infer", {}).items() if k in tasks},
-        "hpo": {k: v for k, v in params.get("hpo", {}).items() if k in kept},
+        "hpo": {k: v for k, v in params.get("hpo", {}).items() if k in kept["models"]},
     }
 
 

@@ -103,7 +103,7 @@ def _from_params(task: str, params_path: str | Path) -> tuple[list[str], int]:
 
     params = load_params(path)
     for name in params.models_of_task(task):
-        dataset = params.datasets[params.models[name].dataset]
+        dataset = params.datasets[params.model(name).dataset]
         if hasattr(dataset, "label_names"):
             return list(dataset.label_names), int(dataset.max_length)
     return DEFAULT_LABELS, DEFAULT_MAX_LENGTH

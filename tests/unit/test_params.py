@@ -93,3 +93,52 @@ def test_gate_semantics():
     assert low.better(0.6, 0.7) and not low.better(0.7, 0.6) and low.better(0.7, None)
     high = RegistryTask(metric="acc", direction="maximize", threshold=0.8)
     assert high.passes(0.9) and not high.passes(0.7) and high.better(0.9, 0.85)
+
+
+def _with_base_models(raw: dict) -> dict:
+    """Two stand-in entries for the base-model sections (any kind validates the routing)."""
+    ridge = {"kind": "ridge"}
+    raw["pretrain"] = {"encoder": {**ridge, "dataset": "wine"}}
+    raw["imports"] = {"outside": dict(ridge)}
+    raw["finetune"] = {
+        "tuned": {**ridge, "dataset": "wine", "task": "wine-quality", "base": "encoder"}
+    }
+    return raw
+
+
+def test_model_sections_route_by_name_and_compete_per_task():
+    params = parse_params(_with_base_models(repo_params()))
+    assert params.model("tuned").base == "encoder"
+    assert params.section_of("outside") == "imports"
+    assert "tuned" in params.models_of_task("wine-quality")
+    assert "encoder" not in params.models_of_task("wine-quality")  # a base does not compete
+
+
+def test_model_sections_check_their_routing_keys():
+    raw = _with_base_models(repo_params())
+    raw["finetune"]["other"] = {"kind": "ridge", "dataset": "wine", "base": "outside"}  # no task
+    raw["pretrain"]["wine-rf"] = {"kind": "ridge", "dataset": "wine"}  # name taken
+    raw["models"]["wine-ridge"]["base"] = "encoder"
+    lines = errors_of(raw)
+    assert "params: pretrain.wine-rf: name already used by models.wine-rf" in lines
+    assert "params: finetune.other.task: required key is missing" in lines
+    assert "params: models.wine-ridge.base: only finetune entries start from a base" in lines
+
+
+def test_finetune_base_must_be_a_base_model():
+    raw = _with_base_models(repo_params())
+    raw["finetune"]["tuned"]["base"] = "wine-rf"
+    assert errors_of(raw) == [
+        "params: finetune.tuned.base: must name a pretrain or imports entry, expected one of "
+        "['encoder', 'outside'], got 'wine-rf'"
+    ]
+
+
+def test_restrict_keeps_a_finetuned_models_base():
+    from reprolab.sandbox import restrict
+
+    raw = restrict(_with_base_models(repo_params()), ["tuned"])
+    assert list(raw["finetune"]) == ["tuned"] and list(raw["pretrain"]) == ["encoder"]
+    assert raw["models"] == {} and raw["imports"] == {}
+    assert list(raw["datasets"]) == ["wine"] and list(raw["registry"]) == ["wine-quality"]
+    parse_params({**raw, "infer": {}})  # still a valid params file

@@ -17,7 +17,7 @@ from reprolab.tracking import Run
 
 
 def evaluate(name: str, params: Params) -> dict:
-    spec = params.models[name]
+    spec = params.model(name)
     module = data.module_for(params.datasets[spec.dataset].kind)
     test = module.load_split(processed_dir(spec.dataset), "test")
     run_file = train_dir(name) / RUN_FILE
@@ -25,20 +25,25 @@ def evaluate(name: str, params: Params) -> dict:
         raise DataError(f"{run_file}: not found; run train@{name} first")
     info = json.loads(run_file.read_text())
 
-    predictor = models.load_predictor(model_dir(name))
     started = time.perf_counter()
-    predicted = predictor.predict(test.X)
+    metrics, frame = _score(test, model_dir(name))
     seconds = time.perf_counter() - started
-    metrics = test.score(predicted)
     out = eval_dir(spec.task, name)
     with Run(spec.task, run_name=name, live_dir=out, resume_run_id=info["run_id"]) as run:
         run.log_metrics(metrics, mlflow_prefix="test")
-        run.log_metrics({"predict_rows_per_s": len(test.y) / max(seconds, 1e-9)})
-        if hasattr(test, "prediction_table"):  # per-item rows (per-image Dice, probabilities)
-            frame = test.prediction_table(predicted)
-        else:
-            frame = pd.DataFrame({"actual": test.y, "predicted": predicted, "group": test.groups})
+        run.log_metrics({"predict_rows_per_s": len(frame) / max(seconds, 1e-9)})
         atomic_write_text(out / "predictions.csv", frame.to_csv(index=False, float_format="%.5f"))
         run.log_artifact(out / "predictions.csv", "eval")
         atomic_write_json(out / RUN_FILE, {**info, "test": metrics})
     return metrics
+
+
+def _score(test, path) -> tuple[dict, pd.DataFrame]:
+    """Test metrics and the per-item table kept beside them (predictions.csv)."""
+    if hasattr(test, "score_model"):  # e.g. language models: perplexity needs the model itself
+        return test.score_model(path)
+    predicted = models.load_predictor(path).predict(test.X)
+    if hasattr(test, "prediction_table"):  # per-item rows (per-image Dice, probabilities)
+        return test.score(predicted), test.prediction_table(predicted)
+    frame = pd.DataFrame({"actual": test.y, "predicted": predicted, "group": test.groups})
+    return test.score(predicted), frame

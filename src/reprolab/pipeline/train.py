@@ -1,7 +1,8 @@
-"""train@<model>: fit on train (early stopping / curves on valid), save the MLflow model to
-models/<model>/, log params, curves, the model and lineage tags to one MLflow run. Under
-torchrun every rank trains (torch models share the work through DDP); only rank 0 logs and
-saves."""
+"""train@<model>, pretrain@<name>, import@<name> and the first half of finetune@<name>: fit on
+train (early stopping / curves on valid), save the MLflow model to models/<name>/, log params,
+curves, the model and lineage tags to one MLflow run. An `imports` entry has no dataset: its
+kind's `fit(None, None, run)` brings the weights in. Under torchrun every rank trains (torch
+models share the work through DDP); only rank 0 logs and saves."""
 
 from __future__ import annotations
 
@@ -33,12 +34,22 @@ def train(name: str, params: Params) -> dict:
 
 def _train(name: str, params: Params, log: bool = True, world_size: int = 1) -> dict:
     spec, tuned = with_best_params(name, params)
-    module = data.module_for(params.datasets[spec.dataset].kind)
-    data_path = processed_dir(spec.dataset)
-    train_split = module.load_split(data_path, "train")
-    valid_split = module.load_split(data_path, "valid")
+    section = params.section_of(name)
+    data_path = train_split = valid_split = None
+    if spec.dataset is not None:
+        module = data.module_for(params.datasets[spec.dataset].kind)
+        data_path = processed_dir(spec.dataset)
+        train_split = module.load_split(data_path, "train")
+        valid_split = module.load_split(data_path, "valid")
     model = models.build(spec, params.seed)
-    tags = {"stage": "train", "model": name, "task": spec.task, "kind": spec.kind}
+    # pretrain/imports entries have no registry task: their runs go to an experiment per section
+    experiment = spec.task or section
+    tags = {"stage": _STAGE[section], "model": name, "task": experiment, "kind": spec.kind}
+    if spec.base is not None:
+        if not model_dir(spec.base).is_dir():
+            stage = "pretrain" if spec.base in params.pretrain else "import"
+            raise DataError(f"{model_dir(spec.base)}: not found; run {stage}@{spec.base} first")
+        tags.update(base=spec.base, base_md5=dvc_md5(model_dir(spec.base)))
     if tuned:
         tags["hpo_params"] = json.dumps(tuned, sort_keys=True)
     if world_size > 1:
@@ -47,35 +58,33 @@ def _train(name: str, params: Params, log: bool = True, world_size: int = 1) -> 
         model.fit(train_split, valid_split, None)
         return {}
 
-    with Run(spec.task, run_name=name, live_dir=train_dir(name), tags=tags) as run:
+    with Run(experiment, run_name=name, live_dir=train_dir(name), tags=tags) as run:
         run.log_params(
             {"model": name, "seed": params.seed, "dataset": spec.dataset, **model.hyperparams()}
         )
         started = time.perf_counter()
         model.fit(train_split, valid_split, run)
         fit_seconds = time.perf_counter() - started
-        run.log_metrics(
-            {
-                "valid": _overall(model.evaluate(valid_split)),
-                "fit_seconds": fit_seconds,
-                "train_rows_per_s": len(train_split.y) / max(fit_seconds, 1e-9),
-            },
-            mlflow_prefix="final",
-        )
+        final: dict = {"fit_seconds": fit_seconds}
+        if valid_split is not None:
+            final["valid"] = _overall(model.evaluate(valid_split))
+        if hasattr(train_split, "y"):
+            final["train_rows_per_s"] = len(train_split.y) / max(fit_seconds, 1e-9)
+        run.log_metrics(final, mlflow_prefix="final")
         with atomic_dir(model_dir(name)) as staging:
-            model.save(staging, input_example=train_split.X.head(5))
+            model.save(staging, input_example=_input_example(train_split))
         run.log_artifact(model_dir(name), "model")
         lineage = {
             "model_path": model_dir(name).as_posix(),
             "model_md5": dvc_md5(model_dir(name)),
-            "data_path": data_path.as_posix(),
-            "data_md5": dvc_md5(data_path),
         }
+        if data_path is not None:
+            lineage.update(data_path=data_path.as_posix(), data_md5=dvc_md5(data_path))
         run.set_tags(lineage)
         info = {
             "run_id": run.run_id,
             "model": name,
-            "task": spec.task,
+            "task": experiment,
             "kind": spec.kind,
             "fit_seconds": round(fit_seconds, 3),
             **lineage,
@@ -85,6 +94,17 @@ def _train(name: str, params: Params, log: bool = True, world_size: int = 1) -> 
     return info
 
 
+_STAGE = {"models": "train", "pretrain": "pretrain", "imports": "import", "finetune": "finetune"}
+
+
+def _input_example(split):
+    """A few inputs for the MLflow signature (None for an import: no data)."""
+    inputs = getattr(split, "X", None)
+    if inputs is None:
+        return None
+    return inputs.head(5) if hasattr(inputs, "head") else inputs[:5]
+
+
 def _overall(metrics: dict) -> dict:
     """Scalar metrics only (per-group breakdowns belong to the evaluation)."""
     return {k: v for k, v in metrics.items() if not isinstance(v, dict)}
@@ -92,8 +112,8 @@ def _overall(metrics: dict) -> dict:
 
 def with_best_params(name: str, params: Params):
     """The model's params, with hpo@<model>'s best params applied when `use_hpo` is true."""
-    spec = params.models[name]
-    if not spec.use_hpo:
+    spec = params.model(name)
+    if not spec.use_hpo or name not in params.models:
         return spec, {}
     best_file = hpo_dir(name) / HPO_BEST
     if not best_file.is_file():

@@ -96,7 +96,7 @@ def _task_section(doc: Document, task: str, params: Params, figdir: Path) -> Non
         ]
         row.append(by_model.get(name, ""))
         rows.append(row)
-    kind = params.datasets[params.models[names[0]].dataset].kind
+    kind = params.datasets[params.model(names[0]).dataset].kind
     for label, ref in REFERENCES.get(kind, []):
         row = [f"_{label}_", *["" for _ in COLUMNS]]
         row += [
@@ -169,7 +169,7 @@ def _problem(task: str, params: Params) -> str:
     names = params.models_of_task(task)
     if not names:
         return "regression"
-    kind = params.datasets[params.models[names[0]].dataset].kind
+    kind = params.datasets[params.model(names[0]).dataset].kind
     return getattr(data.module_for(kind), "PROBLEM", "regression")
 
 
@@ -197,7 +197,7 @@ def _classification_section(doc: Document, task: str, params: Params, figdir: Pa
     spec = params.registry[task]
     by_model = _versions_by_model(registry)
     champion = registry.get("champion") or {}
-    dataset = params.datasets[params.models[names[0]].dataset]
+    dataset = params.datasets[params.model(names[0]).dataset]
 
     doc.heading(f"Task `{task}`")
     doc.text(_champion_sentence(registry, spec.metric, registry.get("previous_champion")))

@@ -45,14 +45,14 @@ def section(doc: Document, task: str, params, figdir: Path, champion_sentence) -
         kinds = sorted(k for k, v in m.items() if isinstance(v, dict) and k not in BASELINES)
         doc.text(
             f"Means over the test plants (setpoint step at 0 s, load step at "
-            f"{loop_of(params.datasets[params.models[first[0]].dataset]).disturbance_time:g} s, "
+            f"{loop_of(params.datasets[params.model(first[0]).dataset]).disturbance_time:g} s, "
             f"measurement noise). {first[0]} IAE vs Ziegler–Nichols: {m['iae_vs_zn']:+.1%}, vs "
             f"SIMC: {m['iae_vs_simc']:+.1%}. Per kind of plant (IAE): "
             + ", ".join(f"{k} {m[k]['iae']:.2f}" for k in kinds)
             + "."
         )
         frame = pd.read_csv(eval_dir(task, first[0]) / "predictions.csv")
-        spec = params.datasets[params.models[first[0]].dataset]
+        spec = params.datasets[params.model(first[0]).dataset]
         path = step_responses(frame, loop_of(spec), figdir / f"{task}-step-responses.png")
         doc.figure(
             path, f"Closed-loop responses of one test plant per kind: {first[0]} vs baselines"

@@ -52,7 +52,7 @@ def section(doc: Document, task: str, params: Params, figdir: Path) -> None:
 
     shown = champion if champion in preds else names[0]
     frame = preds[shown].sort_values("dice")
-    dataset_dir = processed_dir(params.models[shown].dataset) / "test"
+    dataset_dir = processed_dir(params.model(shown).dataset) / "test"
     worst = frame.head(params.report.worst_images)
     doc.table(
         ["image", "size", "Dice", "IoU", "Otsu Dice"],
