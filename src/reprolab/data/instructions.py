@@ -54,6 +54,13 @@ class InstructionSplit:
         frame = pd.DataFrame(predicted)
         return perplexities(frame, self.groups)
 
+    def score_model(self, path: Path) -> tuple[dict, pd.DataFrame, dict]:
+        """Perplexity of the saved model at `path` and of its base on this split, the
+        per-example table, and generations.json (fixed prompts, base vs fine-tuned)."""
+        from reprolab.llm.saved import score_saved
+
+        return score_saved(Path(path), self)
+
     def prediction_table(self, predicted) -> pd.DataFrame:
         frame = pd.DataFrame(predicted).reset_index(drop=True)
         table = pd.DataFrame({"group": self.groups, "tokens": frame["tokens"].to_numpy()})
@@ -136,7 +143,9 @@ def prepare(params, seed: int, raw_dir: Path, out_dir: Path, mirror: Path | None
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:
-        lines = [json.dumps({c: rows[i][c] for c in COLUMNS}, ensure_ascii=False) for i in parts[split]]
+        lines = [
+            json.dumps({c: rows[i][c] for c in COLUMNS}, ensure_ascii=False) for i in parts[split]
+        ]
         atomic_write_text(out_dir / f"{split}.jsonl", "\n".join(lines) + "\n")
     atomic_write_json(out_dir / TEMPLATE_FILE, template.to_dict())
     summary = {

