@@ -71,13 +71,13 @@ def test_bad_sources_named(source, message):
 def test_offline_unknown_id_is_clear():
     source = gguf_import.resolve("someone/no-such-model-xyz")
     assert source.form == "hub"
-    with pytest.raises(DataError, match="someone/no-such-model-xyz.*HF_HUB_OFFLINE"):
+    with pytest.raises(DataError, match=r"someone/no-such-model-xyz.*HF_HUB_OFFLINE"):
         gguf_import.load(source)
 
 
 def test_directory_without_model(tmp_path):
     (tmp_path / "notes.txt").write_text("x")
-    with pytest.raises(DataError, match="without config.json or a .gguf file"):
+    with pytest.raises(DataError, match=r"without config\.json or a \.gguf file"):
         gguf_import.resolve(str(tmp_path))
 
 

@@ -37,24 +37,23 @@ def llama(vocab_size: int, seed: int = 0, **overrides):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     torch.manual_seed(seed)
-    config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        tie_word_embeddings=False,
-        **overrides,
-    )
+    shape = {
+        "hidden_size": 32,
+        "intermediate_size": 64,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 256,
+        "tie_word_embeddings": False,
+    }
+    config = LlamaConfig(vocab_size=vocab_size, **{**shape, **overrides})
     return LlamaForCausalLM(config).eval()
 
 
-def save_base(path: Path, seed: int = 0) -> Path:
+def save_base(path: Path, seed: int = 0, **overrides) -> Path:
     """A tiny base model directory (safetensors + tokenizer), as import@ writes one."""
     tok = tokenizer()
-    model = llama(len(tok), seed)
+    model = llama(len(tok), seed, **overrides)
     model.config.eos_token_id = tok.eos_token_id
     model.config.pad_token_id = tok.pad_token_id
     model.save_pretrained(path, safe_serialization=True)

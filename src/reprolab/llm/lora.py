@@ -376,7 +376,7 @@ def train(
             batch = next_batch()
             loss = model(**batch).loss / config.grad_accum
             loss.backward()
-            losses.append(float(loss) * config.grad_accum)
+            losses.append(float(loss.detach()) * config.grad_accum)
             tokens_seen += int((batch["labels"] != -100).sum())
         if step == 1:
             check_gradients(model)
