@@ -312,6 +312,8 @@ class LoraParams(ModelBase):
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.05
     # module names, or {model_type: names} per architecture; null: the architecture's default
     target_modules: list[str] | dict[str, list[str]] | None = None
+    # adapters in the top N blocks only (backward stops there: faster on CPU); null: all
+    last_layers: PosInt | None = None
     quantization: Literal["none", "nf4"] = "none"  # nf4: QLoRA through bitsandbytes
     dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 on a bf16 GPU, else fp32
     lr: Annotated[float, Field(gt=0, le=1)] = 2e-4

@@ -167,3 +167,17 @@ def test_qlora_repack_trap_is_caught_not_silent(tmp_path):
     peft_model = lora.attach_lora(model, ["q_proj", "v_proj"], 4, 8, 0.0, quantized=True)
     with pytest.raises(RuntimeError, match="no gradient"):
         lora.train(peft_model, ex, ex, tok.pad_token_id, config(2), seed=0)
+
+
+def test_last_layers_only(base):
+    tok = lora.load_tokenizer(base)
+    model = lora.load_base(base, lora.pick_device("float32"))
+    peft_model = lora.attach_lora(model, ["q_proj"], 4, 8, 0.0, quantized=False, last_layers=1)
+    names = [n for n, p in peft_model.named_parameters() if p.requires_grad]
+    assert names and all("layers.1." in n for n in names)
+    ex = examples(tok)
+    lora.train(peft_model, ex, [], tok.pad_token_id, config(2), seed=0)  # grads reach all
+    with pytest.raises(DataError, match="last_layers: 3, but the base has 2 layers"):
+        lora.attach_lora(
+            lora.load_base(base, lora.pick_device("float32")), ["q_proj"], 4, 8, 0.0, False, 3
+        )

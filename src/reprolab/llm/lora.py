@@ -181,7 +181,17 @@ def load_tokenizer(path: Path):
     return tokenizer
 
 
-def attach_lora(model, targets: list[str], r: int, alpha: float, dropout: float, quantized: bool):
+def attach_lora(
+    model,
+    targets: list[str],
+    r: int,
+    alpha: float,
+    dropout: float,
+    quantized: bool,
+    last_layers: int | None = None,
+):
+    """A PEFT LoRA model. `last_layers`: adapters only in the top N transformer blocks, so
+    that backward stops there (the lower blocks run forward only: much faster on a CPU)."""
     from peft import LoraConfig, get_peft_model
 
     if quantized:
@@ -189,6 +199,12 @@ def attach_lora(model, targets: list[str], r: int, alpha: float, dropout: float,
 
         # fp32 norms/head and input grads; no gradient checkpointing (slow on CPU, small model)
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    layers: dict[str, Any] = {}
+    if last_layers is not None:
+        total = model.config.num_hidden_layers
+        if last_layers > total:
+            raise DataError(f"last_layers: {last_layers}, but the base has {total} layers")
+        layers = {"layers_to_transform": list(range(total - last_layers, total))}
     config = LoraConfig(
         r=r,
         lora_alpha=alpha,
@@ -196,6 +212,7 @@ def attach_lora(model, targets: list[str], r: int, alpha: float, dropout: float,
         target_modules=targets,
         bias="none",
         task_type="CAUSAL_LM",
+        **layers,
     )
     return get_peft_model(model, config)
 

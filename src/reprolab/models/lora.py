@@ -52,6 +52,12 @@ class LoraFinetune(Model):
         config = load_config(base)
         names = linear_module_names(config)
         self.targets = resolve_targets(self.params.target_modules, config.model_type, names)
+        total = getattr(config, "num_hidden_layers", None)
+        if self.params.last_layers is not None and total and self.params.last_layers > total:
+            raise DataError(
+                f"last_layers: {self.params.last_layers}, but the {config.model_type!r} base "
+                f"has {total} layers"
+            )
         if self.params.quantization == "nf4":
             try:
                 import bitsandbytes  # noqa: F401
@@ -84,7 +90,13 @@ class LoraFinetune(Model):
         if run is not None:
             run.log_step(0, {"valid_perplexity": base_ppl, "valid_loss": _log(base_ppl)})
         self.model = lora.attach_lora(
-            model, self.targets, p.r, p.alpha, p.dropout, quantized=p.quantization == "nf4"
+            model,
+            self.targets,
+            p.r,
+            p.alpha,
+            p.dropout,
+            quantized=p.quantization == "nf4",
+            last_layers=p.last_layers,
         )
         setup_seconds = time.perf_counter() - started
         rows = lora.train(
