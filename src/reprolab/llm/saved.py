@@ -194,7 +194,7 @@ def score_saved(path: Path, split) -> tuple[dict, pd.DataFrame, dict[str, Any]]:
     ]
     extra = {
         "generations.json": {
-            "model": meta.get("name"),
+            "model": Path(path).name,
             "base": meta.get("base"),
             "max_new_tokens": max_new,
             "decoding": "greedy",

@@ -39,14 +39,13 @@ class LlmImport(Model):
         started = time.perf_counter()
         self.model, self.tokenizer = gguf_import.load(source, p.dtype)
         seconds = time.perf_counter() - started
+        # only what identifies the weights: the same import gives the same bytes (DVC md5)
         self.info = {
             "source": p.source,
-            "resolved": source.describe(),
             "gguf_file": source.gguf_file,
             "dtype": p.dtype,
             "architecture": self.model.config.model_type,
             "parameters": gguf_import.parameter_count(self.model),
-            "load_seconds": round(seconds, 2),
         }
         if source.form == "gguf":
             from reprolab.io import file_digest
@@ -56,6 +55,8 @@ class LlmImport(Model):
             )
         if run is not None and hasattr(run, "log_metrics"):
             run.log_metrics({"parameters": self.info["parameters"], "load_seconds": seconds})
+        if run is not None and hasattr(run, "set_tags"):
+            run.set_tags({"import_source": source.describe()})
         return self
 
     def predict(self, inputs: Any) -> list[str]:
