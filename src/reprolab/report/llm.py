@@ -30,7 +30,12 @@ def _cell(text: str | None, limit: int = 300) -> str:
 
 
 def section(doc: Document, task: str, params, figdir: Path, champion_sentence) -> None:
-    names = params.models_of_task(task)
+    # models evaluated so far (a run of a subset of stages leaves the others out)
+    names = [
+        n for n in params.models_of_task(task) if (eval_dir(task, n) / "metrics.json").is_file()
+    ]
+    if not names:
+        return
     registry = _read(registry_file(task))
     spec = params.registry[task]
     doc.heading(f"Task `{task}`")
