@@ -77,7 +77,7 @@ def test_fit_save_score_serve(ws, merge):
     model.save(out, None)
     meta = json.loads((out / "artifacts" / "llm.json").read_text())
     assert meta["merged"] is merge and meta["base_dir"] == "models/tinybase"
-    assert (out / "artifacts" / "adapter" / "adapter_config.json").is_file()
+    assert (out / "artifacts" / "lora_adapter" / "adapter_config.json").is_file()
     assert (out / "artifacts" / "hf" / "config.json").is_file()
 
     metrics, table, files = test.score_model(out)

@@ -1,6 +1,6 @@
 """A fine-tuned language model on disk: an MLflow pyfunc model directory whose artifacts are
 a standard Hugging Face model (`artifacts/hf`: the merged model, or a copy of the base when
-the adapter is not merged), the PEFT adapter (`artifacts/adapter`) and `artifacts/llm.json`
+the adapter is not merged), the PEFT adapter (`artifacts/lora_adapter`) and `artifacts/llm.json`
 (prompt template, fixed prompts, where the base came from). `load_llm(path)` gives back a
 ready transformers model from such a directory or from a plain HF directory.
 
@@ -23,7 +23,7 @@ import pandas as pd
 from reprolab.errors import DataError
 from reprolab.llm import HF_SUBDIR, hf_dir
 
-ADAPTER_SUBDIR = "adapter"
+ADAPTER_SUBDIR = "lora_adapter"  # sorts after "hf": a search for the first HF dir finds the model
 META_FILE = "llm.json"
 PACKAGES = ("torch", "transformers", "tokenizers", "peft", "safetensors", "pandas", "numpy")
 
