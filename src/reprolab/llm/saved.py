@@ -172,14 +172,17 @@ def score_saved(path: Path, split) -> tuple[dict, pd.DataFrame, dict[str, Any]]:
         nll, tokens = example_nll(model, examples, tokenizer.pad_token_id, batch, desc=label)
         return nll, tokens, generate(model, tokenizer, prompts, max_new)
 
-    model, tokenizer, _ = load_llm(path)
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model, tokenizer, _ = load_llm(path, device=device)
     nll, tokens, outputs = run(model, tokenizer, "test")
     frame = pd.DataFrame({"nll": nll, "tokens": tokens})
     del model
     base_outputs = None
     base = meta.get("base_dir")
     if base and (Path(base) / "config.json").is_file():
-        base_model, base_tokenizer, _ = load_llm(Path(base))
+        base_model, base_tokenizer, _ = load_llm(Path(base), device=device)
         base_nll, _, base_outputs = run(base_model, base_tokenizer, "test (base)")
         frame["base_nll"] = base_nll
     metrics = perplexities(frame, split.groups)
