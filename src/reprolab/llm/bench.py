@@ -43,7 +43,7 @@ def load(path: Path, precision: str, device: str):
     from transformers import AutoModelForCausalLM
 
     from reprolab.llm import hf_dir
-    from reprolab.llm.lora import load_tokenizer, no_cpu_repack
+    from reprolab.llm.lora import load_tokenizer
 
     weights = hf_dir(path)
     kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if precision == "bf16" else torch.float32}
@@ -59,8 +59,8 @@ def load(path: Path, precision: str, device: str):
     model = AutoModelForCausalLM.from_pretrained(weights, **kwargs)
     if precision != "nf4":
         model = model.to(device)
-    else:
-        no_cpu_repack(model)  # keep the weights as loaded: what QLoRA trains on
+    # nf4 on a CPU: bitsandbytes repacks the 4-bit weights for inference on the first eval
+    # forward (its fast path; see reprolab.llm.lora for why training must not)
     return model.eval(), load_tokenizer(weights)
 
 
@@ -165,6 +165,7 @@ def run(
             if reason:
                 results.append({**entry, "skipped": reason})
                 continue
+            click.echo(f"{label} {precision} ...", err=True)
             results.append(
                 {**entry, **bench_one(path, precision, device, batches, new_tokens, repeats)}
             )
