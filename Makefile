@@ -84,7 +84,7 @@ bench: setup ## speed benchmarks: candidate vs baseline ratios measured in the s
 
 BENCH_ARGS ?=
 bench-llm: setup ## LLM latency/throughput/memory, fp32/bf16/4-bit, base vs merged LoRA (docs/llm.md)
-	python -m reprolab.llm.bench $(BENCH_ARGS)
+	python -m reprolab.bench.llm $(BENCH_ARGS)
 
 llm: setup ## only the LLM fine-tuning workload: prepare, import SmolLM2, LoRA, register
 	dvc repro register@llm-sft

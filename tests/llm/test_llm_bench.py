@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 pytest.importorskip("torch")
 
-from reprolab.llm import bench
+from reprolab.bench import llm as bench
 from tests.llm import tiny
 
 

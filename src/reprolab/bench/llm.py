@@ -244,7 +244,9 @@ def plot(report: dict[str, Any], path: Path) -> None:
     axes[1].set_title("time to first token (ms)")
     axes[2].bar(range(len(rows)), [r["weights_mb"] for r in rows])
     axes[2].set_title("weights (MB)")
-    for ax in axes:
+    centre = width * (len(report["batches"]) - 1) / 2  # under each group of batch bars
+    axes[0].set_xticks([x + centre for x in range(len(rows))], labels, fontsize=7)
+    for ax in axes[1:]:
         ax.set_xticks(range(len(rows)), labels, fontsize=7)
     fig.suptitle(
         f"{report['device']}, {report['threads']} threads, {report['new_tokens']} new tokens, "
