@@ -15,7 +15,7 @@ export REPROLAB_DATA_MIRROR ?=
 PYTEST_ARGS ?= -x -q
 
 .PHONY: help setup repro wine nuclei smoke test test-fast lint format review sweep ui serve tag \
-  bench clean lock remote-s3 push pull exp-push mlflow-server
+  bench bench-llm llm clean lock remote-s3 push pull exp-push mlflow-server
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -81,6 +81,13 @@ tag: setup ## annotated git tag for TASK's champion (or RUN=id), e.g. nuclei-v1.
 
 bench: setup ## speed benchmarks: candidate vs baseline ratios measured in the same run
 	python -m reprolab.bench
+
+BENCH_ARGS ?=
+bench-llm: setup ## LLM latency/throughput/memory, fp32/bf16/4-bit, base vs merged LoRA (docs/llm.md)
+	python -m reprolab.bench.llm $(BENCH_ARGS)
+
+llm: setup ## only the LLM fine-tuning workload: prepare, import SmolLM2, LoRA, register
+	dvc repro register@llm-sft
 
 # ---- sharing (docs/scale-out.md). No `setup` prerequisite: these run in fresh clones too.
 BUCKET ?=

@@ -59,6 +59,17 @@ SMOKE_OVERRIDES = {
     "pretrain.minit.warmup_steps": 5,
     "pretrain.minit.eval_every": 10,
     "pretrain.minit.sample_tokens": 40,
+    # LLM fine-tuning (docs/llm.md): ~60 instruction records, 2 LoRA steps on SmolLM2
+    "datasets.codealpaca.sampling_rate": 0.02,
+    "datasets.codealpaca.synthetic": 20,
+    "finetune.smollm2-lora.max_steps": 2,
+    "finetune.smollm2-lora.eval_every": 2,
+    "finetune.smollm2-lora.eval_examples": 4,
+    "finetune.smollm2-lora.batch_size": 2,
+    "finetune.smollm2-lora.max_length": 64,
+    "finetune.smollm2-lora.max_new_tokens": 4,
+    "finetune.smollm2-lora.prompts": ["How do I reproduce a DVC pipeline?"],
+    "registry.llm-sft.threshold": 1000.0,  # 2 steps must still give a champion
 }
 
 

@@ -54,6 +54,10 @@ ALL_STAGES = (
         )
     }
     | {"prepare@control", "train@pidnet", "evaluate@pidnet", "register@pid-control"}
+    # issue 6: LoRA fine-tuning of SmolLM2 on instruction data
+    | {"prepare@codealpaca", "import@smollm2", "finetune@smollm2-lora", "register@llm-sft"}
+    # issue 6: Mini-T pretrained on Tiny Shakespeare
+    | {"prepare@shakespeare", "pretrain@minit"}
 )
 
 

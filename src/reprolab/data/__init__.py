@@ -14,6 +14,7 @@ _KINDS = {
     "nuclei": "reprolab.data.nuclei",
     "control": "reprolab.data.control",
     "shakespeare": "reprolab.data.shakespeare",
+    "instructions": "reprolab.data.instructions",
 }
 
 

@@ -22,6 +22,9 @@ _KINDS = {
     "hf": "reprolab.models.hf_import:HFImport",
     "prob_average": "reprolab.models.ensemble:ProbAverage",
     "minit": "reprolab.models.minit:MiniT",
+    "gguf": "reprolab.models.llm_import:LlmImport",
+    "hf_causal_lm": "reprolab.models.llm_import:LlmImport",
+    "lora": "reprolab.models.lora:LoraFinetune",
 }
 
 

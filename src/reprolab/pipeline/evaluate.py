@@ -26,7 +26,7 @@ def evaluate(name: str, params: Params) -> dict:
     info = json.loads(run_file.read_text())
 
     started = time.perf_counter()
-    metrics, frame = _score(test, model_dir(name))
+    metrics, frame, files = _score(test, model_dir(name))
     seconds = time.perf_counter() - started
     out = eval_dir(spec.task, name)
     with Run(spec.task, run_name=name, live_dir=out, resume_run_id=info["run_id"]) as run:
@@ -34,16 +34,21 @@ def evaluate(name: str, params: Params) -> dict:
         run.log_metrics({"predict_rows_per_s": len(frame) / max(seconds, 1e-9)})
         atomic_write_text(out / "predictions.csv", frame.to_csv(index=False, float_format="%.5f"))
         run.log_artifact(out / "predictions.csv", "eval")
+        for file_name, content in files.items():  # e.g. an LLM's generations, for the report
+            atomic_write_json(out / file_name, content)
+            run.log_artifact(out / file_name, "eval")
         atomic_write_json(out / RUN_FILE, {**info, "test": metrics})
     return metrics
 
 
-def _score(test, path) -> tuple[dict, pd.DataFrame]:
-    """Test metrics and the per-item table kept beside them (predictions.csv)."""
+def _score(test, path) -> tuple[dict, pd.DataFrame, dict]:
+    """Test metrics, the per-item table kept beside them (predictions.csv), and further JSON
+    files for the eval directory (a split's score_model may return them as a third item)."""
     if hasattr(test, "score_model"):  # e.g. language models: perplexity needs the model itself
-        return test.score_model(path)
+        scored = test.score_model(path)
+        return scored[0], scored[1], (scored[2] if len(scored) > 2 else {})
     predicted = models.load_predictor(path).predict(test.X)
     if hasattr(test, "prediction_table"):  # per-item rows (per-image Dice, probabilities)
-        return test.score(predicted), test.prediction_table(predicted)
+        return test.score(predicted), test.prediction_table(predicted), {}
     frame = pd.DataFrame({"actual": test.y, "predicted": predicted, "group": test.groups})
-    return test.score(predicted), frame
+    return test.score(predicted), frame, {}

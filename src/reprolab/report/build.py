@@ -186,6 +186,12 @@ def _section_for(problem: str):
         )
     if problem == "classification":
         return _classification_section
+    if problem == "language-modeling":
+        from reprolab.report import llm
+
+        return lambda doc, task, params, figdir: llm.section(
+            doc, task, params, figdir, _champion_sentence
+        )
     return _task_section
 
 

