@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
 
 from reprolab.llm.generation import Sampling
+from reprolab.models import save_pyfunc
 from reprolab.models.requirements import pins
 
 MARKER = "llm.json"  # an MLflow artifact: the sampling defaults; its folder's parent is the root
@@ -53,16 +53,14 @@ def save(
     with tempfile.TemporaryDirectory() as tmp:
         marker = Path(tmp) / MARKER
         marker.write_text(json.dumps({"sampling": defaults}, sort_keys=True))
-        with warnings.catch_warnings():  # MLflow nags for type hints we don't want
-            warnings.filterwarnings("ignore", message=".*type hints.*")
-            mlflow.pyfunc.save_model(
-                str(path),
-                python_model=CausalLMPyfunc(),
-                artifacts={"llm": str(marker)},
-                signature=signature,
-                input_example=example,
-                pip_requirements=pins(*PACKAGES, *extra_packages),
-            )
+        save_pyfunc(
+            path,
+            python_model=CausalLMPyfunc(),
+            artifacts={"llm": str(marker)},
+            signature=signature,
+            input_example=example,
+            pip_requirements=pins(*PACKAGES, *extra_packages),
+        )
     model.save_pretrained(str(path))
     tokenizer.save_pretrained(str(path))
 

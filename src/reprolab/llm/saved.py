@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ import pandas as pd
 
 from reprolab.errors import DataError
 from reprolab.llm import HF_SUBDIR, hf_dir
+from reprolab.models import save_pyfunc
 
 ADAPTER_SUBDIR = "lora_adapter"  # sorts after "hf": a search for the first HF dir finds the model
 META_FILE = "llm.json"
@@ -79,15 +79,13 @@ def save_llm(
         artifacts["meta"] = str(tmp / META_FILE)
         from reprolab.models.requirements import pins
 
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*type hints.*")
-            mlflow.pyfunc.save_model(
-                str(path),
-                python_model=LlmPyfunc(),
-                artifacts=artifacts,
-                input_example=input_example,
-                pip_requirements=pins(*PACKAGES),
-            )
+        save_pyfunc(
+            path,
+            python_model=LlmPyfunc(),
+            artifacts=artifacts,
+            input_example=input_example,
+            pip_requirements=pins(*PACKAGES),
+        )
 
 
 def copy_hf(source: Path, target: Path) -> None:

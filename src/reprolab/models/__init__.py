@@ -35,6 +35,18 @@ def build(params, seed: int) -> Model:
     return cls(params, seed)
 
 
+def save_pyfunc(path, **kwargs) -> None:
+    """`mlflow.pyfunc.save_model(path, **kwargs)` for our wrappers: one place that silences
+    MLflow's nag about type hints on `predict` (we pass explicit signatures/requirements)."""
+    import warnings
+
+    import mlflow.pyfunc
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*type hints.*")
+        mlflow.pyfunc.save_model(str(path), **kwargs)
+
+
 def load_predictor(location):
     """A saved model directory or a `models:/` URI, as a pyfunc with `.predict(frame)`."""
     import warnings

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any, Self
 
 import mlflow.pyfunc
 import numpy as np
 
+from reprolab.models import save_pyfunc
 from reprolab.models.base import Model, StepLogger
 
 CONFIG_FILE = "ensemble.json"
@@ -94,15 +94,13 @@ class ProbAverage(Model):
             config_file = Path(tmp) / CONFIG_FILE
             config_file.write_text(json.dumps(config, indent=2) + "\n")
             artifacts["config"] = str(config_file)
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*type hints.*")
-                mlflow.pyfunc.save_model(
-                    str(path),
-                    python_model=ProbAveragePyfunc(),
-                    artifacts=artifacts,
-                    input_example=input_example,
-                    pip_requirements=_requirements(self.dirs) or pins("numpy", "pandas"),
-                )
+            save_pyfunc(
+                path,
+                python_model=ProbAveragePyfunc(),
+                artifacts=artifacts,
+                input_example=input_example,
+                pip_requirements=_requirements(self.dirs) or pins("numpy", "pandas"),
+            )
 
 
 def _requirements(dirs: list[Path]) -> list[str]:

@@ -34,6 +34,7 @@ from typing import Any, Self
 import mlflow.pyfunc
 import numpy as np
 
+from reprolab.models import save_pyfunc
 from reprolab.models.base import Model, StepLogger
 
 TEXT = "text"
@@ -284,18 +285,16 @@ class HFClassifier(Model):
             signature = None
             if input_example is not None:
                 signature = infer_signature(input_example, self.predict(input_example))
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=".*type hints.*")
-                mlflow.pyfunc.save_model(
-                    str(path),
-                    python_model=HFClassifierPyfunc(),
-                    artifacts={"hf": str(hf)},
-                    input_example=input_example,
-                    signature=signature,
-                    pip_requirements=pins(
-                        "torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas"
-                    ),
-                )
+            save_pyfunc(
+                path,
+                python_model=HFClassifierPyfunc(),
+                artifacts={"hf": str(hf)},
+                input_example=input_example,
+                signature=signature,
+                pip_requirements=pins(
+                    "torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas"
+                ),
+            )
 
 
 class HFClassifierPyfunc(mlflow.pyfunc.PythonModel):

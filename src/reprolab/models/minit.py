@@ -21,24 +21,17 @@ import json
 import math
 import os
 import shutil
-import sys
 import time
 from pathlib import Path
 from typing import Any, Self
 
-# On a shared machine OpenMP threads that spin while waiting for each other stall training
-# (measured: 2 threads took 12 s a step instead of 0.15 s at load 8); sleeping waits cost
-# little when the machine is idle. Must be set before torch starts its thread pool; an
-# explicit OMP_WAIT_POLICY in the environment wins.
-_SPIN_HINT = "OMP_WAIT_POLICY" not in os.environ and "torch" in sys.modules  # set too late
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# (OMP_WAIT_POLICY=PASSIVE is set by reprolab/__init__.py, which always loads first.)
+import numpy as np
+import torch
+import torch.nn.functional as F
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from reprolab.io import atomic_write_json  # noqa: E402
-from reprolab.models.base import Model, StepLogger  # noqa: E402
+from reprolab.io import atomic_write_json
+from reprolab.models.base import Model, StepLogger
 
 CHECKPOINT = "checkpoint.pt"
 # params that do not change what is learned: a checkpoint stays valid across them
@@ -170,11 +163,6 @@ class MiniT(Model):
         from tqdm.auto import tqdm
 
         p = self.params
-        if _SPIN_HINT and torch.get_num_threads() > 1:
-            print(
-                "minit: torch was loaded before OMP_WAIT_POLICY=PASSIVE could be set; on a busy "
-                "machine export it (spinning threads made steps 10x slower here)"
-            )
         torch.manual_seed(self.seed)
         self.tokenizer = train.tokenizer()
         net = build_net(hf_config(p, self.tokenizer))

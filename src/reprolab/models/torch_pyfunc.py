@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import tempfile
-import warnings
 from pathlib import Path
 from typing import Any
 
 import mlflow.pyfunc
 import torch
 
+from reprolab.models import save_pyfunc
 from reprolab.models.requirements import pins
 
 
@@ -29,15 +29,13 @@ def save(
         weights, config_file = Path(tmp) / "weights.pt", Path(tmp) / "config.json"
         torch.save(module.state_dict(), weights)
         config_file.write_text(json.dumps(config, sort_keys=True))
-        with warnings.catch_warnings():  # MLflow nags for type hints we don't want
-            warnings.filterwarnings("ignore", message=".*type hints.*")
-            mlflow.pyfunc.save_model(
-                str(path),
-                python_model=python_model,
-                artifacts={"weights": str(weights), "config": str(config_file)},
-                input_example=input_example,
-                pip_requirements=pins(*packages),
-            )
+        save_pyfunc(
+            path,
+            python_model=python_model,
+            artifacts={"weights": str(weights), "config": str(config_file)},
+            input_example=input_example,
+            pip_requirements=pins(*packages),
+        )
 
 
 def config_of(context) -> dict[str, Any]:
