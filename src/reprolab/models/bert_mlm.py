@@ -119,16 +119,17 @@ class BertMLM(Model):
         )
         model = BertForMaskedLM(config)
         optimiser = torch.optim.AdamW(
-            _param_groups(model, p.weight_decay), lr=p.lr, betas=(0.9, 0.98), eps=1e-6, fused=True
+            hf_text.decay_groups(model, p.weight_decay),
+            lr=p.lr,
+            betas=(0.9, 0.98),
+            eps=1e-6,
+            fused=True,
         )
         schedule = hf_text.linear_schedule(optimiser, p.warmup_steps, p.max_steps)
         step, epoch, position, losses, tokens = 0, 0, 0, [], 0
         if state is not None:
-            model.load_state_dict(state["model"])
-            optimiser.load_state_dict(state["optimiser"])
-            schedule.load_state_dict(state["schedule"])
+            hf_text.restore_training(state, model, optimiser, schedule)
             step, epoch, position = state["step"], state["epoch"], state["position"]
-            hf_text.set_rng_state(state["rng"])
         bar = tqdm(total=p.max_steps, initial=step, desc="mlm", unit="step", leave=False)
         loop_started = time.perf_counter()
         steps_at_start = step
@@ -165,17 +166,8 @@ class BertMLM(Model):
                     if run is not None:
                         run.log_step(step, metrics)
                 if step % p.checkpoint_every == 0 and step < p.max_steps:
-                    hf_text.save_checkpoint(
-                        ckdir,
-                        {
-                            "model": model.state_dict(),
-                            "optimiser": optimiser.state_dict(),
-                            "schedule": schedule.state_dict(),
-                            "step": step,
-                            "epoch": epoch,
-                            "position": position,
-                            "rng": hf_text.rng_state(),
-                        },
+                    hf_text.save_training(
+                        ckdir, model, optimiser, schedule, step=step, epoch=epoch, position=position
                     )
                 if step >= p.max_steps:
                     break
@@ -275,16 +267,6 @@ class BertMLM(Model):
             **self.summary,
         }
         (path / "reprolab.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
-
-
-def _param_groups(model, weight_decay: float) -> list[dict]:
-    """No weight decay on biases and LayerNorm weights (BERT's convention)."""
-    decay, plain = [], []
-    for name, tensor in model.named_parameters():
-        if not tensor.requires_grad:
-            continue
-        (plain if tensor.ndim < 2 or "LayerNorm" in name else decay).append(tensor)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
 
 
 def _fingerprint(texts: list[str]) -> str:

@@ -141,7 +141,9 @@ class HFClassifier(Model):
             per_epoch * p.epochs if p.max_steps is None else min(p.max_steps, per_epoch * p.epochs)
         )
         trainable = [t for t in model.parameters() if t.requires_grad]
-        optimiser = torch.optim.AdamW(_param_groups(model, p.weight_decay), lr=p.lr, fused=True)
+        optimiser = torch.optim.AdamW(
+            hf_text.decay_groups(model, p.weight_decay), lr=p.lr, fused=True
+        )
         schedule = hf_text.linear_schedule(optimiser, int(p.warmup_ratio * total), total)
 
         ckdir = hf_text.checkpoint_dir(
@@ -151,13 +153,10 @@ class HFClassifier(Model):
         step, epoch, position, stale, losses = 0, 0, 0, 0, []
         best, best_step, best_state, history = -1.0, 0, None, []
         if state is not None:
-            model.load_state_dict(state["model"])
-            optimiser.load_state_dict(state["optimiser"])
-            schedule.load_state_dict(state["schedule"])
+            hf_text.restore_training(state, model, optimiser, schedule)
             step, epoch, position = state["step"], state["epoch"], state["position"]
             best, best_step, best_state = state["best"], state["best_step"], state["best_state"]
             stale, history = state["stale"], state["history"]
-            hf_text.set_rng_state(state["rng"])
         resumed_from = step
         bar = tqdm(total=total, initial=step, desc="finetune", unit="step", leave=False)
         started, seen = time.perf_counter(), 0
@@ -197,22 +196,19 @@ class HFClassifier(Model):
                     bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", valid=f"{accuracy:.4f}")
                 stop = stale >= p.patience or step >= total
                 if step % p.checkpoint_every == 0 and not stop:
-                    hf_text.save_checkpoint(
+                    hf_text.save_training(
                         ckdir,
-                        {
-                            "model": model.state_dict(),
-                            "optimiser": optimiser.state_dict(),
-                            "schedule": schedule.state_dict(),
-                            "step": step,
-                            "epoch": epoch,
-                            "position": position,
-                            "best": best,
-                            "best_step": best_step,
-                            "best_state": best_state,
-                            "stale": stale,
-                            "history": history,
-                            "rng": hf_text.rng_state(),
-                        },
+                        model,
+                        optimiser,
+                        schedule,
+                        step=step,
+                        epoch=epoch,
+                        position=position,
+                        best=best,
+                        best_step=best_step,
+                        best_state=best_state,
+                        stale=stale,
+                        history=history,
                     )
                 if metrics is not None and run is not None:
                     run.log_step(step, metrics)
@@ -322,15 +318,6 @@ class HFClassifierPyfunc(mlflow.pyfunc.PythonModel):
         return predict_proba(
             self.model, self.tokenizer, texts, c["max_length"], c["batch_size"], c["bf16"]
         )
-
-
-def _param_groups(model, weight_decay: float) -> list[dict]:
-    decay, plain = [], []
-    for name, tensor in model.named_parameters():
-        if not tensor.requires_grad:
-            continue
-        (plain if tensor.ndim < 2 or "LayerNorm" in name else decay).append(tensor)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
 
 
 def _fingerprint(source: Path, train: Any) -> str:

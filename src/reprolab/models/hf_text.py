@@ -174,6 +174,41 @@ def load_checkpoint(directory: Path) -> dict | None:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
+def save_training(directory: Path, model, optimiser, schedule, **progress: Any) -> None:
+    """A resumable checkpoint: weights, optimiser, schedule and RNG, plus the loop's own
+    counters (`progress`: step, position in the epoch, best-so-far...)."""
+    save_checkpoint(
+        directory,
+        {
+            "model": model.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "schedule": schedule.state_dict(),
+            "rng": rng_state(),
+            **progress,
+        },
+    )
+
+
+def restore_training(state: dict, model, optimiser, schedule) -> dict:
+    """Put a `save_training` checkpoint back; returns it for the loop's counters."""
+    model.load_state_dict(state["model"])
+    optimiser.load_state_dict(state["optimiser"])
+    schedule.load_state_dict(state["schedule"])
+    set_rng_state(state["rng"])
+    return state
+
+
+def decay_groups(model, weight_decay: float) -> list[dict]:
+    """AdamW groups with no weight decay on biases and LayerNorm weights (BERT's convention);
+    frozen parameters are left out."""
+    decay, plain = [], []
+    for name, tensor in model.named_parameters():
+        if not tensor.requires_grad:
+            continue
+        (plain if tensor.ndim < 2 or "LayerNorm" in name else decay).append(tensor)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
 def clear_checkpoint(directory: Path) -> None:
     import shutil
 
