@@ -426,3 +426,20 @@ def test_trainer_api_returns_run_metrics_model_and_tokenizer(workspace, splits):
     assert result.tokenizer("좋다")["input_ids"][0] == result.tokenizer.cls_token_id
     with pytest.raises(Exception, match="no model 'nope'"):
         train("nope")
+
+
+def test_interrupted_pretraining_resumes_to_the_same_weights(splits, checkpoints):
+    import torch
+
+    from reprolab.models.bert_mlm import BertMLM
+
+    train, valid, _ = splits
+    params = BertMLMParams(**{**TINY, "eval_every": 1, "checkpoint_every": 2})
+    whole = BertMLM(params, seed=0).fit(train, valid, Log())
+    with pytest.raises(KeyboardInterrupt):
+        BertMLM(params, seed=0).fit(train, valid, Log(stop_at=3))  # last checkpoint: step 2
+    resumed = BertMLM(params, seed=0).fit(train, valid, Log())
+    assert resumed.summary["resumed_from_step"] == 2
+    for key, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    assert not any(checkpoints.glob("*/state.pt"))
