@@ -180,6 +180,99 @@ def test_color_jitter_changes_inputs_not_masks():
     assert jittered[0].dtype == torch.float32
 
 
+def test_modality_tells_stained_brightfield_and_fluorescence_apart():
+    from reprolab.models.unet_net import modality
+
+    nucleus = np.zeros((32, 32), bool)
+    nucleus[8:20, 8:20] = True
+    h_and_e = np.where(nucleus[:, :, None], (159, 67, 171), (218, 180, 210)).astype(np.uint8)
+    grey = np.where(nucleus, 60, 200).astype(np.uint8)[:, :, None].repeat(3, axis=2)
+    assert modality(h_and_e) == "stained"
+    assert modality(grey) == "brightfield"
+    assert modality(255 - grey) == "fluorescence"
+
+
+def test_sample_balance_draws_each_modality_as_asked():
+    """balance 0 draws images uniformly (the same draws as before the option existed);
+    balance 1 draws each modality equally often however few images it has."""
+    from reprolab.models.unet import CropSampler, modality_weights
+
+    kinds = ["fluorescence"] * 8 + ["stained"] * 2
+    assert np.allclose(modality_weights(kinds, 0.0), 0.1)
+    balanced = modality_weights(kinds, 1.0)
+    assert balanced[8:].sum() == pytest.approx(0.5)
+    assert balanced[:8].sum() == pytest.approx(0.5)
+    half = modality_weights(kinds, 0.5)  # weight ~ count ** -0.5: 8/sqrt(8) vs 2/sqrt(2)
+    assert half[8:].sum() == pytest.approx(np.sqrt(2) / (np.sqrt(8) + np.sqrt(2)))
+
+    fluorescence = np.full((32, 32, 3), 10, np.uint8)
+    stained = np.full((32, 32, 3), (218, 180, 210), np.uint8)
+    rgbs = [fluorescence] * 9 + [stained]
+    masks = [np.zeros((32, 32), bool)] * 9 + [np.ones((32, 32), bool)]  # mask tells which
+    drawn = CropSampler(rgbs, masks, 16, True, seed=0, stain=True, balance=1.0).batch(400)[1]
+    assert 0.4 < drawn.mean().item() < 0.6
+    uniform = CropSampler(rgbs, masks, 16, True, seed=0, stain=True).batch(400)[1]
+    assert uniform.mean().item() < 0.2
+
+
+def test_scale_jitter_shows_the_stripes_wider_and_narrower():
+    """Stripes 4 px wide: a plain 32-px crop always crosses 7-8 edges per row (or column,
+    once rotated); a rescaled crop crosses fewer or more, and its mask stays binary."""
+    from reprolab.models.unet import CropSampler
+
+    stripes = (np.arange(96) // 4 % 2).astype(bool)[None, :].repeat(96, axis=0)
+    rgb = np.where(stripes[:, :, None], 200, 20).astype(np.uint8).repeat(3, axis=2)
+
+    def edges(scale_jitter):
+        sampler = CropSampler([rgb], [stripes], 32, True, seed=0, scale_jitter=scale_jitter)
+        x, y = sampler.batch(60)
+        assert x.shape == (60, 3, 32, 32) and y.shape == (60, 1, 32, 32)
+        assert set(torch.unique(y).tolist()) <= {0.0, 1.0}
+        rows = (y[:, 0, :, 1:] != y[:, 0, :, :-1]).sum(dim=2).float().mean(dim=1)
+        cols = (y[:, 0, 1:, :] != y[:, 0, :-1, :]).sum(dim=1).float().mean(dim=1)
+        return (rows + cols).round()
+
+    assert set(edges(0.0).tolist()) <= {7.0, 8.0}
+    jittered = edges(0.5)
+    assert jittered.min() <= 6 and jittered.max() >= 10
+
+
+def test_weight_average_follows_the_net_with_a_warming_decay():
+    from reprolab.models.unet import WeightAverage
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    start = {k: v.clone() for k, v in net.state_dict().items()}
+    average = WeightAverage(net, decay=0.99)
+    with torch.no_grad():
+        for tensor in net.state_dict().values():
+            tensor.add_(1) if tensor.is_floating_point() else tensor.fill_(7)
+    average.update(net)
+    kept = 2 / 11  # first update: min(0.99, (1 + 1) / (10 + 1)) of the old weights
+    for key, value in average.net.state_dict().items():
+        if value.is_floating_point():
+            assert torch.allclose(value, start[key] + 1 - kept), key
+        else:  # counters (batch-norm's num_batches_tracked) are copied, not averaged
+            assert value.item() == 7
+    for _ in range(2000):
+        average.update(net)
+    weight = net.state_dict()["0.weight"]
+    assert torch.allclose(average.net.state_dict()["0.weight"], weight, atol=1e-6)
+    assert average.net is not net
+
+
+def test_fit_with_ema_keeps_the_averaged_weights():
+    torch.set_num_threads(1)
+    pairs = Pairs(range(2))
+    plain = models.build(unet_params(max_steps=12, eval_every=12), 0).fit(pairs, pairs)
+    averaged = models.build(unet_params(max_steps=12, eval_every=12, ema=0.9), 0).fit(pairs, pairs)
+    # same seed, same batches: only the kept weights differ
+    first = next(iter(plain.net.state_dict().values()))
+    assert not torch.allclose(first, next(iter(averaged.net.state_dict().values())))
+    rgb, _ = shapes(1)
+    proba = predict_proba(averaged.net, rgb, averaged.config)
+    assert proba.shape == (64, 64) and np.isfinite(proba).all()
+
+
 def test_stain_input_makes_nuclei_bright_whatever_the_counterstain():
     """Purple (hematoxylin) nuclei on red (eosin) stroma or on a pale background come out
     brighter than what surrounds them; grey images (fluorescence, brightfield) are left as

@@ -19,7 +19,14 @@ import torch.nn.functional as F
 from reprolab.metrics import mask_scores
 from reprolab.models import torch_pyfunc
 from reprolab.models.base import Model, StepLogger
-from reprolab.models.unet_net import NetConfig, autocast, build, predict_frame, predict_proba
+from reprolab.models.unet_net import (
+    NetConfig,
+    autocast,
+    build,
+    modality,
+    predict_frame,
+    predict_proba,
+)
 from reprolab.models.unet_net import to_input as _to_input
 
 
@@ -43,8 +50,11 @@ def net_config(p: Any) -> NetConfig:
 class CropSampler:
     """Random crops (images smaller than a crop are reflect-padded) with a random flip and
     90° rotation, and optionally a random gain and offset per colour channel (stain and
-    exposure vary between slides); images drawn uniformly, as each test image counts once in
-    the mean Dice."""
+    exposure vary between slides). Images are drawn per image, not per pixel, as each test
+    image counts once in the mean Dice; `balance` in [0, 1] draws an image with a weight of
+    (images of its modality) ** -balance, so the rare stained and brightfield images, the
+    worst-scored, are seen more often (1: every modality equally often). `scale_jitter` s
+    rescales each crop by a random factor in [1/(1+s), 1+s]."""
 
     def __init__(
         self,
@@ -55,17 +65,29 @@ class CropSampler:
         seed: int,
         color_jitter: float = 0.0,
         stain: bool = False,
+        balance: float = 0.0,
+        scale_jitter: float = 0.0,
     ) -> None:
+        rgbs = list(rgbs)
         self.inputs = [_to_input(rgb, standardize, stain) for rgb in rgbs]
+        self.weights = modality_weights([modality(rgb) for rgb in rgbs], balance)
+        self.balance = balance
+        self.scale_jitter = scale_jitter
         self.masks = [m.astype(np.float32) for m in masks]
         self.crop = crop
         self.color_jitter = color_jitter
         self.rng = np.random.default_rng(seed)
 
     def _one(self) -> tuple[np.ndarray, np.ndarray]:
-        i = int(self.rng.integers(len(self.inputs)))
+        if self.balance:
+            i = int(self.rng.choice(len(self.inputs), p=self.weights))
+        else:  # the uniform draw that runs before `balance` existed made: same crops, same model
+            i = int(self.rng.integers(len(self.inputs)))
         x, y = self.inputs[i], self.masks[i]
-        c = self.crop
+        c = out = self.crop
+        if self.scale_jitter:  # cut a larger or smaller square, resized to the crop below
+            bound = math.log(1 + self.scale_jitter)
+            c = max(8, round(out * math.exp(self.rng.uniform(-bound, bound))))
         ph, pw = max(0, c - x.shape[1]), max(0, c - x.shape[2])
         if ph or pw:
             x = np.pad(x, ((0, 0), (0, ph), (0, pw)), mode="reflect")
@@ -80,6 +102,8 @@ class CropSampler:
         if self.color_jitter:
             gain, offset = self.rng.uniform(-self.color_jitter, self.color_jitter, (2, 3, 1, 1))
             x = x * (1 + gain.astype(np.float32)) + offset.astype(np.float32)
+        if c != out:
+            x, y = _resized(x, y, out)
         return x, y
 
     def batch(self, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,6 +111,44 @@ class CropSampler:
         x = torch.from_numpy(np.stack([p[0] for p in pairs]))
         y = torch.from_numpy(np.stack([p[1] for p in pairs]))[:, None]
         return x, y
+
+
+def _resized(x: np.ndarray, y: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """A crop and its mask rescaled to size x size (bilinear, antialiased; the mask
+    re-binarised at 0.5): nuclei look larger or smaller, as between magnifications."""
+    both = torch.from_numpy(np.concatenate([x, y[None]]).astype(np.float32))[None]
+    scaled = F.interpolate(both, (size, size), mode="bilinear", antialias=True)[0].numpy()
+    return scaled[:-1], (scaled[-1] >= 0.5).astype(np.float32)
+
+
+def modality_weights(modalities: list[str], balance: float) -> np.ndarray:
+    counts = {m: modalities.count(m) for m in set(modalities)}
+    weights = np.array([counts[m] ** -balance for m in modalities], dtype=np.float64)
+    return weights / weights.sum()
+
+
+class WeightAverage:
+    """An exponential moving average of a network's weights and batch-norm statistics
+    (Polyak averaging): the averaged network is what gets validated and saved, smoothing out
+    the last steps' noise. The decay ramps up as min(decay, (1 + n) / (10 + n)) so the first
+    random weights are soon forgotten."""
+
+    def __init__(self, net: torch.nn.Module, decay: float) -> None:
+        self.net = copy.deepcopy(net)
+        self.decay = decay
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, net: torch.nn.Module) -> None:
+        self.updates += 1
+        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        pairs = zip(self.net.state_dict().values(), net.state_dict().values(), strict=True)
+        floats, ints = [], []
+        for mine, theirs in pairs:
+            (floats if mine.is_floating_point() else ints).append((mine, theirs))
+        torch._foreach_lerp_([m for m, _ in floats], [t for _, t in floats], 1 - decay)
+        for mine, theirs in ints:
+            mine.copy_(theirs)
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
@@ -119,14 +181,24 @@ class UNetSegmenter(Model):
         p, config = self.params, self.config
         torch.manual_seed(self.seed)
         sampler = CropSampler(
-            train.rgb(), train.masks, p.crop_size, p.standardize, self.seed, p.color_jitter, p.stain
+            train.rgb(),
+            train.masks,
+            p.crop_size,
+            p.standardize,
+            self.seed,
+            p.color_jitter,
+            p.stain,
+            p.sample_balance,
+            p.scale_jitter,
         )
         net = build(config)
         optimiser = torch.optim.AdamW(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
         schedule = torch.optim.lr_scheduler.LambdaLR(
             optimiser, lambda s: lr_factor(s, p.warmup_steps, p.max_steps, p.schedule)
         )
-        best, best_state, stale, losses = -1.0, copy.deepcopy(net.state_dict()), 0, []
+        average = WeightAverage(net, p.ema) if p.ema else None
+        scored = average.net if average else net  # what is validated, kept and saved
+        best, best_state, stale, losses = -1.0, copy.deepcopy(scored.state_dict()), 0, []
         bar = tqdm(range(1, p.max_steps + 1), desc="unet", unit="step", leave=False)
         for step in bar:
             net.train()
@@ -143,11 +215,13 @@ class UNetSegmenter(Model):
             loss.backward()
             optimiser.step()
             schedule.step()
+            if average:
+                average.update(net)
             losses.append(loss.item())
             self.steps_run = step
             if step % p.eval_every and step != p.max_steps:
                 continue
-            valid_dice = self._dice(net, valid)
+            valid_dice = self._dice(scored, valid)
             train_loss = float(np.mean(losses))
             losses = []
             bar.set_postfix(loss=f"{train_loss:.3f}", valid_dice=f"{valid_dice:.4f}")
@@ -162,14 +236,14 @@ class UNetSegmenter(Model):
                 )
             if valid_dice > best + 1e-4:
                 best, stale, self.best_step = valid_dice, 0, step
-                best_state = copy.deepcopy(net.state_dict())
+                best_state = copy.deepcopy(scored.state_dict())
             else:
                 stale += 1
                 if stale >= p.patience:
                     break
         bar.close()
-        net.load_state_dict(best_state)
-        self.net = net.eval()
+        scored.load_state_dict(best_state)
+        self.net = scored.eval()
         return self
 
     def _dice(self, net, split: Any) -> float:

@@ -129,6 +129,19 @@ def is_stained(rgb: np.ndarray) -> bool:
     return saturation > 15 and float(np.median(rgb.max(axis=2))) > 127
 
 
+def modality(rgb: np.ndarray) -> str:
+    """How an image was taken, as far as its pixels tell: `stained` (colour on a light
+    background), `brightfield` (grey on a light background) or `fluorescence` (dark
+    background). Training can draw the rarer modalities more often (`sample_balance`)."""
+    if is_stained(rgb):
+        return "stained"
+    return (
+        "brightfield"
+        if float(np.median(rgb.astype(np.float32).max(axis=2))) > 127
+        else "fluorescence"
+    )
+
+
 def hematoxylin(rgb: np.ndarray) -> np.ndarray:
     """The hematoxylin (nuclear stain) amount of each pixel, scaled to 0..255 (1st-99.9th
     percentile)."""
