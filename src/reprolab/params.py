@@ -282,6 +282,7 @@ class UNetParams(ModelBase):
     standardize: bool = True  # per-image standardisation of the input
     color_jitter: Annotated[float, Field(ge=0, lt=1)] = 0.0  # random per-channel gain/offset
     stain: bool = False  # light-background images -> hematoxylin optical density (H&E-aware)
+    stain_channels: Literal["h", "hed"] = "h"  # stain densities fed: H x3, or H, E and DAB
     sample_balance: Annotated[float, Field(ge=0, le=1)] = 0.0  # draw rare modalities more often
     ema: Annotated[float, Field(ge=0, lt=1)] = 0.0  # weight averaging decay (0: off)
     scale_jitter: Annotated[float, Field(ge=0, le=1)] = 0.0  # crops rescaled by up to 1 + s

@@ -287,9 +287,15 @@ def test_stain_input_makes_nuclei_bright_whatever_the_counterstain():
         x = to_input(rgb, standardize=True, stain=True)
         assert x.shape == (3, 32, 32) and x.dtype == np.float32
         assert x[0][nucleus].mean() > x[0][~nucleus].mean() + 1.0, background
+        hed = to_input(rgb, standardize=False, stain=True, stain_channels="hed")
+        h_only = to_input(rgb, standardize=False, stain=True)
+        assert np.array_equal(hed[0], h_only[0])  # hematoxylin first, as with "h"
+        if background == red:  # the eosin channel tells the stroma from the nuclei
+            assert hed[1][~nucleus].mean() > hed[1][nucleus].mean() + 0.5
     for fg, bg in ((200, 10), (60, 200)):  # fluorescence, grey brightfield
         grey = np.where(nucleus[:, :, None], fg, bg).astype(np.uint8).repeat(3, axis=2)
         assert np.array_equal(to_input(grey, True, stain=True), to_input(grey, True, stain=False))
+        assert np.array_equal(to_input(grey, True, True, "hed"), to_input(grey, True, False))
 
 
 def test_odd_sizes_are_padded_and_cropped_back():

@@ -44,6 +44,7 @@ def net_config(p: Any) -> NetConfig:
         tile_overlap=p.tile_overlap,
         tta=p.tta,
         stain=p.stain,
+        stain_channels=p.stain_channels,
     )
 
 
@@ -67,9 +68,10 @@ class CropSampler:
         stain: bool = False,
         balance: float = 0.0,
         scale_jitter: float = 0.0,
+        stain_channels: str = "h",
     ) -> None:
         rgbs = list(rgbs)
-        self.inputs = [_to_input(rgb, standardize, stain) for rgb in rgbs]
+        self.inputs = [_to_input(rgb, standardize, stain, stain_channels) for rgb in rgbs]
         self.weights = modality_weights([modality(rgb) for rgb in rgbs], balance)
         self.balance = balance
         self.scale_jitter = scale_jitter
@@ -190,6 +192,7 @@ class UNetSegmenter(Model):
             p.stain,
             p.sample_balance,
             p.scale_jitter,
+            p.stain_channels,
         )
         net = build(config)
         optimiser = torch.optim.AdamW(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)

@@ -32,6 +32,7 @@ class NetConfig:
     tile_overlap: int
     tta: bool = False  # average the 8 flips/rotations at prediction (not during training)
     stain: bool = False  # light-background (absorbance) images -> hematoxylin optical density
+    stain_channels: str = "h"  # "h": hematoxylin x3; "hed": hematoxylin, eosin, DAB
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -100,15 +101,22 @@ def build(config: NetConfig) -> UNet:
     return net
 
 
-def to_input(rgb: np.ndarray, standardize: bool, stain: bool = False) -> np.ndarray:
+def to_input(
+    rgb: np.ndarray, standardize: bool, stain: bool = False, stain_channels: str = "h"
+) -> np.ndarray:
     """HxWx3 uint8 -> 3xHxW float32; per-image standardisation evens out brightfield and
     fluorescence brightness (computed on the whole image, before any crop or tile). With
-    `stain`, a stained colour image on a light background (H&E) becomes its hematoxylin optical
-    density, so that nuclei look as in fluorescence (bright on dark) whatever the counterstain:
-    an eosin-red stroma that the training set never showed no longer looks like nuclei."""
+    `stain`, a stained colour image on a light background (H&E) becomes stain densities, so
+    that nuclei look as in fluorescence (bright on dark) whatever the counterstain:
+    `stain_channels` "h" puts the hematoxylin density in all three channels, "hed" the
+    hematoxylin, eosin and DAB densities one per channel, so that an eosin-red stroma, which
+    carries some hematoxylin too, can still be told from nuclei."""
     x = rgb.astype(np.float32)
     if stain and is_stained(x):
-        x = np.repeat(hematoxylin(x)[:, :, None], 3, axis=2)
+        if stain_channels == "hed":
+            x = stain_densities(x, (0, 1, 2))
+        else:
+            x = np.repeat(stain_densities(x, (0,)), 3, axis=2)
     x = x.transpose(2, 0, 1) / 255.0
     if standardize:
         x = (x - x.mean()) / (x.std() + 1e-6)
@@ -142,14 +150,16 @@ def modality(rgb: np.ndarray) -> str:
     )
 
 
-def hematoxylin(rgb: np.ndarray) -> np.ndarray:
-    """The hematoxylin (nuclear stain) amount of each pixel, scaled to 0..255 (1st-99.9th
-    percentile)."""
-    density = -np.log((rgb.astype(np.float32) + 1) / 256)
-    h = density.reshape(-1, 3) @ _UNMIX[:, 0]
-    low, high = np.percentile(h, [1, 99.9])
-    scaled = np.clip((h - low) / max(float(high - low), 1e-6), 0, 1) * 255
-    return scaled.reshape(rgb.shape[:2]).astype(np.float32)
+def stain_densities(rgb: np.ndarray, stains: tuple[int, ...]) -> np.ndarray:
+    """HxWxk: the amount of each of `stains` (0 hematoxylin, the nuclear stain; 1 eosin;
+    2 DAB) in each pixel, each scaled to 0..255 between its 1st and 99.9th percentile."""
+    density = -np.log((rgb.astype(np.float32) + 1) / 256).reshape(-1, 3)
+    out = []
+    for stain in stains:
+        amount = density @ _UNMIX[:, stain]
+        low, high = np.percentile(amount, [1, 99.9])
+        out.append(np.clip((amount - low) / max(float(high - low), 1e-6), 0, 1) * 255)
+    return np.stack(out, axis=1).reshape(*rgb.shape[:2], len(stains)).astype(np.float32)
 
 
 def autocast(enabled: bool):
@@ -206,7 +216,7 @@ def predict_proba(
 
 
 def _proba(net: UNet, rgb: np.ndarray, config: NetConfig, tiled: bool) -> np.ndarray:
-    x = torch.from_numpy(to_input(rgb, config.standardize, config.stain))
+    x = torch.from_numpy(to_input(rgb, config.standardize, config.stain, config.stain_channels))
     h, w = x.shape[-2:]
     if not tiled or (h <= config.tile_size and w <= config.tile_size):
         return torch.sigmoid(_forward_padded(net, x, config)).numpy()
