@@ -83,7 +83,7 @@ class CropSampler:
     def _one(self) -> tuple[np.ndarray, np.ndarray]:
         if self.balance:
             i = int(self.rng.choice(len(self.inputs), p=self.weights))
-        else:  # the uniform draw that runs before `balance` existed made: same crops, same model
+        else:  # uniform, the draw of runs from before `balance`: same crops, same model
             i = int(self.rng.integers(len(self.inputs)))
         x, y = self.inputs[i], self.masks[i]
         c = out = self.crop
@@ -188,11 +188,11 @@ class UNetSegmenter(Model):
             p.crop_size,
             p.standardize,
             self.seed,
-            p.color_jitter,
-            p.stain,
-            p.sample_balance,
-            p.scale_jitter,
-            p.stain_channels,
+            color_jitter=p.color_jitter,
+            stain=p.stain,
+            balance=p.sample_balance,
+            scale_jitter=p.scale_jitter,
+            stain_channels=p.stain_channels,
         )
         net = build(config)
         optimiser = torch.optim.AdamW(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)

@@ -134,7 +134,11 @@ def is_stained(rgb: np.ndarray) -> bool:
     Grey brightfield images stay as they are (their optical density segmented worse here)."""
     rgb = rgb.astype(np.float32)
     saturation = float((rgb.max(axis=2) - rgb.min(axis=2)).mean())
-    return saturation > 15 and float(np.median(rgb.max(axis=2))) > 127
+    return saturation > 15 and _light_background(rgb)
+
+
+def _light_background(rgb: np.ndarray) -> bool:
+    return float(np.median(rgb.max(axis=2))) > 127
 
 
 def modality(rgb: np.ndarray) -> str:
@@ -143,11 +147,7 @@ def modality(rgb: np.ndarray) -> str:
     background). Training can draw the rarer modalities more often (`sample_balance`)."""
     if is_stained(rgb):
         return "stained"
-    return (
-        "brightfield"
-        if float(np.median(rgb.astype(np.float32).max(axis=2))) > 127
-        else "fluorescence"
-    )
+    return "brightfield" if _light_background(rgb) else "fluorescence"
 
 
 def stain_densities(rgb: np.ndarray, stains: tuple[int, ...]) -> np.ndarray:
