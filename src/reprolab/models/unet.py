@@ -72,8 +72,9 @@ class CropSampler:
     ) -> None:
         rgbs = list(rgbs)
         self.inputs = [_to_input(rgb, standardize, stain, stain_channels) for rgb in rgbs]
-        self.weights = modality_weights([modality(rgb) for rgb in rgbs], balance)
-        self.balance = balance
+        self.weights = (  # None: uniform, the draw of runs from before `balance`
+            modality_weights([modality(rgb) for rgb in rgbs], balance) if balance else None
+        )
         self.scale_jitter = scale_jitter
         self.masks = [m.astype(np.float32) for m in masks]
         self.crop = crop
@@ -81,10 +82,10 @@ class CropSampler:
         self.rng = np.random.default_rng(seed)
 
     def _one(self) -> tuple[np.ndarray, np.ndarray]:
-        if self.balance:
-            i = int(self.rng.choice(len(self.inputs), p=self.weights))
-        else:  # uniform, the draw of runs from before `balance`: same crops, same model
+        if self.weights is None:
             i = int(self.rng.integers(len(self.inputs)))
+        else:
+            i = int(self.rng.choice(len(self.inputs), p=self.weights))
         x, y = self.inputs[i], self.masks[i]
         c = out = self.crop
         if self.scale_jitter:  # cut a larger or smaller square, resized to the crop below
@@ -145,12 +146,11 @@ class WeightAverage:
         self.updates += 1
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
         pairs = zip(self.net.state_dict().values(), net.state_dict().values(), strict=True)
-        floats, ints = [], []
         for mine, theirs in pairs:
-            (floats if mine.is_floating_point() else ints).append((mine, theirs))
-        torch._foreach_lerp_([m for m, _ in floats], [t for _, t in floats], 1 - decay)
-        for mine, theirs in ints:
-            mine.copy_(theirs)
+            if mine.is_floating_point():
+                mine.lerp_(theirs, 1 - decay)
+            else:  # counters such as batch-norm's num_batches_tracked
+                mine.copy_(theirs)
 
 
 def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
