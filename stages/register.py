@@ -11,6 +11,7 @@ from reprolab.cli_support import load, params_option, user_errors
 @click.option("--run-id", help="With --manual: the MLflow run to register.")
 @click.option("--model", "model_name", help="With --manual: the model name to record.")
 @click.option("--force", is_flag=True, help="With --manual: register even below the threshold.")
+@click.option("--reason", default="", help="With --manual: why (kept in the alias history).")
 @params_option
 def main(
     task: str,
@@ -18,6 +19,7 @@ def main(
     run_id: str | None,
     model_name: str | None,
     force: bool,
+    reason: str,
     params_path: str,
 ) -> None:
     """Register the models of TASK (a key of `registry` in params.yaml)."""
@@ -30,8 +32,9 @@ def main(
                 raise click.UsageError("--manual needs --run-id")
             if task not in params.registry:
                 raise click.UsageError(f"{task}: not a task of params.yaml's registry")
+            who = registry.Authority.person(reason or f"registered run {run_id} by hand")
             events = registry.register_run(
-                task, params.registry[task], run_id, model_name, strict=True, force=force
+                task, params.registry[task], run_id, model_name, who, strict=True, force=force
             )
         else:
             from reprolab.pipeline.register import register

@@ -1,4 +1,4 @@
-"""`reprolab`: the registry by hand (list, promote, rollback), past runs, milestone tags,
+"""`reprolab`: the registry by hand (list, promote, rollback, history), past runs, milestone tags,
 the DVC remote, and review."""
 
 from __future__ import annotations
@@ -22,40 +22,80 @@ def registry() -> None:
 @click.argument("task")
 @params_option
 def registry_list(task: str, params_path: str) -> None:
-    """Versions of TASK with their model, test metric, status and aliases."""
+    """Versions of TASK: model, valid (gate) and test metric, status, aliases, experiment."""
     with user_errors():
         from reprolab import registry as reg
 
         spec = _spec(task, params_path)
-        click.echo(f"{'version':>7}  {'model':<14} {spec.metric:>8}  {'status':<11} aliases")
+        click.echo(
+            f"{'version':>7}  {'model':<14} {'valid':>8} {'test':>8}  {'status':<11} "
+            f"{'aliases':<20} experiment"
+        )
         for v in reg.versions(task, spec):
             click.echo(
-                f"{v.version:>7}  {v.model:<14} {v.value:>8.4f}  {v.status:<11} "
-                f"{', '.join(v.aliases)}"
+                f"{v.version:>7}  {v.model:<14} {v.value:>8.4f} {v.test:>8.4f}  {v.status:<11} "
+                f"{', '.join(v.aliases):<20} {v.dvc_exp or '-'}"
             )
+
+
+_REASON = click.option("--reason", required=True, help="Why the alias moves (kept in history).")
 
 
 @registry.command()
 @click.argument("task")
 @click.argument("version")
-def promote(task: str, version: str) -> None:
+@_REASON
+@click.option("--force", is_flag=True, help="Promote even below the threshold.")
+@params_option
+def promote(task: str, version: str, reason: str, force: bool, params_path: str) -> None:
     """Make VERSION of TASK the champion (the old champion is archived)."""
     with user_errors():
         from reprolab import registry as reg
 
-        for event in reg.promote(task, version):
-            click.echo(event)
+        spec = _spec(task, params_path)
+        _moved(task, spec, reg.promote(task, spec, version, reg.Authority.person(reason), force))
 
 
 @registry.command()
 @click.argument("task")
-def rollback(task: str) -> None:
-    """Restore the previous champion of TASK."""
+@click.option("--to", "version", help="The version to restore (default: the previous champion).")
+@_REASON
+@params_option
+def rollback(task: str, version: str | None, reason: str, params_path: str) -> None:
+    """Restore the previous champion of TASK (or --to VERSION); a rollback can be undone by
+    another rollback."""
     with user_errors():
         from reprolab import registry as reg
 
-        for event in reg.rollback(task):
-            click.echo(event)
+        spec = _spec(task, params_path)
+        _moved(task, spec, reg.rollback(task, reg.Authority.person(reason), to=version))
+
+
+@registry.command()
+@click.argument("task")
+def history(task: str) -> None:
+    """Every alias move of TASK, oldest first: when, alias, from -> to, by whom, why."""
+    with user_errors():
+        from reprolab import registry as reg
+
+        for e in reg.history(task):
+            click.echo(
+                f"{e['time']}  {e['alias']:<9} v{e['from'] or '-'} -> v{e['to']}  "
+                f"{e['by']}: {e['reason']}"
+            )
+
+
+def _moved(task: str, spec, events: list[str]) -> None:
+    """Print the events and rewrite the task's registry files, so that `dvc repro` reruns
+    the stages that use the champion (infer@, report)."""
+    from reprolab.layout import registry_file
+    from reprolab.pipeline.register import refresh
+
+    for event in events:
+        click.echo(event)
+    if registry_file(task).parent.is_dir():
+        refresh(task, spec)
+        click.echo(f"{registry_file(task)} rewritten: `dvc repro` brings predictions in line")
 
 
 @main.command()

@@ -31,6 +31,12 @@ def registry_file(task: str) -> Path:
     return Path("reports/registry") / f"{task}.json"
 
 
+def champion_file(task: str) -> Path:
+    """Who the champion is (version, model, run): what infer@<task> depends on, so a moved
+    alias, by the pipeline or a person, makes the predictions stale."""
+    return Path("reports/registry") / f"{task}.champion.json"
+
+
 def predictions_file(task: str) -> Path:
     return Path("reports/predictions") / f"{task}.csv"
 

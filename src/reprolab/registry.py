@@ -1,24 +1,75 @@
-"""The MLflow model registry, one registered model per task. Versions from any model family
-compete on the task's test metric:
+"""The MLflow model registry, one registered model per task. Versions of any model family
+compete on the task's metric on the **validation** split (test is reported, never used to
+choose):
 
 - a version that passes the threshold gets alias `candidate`;
 - it becomes `champion` only if it beats the current champion; the old one gets `archive`;
-- nothing is deleted; `rollback` restores the previous champion from a recorded history.
+- nothing is deleted; every alias move is appended to the task's history.
+
+Who may move an alias: the pipeline only from a committed workspace that is not a DVC
+experiment (`Authority.of_pipeline`), or a person (`promote`, `rollback`, with a reason).
+Experiments register versions whose gate waits until a committed workspace meets them:
+`dvc exp apply` -> commit -> `dvc repro` ships a sweep's winner.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import math
+import os
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from reprolab.errors import RegistryError
 from reprolab.params import RegistryTask
-from reprolab.tracking import TAG, client
+from reprolab.tracking import TAG, client, git_state, uncommitted_paths
 
 CANDIDATE, CHAMPION, ARCHIVE = "candidate", "champion", "archive"
-HISTORY = TAG + "champion_history"  # registered-model tag: JSON list of past champions
+EVENT = TAG + "alias_event."  # registered-model tags, one per alias move: append-only
+GATE = TAG + "gate"  # version tag: "pending" until a committed workspace applies the gate
+PENDING = "pending"
+
+
+@dataclass(frozen=True)
+class Authority:
+    """Whether the caller may move aliases, and the sentence that says why (or why not)."""
+
+    may_move: bool
+    reason: str
+    by: str  # "pipeline" or the person's name
+
+    @classmethod
+    def of_pipeline(cls) -> Authority:
+        """Aliases move only from a committed workspace, never inside a DVC experiment."""
+        exp = os.environ.get("DVC_EXP_NAME", "")
+        if exp:
+            return cls(
+                False,
+                f"DVC experiment {exp!r}: experiments register versions but move no alias "
+                f"(ship one with `dvc exp apply {exp}`, commit, `dvc repro`)",
+                "pipeline",
+            )
+        commit = git_state()["git_commit"]
+        if commit == "unknown":
+            return cls(False, "not a git commit: aliases move only from committed code", "pipeline")
+        dirty = uncommitted_paths()
+        if dirty:
+            shown = ", ".join(dirty[:5]) + (", ..." if len(dirty) > 5 else "")
+            return cls(
+                False,
+                f"uncommitted changes ({shown}): commit them and rerun `dvc repro` to apply "
+                "the gate",
+                "pipeline",
+            )
+        return cls(True, f"committed workspace {commit[:8]}", "pipeline")
+
+    @classmethod
+    def person(cls, reason: str) -> Authority:
+        if not reason.strip():
+            raise RegistryError("--reason: empty; say why the alias moves (it is kept)")
+        return cls(True, reason.strip(), _who())
 
 
 @dataclass(frozen=True)
@@ -26,13 +77,16 @@ class Version:
     version: str
     model: str
     run_id: str
-    value: float
+    value: float  # the gate metric: valid_<metric>
+    test: float  # test_<metric>, reported only
     aliases: tuple[str, ...]
     status: str
+    dvc_exp: str
+    params_digest: str
 
 
-def metric_key(spec: RegistryTask) -> str:
-    return f"test_{spec.metric}"
+def metric_key(spec: RegistryTask, split: str = "valid") -> str:
+    return f"{split}_{spec.metric}"
 
 
 def register_run(
@@ -40,12 +94,14 @@ def register_run(
     spec: RegistryTask,
     run_id: str,
     model: str | None,
+    authority: Authority,
     *,
     strict: bool = False,
     force: bool = False,
 ) -> list[str]:
-    """Register the `model` artifact of a finished run (once: a run already registered is
-    left alone) and apply the promotion gate. Returns human-readable events.
+    """Register the model of a finished, evaluated run (once: a run already registered is
+    left alone), then apply the gate to it when `authority` may move aliases and the gate
+    has not been applied to it yet. Returns human-readable events.
 
     `strict` (register --manual): a run that misses the threshold is refused, unregistered;
     `force` registers it anyway and lets it become candidate."""
@@ -61,85 +117,157 @@ def register_run(
     if run_task and run_task != task:
         raise RegistryError(f"run {run_id} ({model}) belongs to task {run_task!r}, not {task!r}")
     if strict and not force and not spec.passes(value):
-        bound = "<=" if spec.direction == "minimize" else ">="
         raise RegistryError(
-            f"run {run_id} ({model}): {spec.metric}={value:.4f} misses the threshold "
-            f"{bound} {spec.threshold} of {task}; not registered (--force to register anyway)"
+            f"run {run_id} ({model}): {metric_key(spec)}={value:.4f} misses the threshold "
+            f"{_bound(spec)} {spec.threshold} of {task}; not registered (--force to register "
+            "anyway)"
         )
     _ensure_registered_model(mlflow_client, task)
     existing = mlflow_client.search_model_versions(f"name='{task}' and run_id='{run_id}'")
     if existing:
-        return [f"{model}: run {run_id[:8]} already registered as v{existing[0].version}"]
-    mv = mlflow_client.create_model_version(
+        mv = existing[0]
+        events = [f"{model}: run {run_id[:8]} already registered as v{mv.version}"]
+    else:
+        mv = _create_version(mlflow_client, task, spec, run, model, value)
+        events = [f"{model}: registered v{mv.version} ({metric_key(spec)}={value:.4f})"]
+    if mv.tags.get(GATE) != PENDING and existing:
+        return events  # the gate was applied to it once; only a person moves it now
+    if not authority.may_move:
+        return [*events, f"v{mv.version}: aliases not moved: {authority.reason}"]
+    return events + _gate(mlflow_client, task, spec, str(mv.version), value, authority, force)
+
+
+def _create_version(mlflow_client, task: str, spec: RegistryTask, run, model: str, value: float):
+    tags = run.data.tags
+    test = run.data.metrics.get(metric_key(spec, "test"))
+    version_tags = {
+        TAG + "model": model,
+        TAG + metric_key(spec): repr(value),
+        GATE: PENDING,
+        **{TAG + k: tags[TAG + k] for k in _COPIED if TAG + k in tags},
+    }
+    if test is not None:
+        version_tags[TAG + metric_key(spec, "test")] = repr(test)
+    model_id = tags.get(TAG + "model_id")
+    source = f"models:/{model_id}" if model_id else f"{run.info.artifact_uri}/model"
+    return mlflow_client.create_model_version(
         name=task,
-        source=f"{run.info.artifact_uri}/model",
-        run_id=run_id,
-        tags={TAG + "model": model, TAG + metric_key(spec): repr(value)},
+        source=source,
+        run_id=run.info.run_id,
+        tags=version_tags,
+        model_id=model_id,
+        description=_card(task, spec, model, run, value, test),
     )
-    return [
-        f"{model}: registered v{mv.version} ({spec.metric}={value:.4f})",
-        *_gate(mlflow_client, task, spec, mv.version, value, force),
-    ]
+
+
+_COPIED = ("dvc_exp", "params_digest", "git_commit", "git_dirty", "kind", "data_md5", "model_md5")
 
 
 def _gate(
-    mlflow_client, task: str, spec: RegistryTask, version: str, value: float, force: bool = False
+    mlflow_client,
+    task: str,
+    spec: RegistryTask,
+    version: str,
+    value: float,
+    authority: Authority,
+    force: bool = False,
 ) -> list[str]:
     if not force and not spec.passes(value):
         mlflow_client.set_model_version_tag(task, version, TAG + "status", "rejected")
-        bound = "<=" if spec.direction == "minimize" else ">="
-        return [f"v{version}: {spec.metric}={value:.4f} misses threshold {bound} {spec.threshold}"]
+        mlflow_client.set_model_version_tag(task, version, GATE, "rejected")
+        return [
+            f"v{version}: {metric_key(spec)}={value:.4f} misses threshold "
+            f"{_bound(spec)} {spec.threshold}"
+        ]
+    old_candidate = _alias_version(mlflow_client, task, CANDIDATE)
     mlflow_client.set_registered_model_alias(task, CANDIDATE, version)  # the newest that passed
     mlflow_client.set_model_version_tag(task, version, TAG + "status", "passed")
+    mlflow_client.set_model_version_tag(task, version, GATE, "passed")
+    _record(mlflow_client, task, CANDIDATE, old_candidate, version, authority)
     events = [f"v{version}: passes threshold -> {CANDIDATE}"]
     champion = _alias_version(mlflow_client, task, CHAMPION)
     champion_value = _value(champion, spec) if champion else None
+    if champion_value is not None and not math.isfinite(champion_value):
+        champion_value = None  # a champion from before valid metrics: any passing version wins
     if spec.better(value, champion_value):
-        events += promote(task, version, _client=mlflow_client)
+        events += _move_champion(mlflow_client, task, version, authority, ARCHIVE)
     else:
         events.append(
             f"v{version}: does not beat {CHAMPION} v{champion.version} "
-            f"({spec.metric}={champion_value:.4f})"
+            f"({metric_key(spec)}={champion_value:.4f})"
         )
     return events
 
 
-def promote(task: str, version: str, _client=None) -> list[str]:
-    """Make `version` the champion; the previous champion is archived and remembered."""
-    mlflow_client = _client or client()
+def promote(
+    task: str, spec: RegistryTask, version: str, authority: Authority, force: bool = False
+) -> list[str]:
+    """A person makes `version` the champion; the threshold applies unless `force`."""
+    mlflow_client = client()
     target = _get_version(mlflow_client, task, version)
+    value = _value(target, spec)
+    if not force and not spec.passes(value):
+        raise RegistryError(
+            f"{task} v{target.version}: {metric_key(spec)}={value:.4f} misses the threshold "
+            f"{_bound(spec)} {spec.threshold}; not promoted (--force with a --reason to do it "
+            "anyway)"
+        )
+    return _move_champion(mlflow_client, task, str(target.version), authority, ARCHIVE)
+
+
+def rollback(task: str, authority: Authority, to: str | None = None) -> list[str]:
+    """Make the previous champion (or version `to`) champion again; the current one is
+    archived as rolled back. Nothing is deleted, so a rollback can itself be rolled back."""
+    mlflow_client = client()
+    current = _alias_version(mlflow_client, task, CHAMPION)
+    if to is None:
+        moves = [e for e in history(task) if e["alias"] == CHAMPION and e["from"]]
+        if not moves or current is None:
+            raise RegistryError(f"{task}: no previous {CHAMPION} to roll back to")
+        to = moves[-1]["from"]
+    target = _get_version(mlflow_client, task, to)
+    return _move_champion(mlflow_client, task, str(target.version), authority, "rolled_back")
+
+
+def _move_champion(
+    mlflow_client, task: str, version: str, authority: Authority, old_status: str
+) -> list[str]:
     old = _alias_version(mlflow_client, task, CHAMPION)
-    if old is not None and old.version == target.version:
+    if old is not None and str(old.version) == version:
         return [f"v{version} is already {CHAMPION}"]
-    mlflow_client.set_registered_model_alias(task, CHAMPION, target.version)
-    mlflow_client.set_model_version_tag(task, target.version, TAG + "status", CHAMPION)
-    events = [f"v{target.version}: promoted to {CHAMPION}"]
+    mlflow_client.set_registered_model_alias(task, CHAMPION, version)
+    mlflow_client.set_model_version_tag(task, version, TAG + "status", CHAMPION)
+    mlflow_client.set_model_version_tag(task, version, TAG + "promoted_by", authority.by)
+    mlflow_client.set_model_version_tag(task, version, TAG + "promoted_why", authority.reason)
+    _record(mlflow_client, task, CHAMPION, old, version, authority)
+    events = [f"v{version}: promoted to {CHAMPION} ({authority.by}: {authority.reason})"]
     if old is not None:
-        mlflow_client.set_registered_model_alias(task, ARCHIVE, old.version)
-        mlflow_client.set_model_version_tag(task, old.version, TAG + "status", ARCHIVE)
-        history = [*_history(mlflow_client, task), str(old.version)]
-        mlflow_client.set_registered_model_tag(task, HISTORY, json.dumps(history))
+        mlflow_client.set_registered_model_alias(task, ARCHIVE, str(old.version))
+        mlflow_client.set_model_version_tag(task, str(old.version), TAG + "status", old_status)
         events.append(f"v{old.version}: {CHAMPION} -> {ARCHIVE}")
     return events
 
 
-def rollback(task: str) -> list[str]:
-    """Restore the previous champion; the current one is archived, nothing is deleted."""
+def history(task: str) -> list[dict[str, Any]]:
+    """Every alias move of `task`, oldest first: time, alias, from, to, by, reason."""
     mlflow_client = client()
-    history = _history(mlflow_client, task)
-    if not history:
-        raise RegistryError(f"{task}: no previous {CHAMPION} to roll back to")
-    previous = history.pop()
-    current = _alias_version(mlflow_client, task, CHAMPION)
-    mlflow_client.set_registered_model_alias(task, CHAMPION, previous)
-    mlflow_client.set_model_version_tag(task, previous, TAG + "status", CHAMPION)
-    mlflow_client.set_registered_model_tag(task, HISTORY, json.dumps(history))
-    events = [f"v{previous}: restored as {CHAMPION}"]
-    if current is not None:
-        mlflow_client.set_registered_model_alias(task, ARCHIVE, current.version)
-        mlflow_client.set_model_version_tag(task, current.version, TAG + "status", "rolled_back")
-        events.append(f"v{current.version}: rolled back -> {ARCHIVE}")
-    return events
+    _require_registered_model(mlflow_client, task)
+    tags = mlflow_client.get_registered_model(task).tags
+    return [json.loads(tags[key]) for key in sorted(k for k in tags if k.startswith(EVENT))]
+
+
+def _record(mlflow_client, task: str, alias: str, old, version: str, authority: Authority) -> None:
+    """Append one alias move to the task's history (a new tag each time, never rewritten)."""
+    stamp = time.time_ns()
+    event = {
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp / 1e9)),
+        "alias": alias,
+        "from": None if old is None else str(old.version),
+        "to": version,
+        "by": authority.by,
+        "reason": authority.reason[:2000],
+    }
+    mlflow_client.set_registered_model_tag(task, f"{EVENT}{stamp:020d}", json.dumps(event))
 
 
 def versions(task: str, spec: RegistryTask) -> list[Version]:
@@ -156,8 +284,11 @@ def versions(task: str, spec: RegistryTask) -> list[Version]:
                 model=mv.tags.get(TAG + "model", "?"),
                 run_id=mv.run_id,
                 value=_value(mv, spec),
+                test=_value(mv, spec, "test"),
                 aliases=tuple(sorted(aliases.get(str(mv.version), []))),
                 status=mv.tags.get(TAG + "status", ""),
+                dvc_exp=mv.tags.get(TAG + "dvc_exp", ""),
+                params_digest=mv.tags.get(TAG + "params_digest", ""),
             )
             for mv in found
         ),
@@ -166,21 +297,25 @@ def versions(task: str, spec: RegistryTask) -> list[Version]:
 
 
 def snapshot(task: str, spec: RegistryTask) -> dict[str, Any]:
-    """What reports/registry/<task>.json records: versions, aliases, champion and the one
-    before it (for the report's 'change against the previous champion')."""
+    """What reports/registry/<task>.json records: versions, aliases, the champion (with its
+    test metric), the one before it, how many versions were compared, the alias history."""
     listed = versions(task, spec)
     by_version = {v.version: v for v in listed}
     champion = next((v for v in listed if CHAMPION in v.aliases), None)
-    history = _history(client(), task)
-    previous = by_version.get(history[-1]) if history else None
+    moves = history(task)
+    champion_moves = [e for e in moves if e["alias"] == CHAMPION and e["from"]]
+    previous = by_version.get(champion_moves[-1]["from"]) if champion_moves else None
     return {
         "task": task,
         "metric": spec.metric,
+        "gate_split": "valid",
         "direction": spec.direction,
         "threshold": spec.threshold,
+        "compared": sum(math.isfinite(v.value) for v in listed),
         "champion": _as_dict(champion),
         "previous_champion": _as_dict(previous),
         "versions": [_as_dict(v) for v in listed],
+        "history": moves,
     }
 
 
@@ -191,8 +326,8 @@ def champion(task: str) -> tuple[str, str]:
     version = _alias_version(mlflow_client, task, CHAMPION)
     if version is None:
         raise RegistryError(
-            f"{task}: no version has the '{CHAMPION}' alias yet (run the register stage, or "
-            f"`reprolab registry promote {task} VERSION`)"
+            f"{task}: no version has the '{CHAMPION}' alias yet (run the register stage in a "
+            f"committed workspace, or `reprolab registry promote {task} VERSION --reason ...`)"
         )
     model = version.tags.get(TAG + "model", "?")
     return f"models:/{task}@{CHAMPION}", f"v{version.version} ({model})"
@@ -201,12 +336,50 @@ def champion(task: str) -> tuple[str, str]:
 # ---------------------------------------------------------------- helpers
 
 
+def _who() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return os.environ.get("USER", "unknown")
+
+
+def _bound(spec: RegistryTask) -> str:
+    return "<=" if spec.direction == "minimize" else ">="
+
+
+def _card(task: str, spec: RegistryTask, model: str, run, value: float, test: float | None) -> str:
+    """The registry version's description: a short model card."""
+    tags = run.data.tags
+    lines = [
+        f"# {task}: {model} ({tags.get(TAG + 'kind', '?')})",
+        "",
+        f"- gate metric: valid {spec.metric} = {value:.4f} ({spec.direction}, threshold "
+        f"{spec.threshold})",
+        f"- test {spec.metric}: {test:.4f} (reported, never used to choose)"
+        if test is not None
+        else f"- test {spec.metric}: not evaluated",
+        f"- params digest: {tags.get(TAG + 'params_digest', '?')}; DVC experiment: "
+        f"{tags.get(TAG + 'dvc_exp') or '(workspace)'}",
+        f"- lineage: git {tags.get(TAG + 'git_commit', '?')[:12]}"
+        f"{' (dirty)' if tags.get(TAG + 'git_dirty') == 'true' else ''}, data "
+        f"{tags.get(TAG + 'data_path', '-')} md5 {tags.get(TAG + 'data_md5', '-')}, model md5 "
+        f"{tags.get(TAG + 'model_md5', '-')}",
+        f"- MLflow run: {run.info.run_id}",
+        "",
+        "Intended use and limits: see the model's card (README.md) and docs/ for the dataset's "
+        "licence; scores hold for the data distribution of the split they were measured on.",
+    ]
+    return "\n".join(lines)
+
+
 def _as_dict(version: Version | None) -> dict[str, Any] | None:
-    return None if version is None else {**version.__dict__, "aliases": list(version.aliases)}
+    if version is None:
+        return None
+    return {**version.__dict__, "aliases": list(version.aliases)}
 
 
-def _value(mv, spec: RegistryTask) -> float:
-    raw = mv.tags.get(TAG + metric_key(spec))
+def _value(mv, spec: RegistryTask, split: str = "valid") -> float:
+    raw = mv.tags.get(TAG + metric_key(spec, split))
     return float(raw) if raw is not None else float("nan")
 
 
@@ -256,8 +429,3 @@ def _get_version(mlflow_client, task: str, version: str):
         return mlflow_client.get_model_version(task, str(version))
     except MlflowException as err:
         raise RegistryError(f"{task}: no version {version}") from err
-
-
-def _history(mlflow_client, task: str) -> list[str]:
-    raw = mlflow_client.get_registered_model(task).tags.get(HISTORY)
-    return [str(v) for v in json.loads(raw)] if raw else []

@@ -23,16 +23,23 @@ TAG = "reprolab."  # prefix of every lineage tag
 _OUTPUT_PATHS = (":!dvc.lock", ":!reports", ":!models", ":!data")
 
 
+def _git(*args: str, cwd: Path | None = None) -> str:
+    done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def uncommitted_paths(cwd: Path | None = None) -> list[str]:
+    """Tracked code and params files that differ from HEAD (pipeline outputs excepted)."""
+    changes = _git(
+        "status", "--porcelain", "--untracked-files=no", "--", ".", *_OUTPUT_PATHS, cwd=cwd
+    )
+    return [line[3:] for line in changes.splitlines() if line.strip()]
+
+
 def git_state(cwd: Path | None = None) -> dict[str, str]:
     """Commit of the workspace and whether code or params differ from it."""
-
-    def git(*args: str) -> str:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
-        return done.stdout.strip() if done.returncode == 0 else ""
-
-    commit = git("rev-parse", "HEAD") or "unknown"
-    changes = git("status", "--porcelain", "--untracked-files=no", "--", ".", *_OUTPUT_PATHS)
-    return {"git_commit": commit, "git_dirty": str(bool(changes)).lower()}
+    commit = _git("rev-parse", "HEAD", cwd=cwd) or "unknown"
+    return {"git_commit": commit, "git_dirty": str(bool(uncommitted_paths(cwd))).lower()}
 
 
 # A tracking server that went away should fail a stage in seconds, not after MLflow's default
@@ -296,13 +303,13 @@ class Run:
             self.live.next_step()
         with_lock_retry(mlflow.log_metrics, metrics, step=step)
 
-    def log_metrics(self, metrics: dict, mlflow_prefix: str = "") -> None:
-        """Final metrics (nested dicts allowed): dvclive's metrics.json and MLflow, where
-        `mlflow_prefix="test"` gives `test_rmse` and `test_red/rmse`."""
+    def log_metrics(self, metrics: dict, mlflow_prefix: str = "", live: bool = True) -> None:
+        """Final metrics (nested dicts allowed): dvclive's metrics.json (unless `live` is
+        False) and MLflow, where `mlflow_prefix="test"` gives `test_rmse` and `test_red/rmse`."""
         import mlflow
 
         flat = flatten(metrics, sep="/")  # {"red": {"rmse": x}} -> "red/rmse"
-        if self.live is not None:
+        if self.live is not None and live:
             for name, value in flat.items():
                 self.live.log_metric(name, value, plot=False)
         prefix = f"{mlflow_prefix}_" if mlflow_prefix else ""
@@ -315,6 +322,50 @@ class Run:
             mlflow.log_artifacts(str(path), artifact_path)
         else:
             mlflow.log_artifact(str(path), artifact_path)
+
+    def log_model_dir(self, path: Path, kind: str, name: str = "model") -> str:
+        """Log a saved MLflow model directory as a Logged Model of this run (MLflow 3's
+        Models view, linked to the run and later to its registry versions) with exactly the
+        bytes DVC tracks: the files are uploaded as they are, not saved again. Returns the
+        model id that registry versions point to (`models:/<model_id>`)."""
+        import mlflow
+        from mlflow.entities import LoggedModelOutput
+
+        mlflow_client = client()
+        run = with_lock_retry(mlflow_client.get_run, self.run_id)
+        made = with_lock_retry(
+            mlflow_client.create_logged_model,
+            experiment_id=run.info.experiment_id,
+            name=name,
+            source_run_id=self.run_id,
+            model_type=kind,
+        )
+        try:
+            mlflow_client.log_model_artifacts(made.model_id, str(path))
+        except BaseException:
+            with_lock_retry(mlflow_client.finalize_logged_model, made.model_id, "FAILED")
+            raise
+        with_lock_retry(mlflow_client.finalize_logged_model, made.model_id, "READY")
+        with_lock_retry(
+            mlflow_client.log_outputs, self.run_id, [LoggedModelOutput(made.model_id, step=0)]
+        )
+        with_lock_retry(mlflow.set_tag, TAG + "model_id", made.model_id)
+        return made.model_id
+
+    def log_dataset(self, name: str, path: Path, digest: str, context: str) -> None:
+        """Record a dataset split as a run input (MLflow's Datasets), its DVC md5 as digest,
+        so the UI shows which exact data a run saw."""
+        import warnings
+
+        import mlflow
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+
+        with warnings.catch_warnings():  # "can be interpreted in multiple ways": a local path
+            warnings.simplefilter("ignore")
+            source = resolve_dataset_source(Path(path).resolve().as_posix())
+        dataset = MetaDataset(source=source, name=name, digest=digest)
+        with_lock_retry(mlflow.log_input, dataset, context=context)
 
     def set_tags(self, tags: dict[str, str]) -> None:
         import mlflow

@@ -82,16 +82,25 @@ def test_stage_chain_trains_registers_predicts_and_reports(workspace, small_para
     done = stage("infer", "wine-quality", check=False)
     assert done.returncode == 1 and "wine-quality: no registered model" in done.stderr
 
-    out = stage("register", "wine-quality").stdout
-    assert "promoted to champion" in out
+    out = stage("register", "wine-quality").stdout  # params.yaml is not committed yet
+    assert "v2: aliases not moved: uncommitted changes (" in out, out
     registry = json.loads((workspace / "reports/registry/wine-quality.json").read_text())
-    evals = {
-        m: json.loads((workspace / f"reports/eval/wine-quality/{m}/metrics.json").read_text())[
-            "rmse"
-        ]
+    assert registry["champion"] is None and len(registry["versions"]) == 2
+
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost"]
+    subprocess.run([*git, "add", "-A"], cwd=workspace, check=True)
+    subprocess.run([*git, "commit", "-qm", "params"], cwd=workspace, check=True)
+    out = stage("register", "wine-quality").stdout
+    assert "promoted to champion (pipeline: committed workspace" in out
+    registry = json.loads((workspace / "reports/registry/wine-quality.json").read_text())
+    valid = {
+        m: json.loads((workspace / f"reports/eval/wine-quality/{m}/valid.json").read_text())["rmse"]
         for m in ("wine-ridge", "wine-rf")
     }
-    assert registry["champion"]["model"] == min(evals, key=evals.get)
+    assert registry["champion"]["model"] == min(valid, key=valid.get)  # chosen on valid
+    assert registry["compared"] == 2 and registry["champion"]["test"] > 0
+    champion = json.loads((workspace / "reports/registry/wine-quality.champion.json").read_text())
+    assert champion["champion"]["version"] == registry["champion"]["version"]
 
     out = stage("infer", "wine-quality").stdout
     assert "models:/wine-quality@champion" in out

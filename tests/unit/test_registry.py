@@ -1,4 +1,5 @@
 import math
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,9 @@ from reprolab.tracking import TAG, Run, client
 
 SPEC = RegistryTask(metric="rmse", direction="minimize", threshold=1.0)
 TASK = "toy"
+PIPELINE = registry.Authority(True, "committed workspace (test)", "pipeline")
+EXPERIMENT = registry.Authority(False, "DVC experiment 'e1'", "pipeline")
+PERSON = registry.Authority.person("checked by hand")
 
 
 @pytest.fixture
@@ -21,11 +25,13 @@ def model_dir(tmp_path, regression_splits):
     return tmp_path / "model"
 
 
-def finished_run(model_dir, rmse: float) -> str:
+def finished_run(model_dir, rmse: float, test: float = 9.0) -> str:
+    """A run evaluated like evaluate@ does: valid_rmse is the gate's, test_rmse reported."""
     with Run(TASK, run_name="m") as run:
-        run.log_artifact(model_dir, "model")
+        run.log_model_dir(model_dir, kind="ridge")
         if not math.isnan(rmse):
-            run.log_metrics({"rmse": rmse}, mlflow_prefix="test")
+            run.log_metrics({"rmse": rmse}, mlflow_prefix="valid")
+        run.log_metrics({"rmse": test}, mlflow_prefix="test")
     return run.run_id
 
 
@@ -34,18 +40,18 @@ def aliases() -> dict[str, str]:
 
 
 def test_promotion_gate(workspace, model_dir):
-    events = registry.register_run(TASK, SPEC, finished_run(model_dir, 0.8), "first")
-    assert "v1: promoted to champion" in events
+    events = registry.register_run(TASK, SPEC, finished_run(model_dir, 0.8), "first", PIPELINE)
+    assert "v1: promoted to champion (pipeline: committed workspace (test))" in events
     assert aliases() == {"candidate": "1", "champion": "1"}
 
-    registry.register_run(TASK, SPEC, finished_run(model_dir, 0.9), "worse")
+    registry.register_run(TASK, SPEC, finished_run(model_dir, 0.9), "worse", PIPELINE)
     assert aliases() == {"candidate": "2", "champion": "1"}
 
-    events = registry.register_run(TASK, SPEC, finished_run(model_dir, 1.5), "bad")
+    events = registry.register_run(TASK, SPEC, finished_run(model_dir, 1.5), "bad", PIPELINE)
     assert any("misses threshold" in e for e in events)
     assert aliases() == {"candidate": "2", "champion": "1"}
 
-    registry.register_run(TASK, SPEC, finished_run(model_dir, 0.7), "better")
+    registry.register_run(TASK, SPEC, finished_run(model_dir, 0.7), "better", PIPELINE)
     assert aliases() == {"candidate": "4", "champion": "4", "archive": "1"}
     statuses = {v.version: v.status for v in registry.versions(TASK, SPEC)}
     assert statuses == {"1": "archive", "2": "passed", "3": "rejected", "4": "champion"}
@@ -57,41 +63,108 @@ def test_promotion_gate(workspace, model_dir):
 
 def test_registering_a_run_twice_is_a_no_op(workspace, model_dir):
     run_id = finished_run(model_dir, 0.8)
-    registry.register_run(TASK, SPEC, run_id, "m")
-    events = registry.register_run(TASK, SPEC, run_id, "m")
+    registry.register_run(TASK, SPEC, run_id, "m", PIPELINE)
+    events = registry.register_run(TASK, SPEC, run_id, "m", PIPELINE)
     assert events == [f"m: run {run_id[:8]} already registered as v1"]
     assert len(registry.versions(TASK, SPEC)) == 1
 
 
 def test_rollback_and_manual_promotion_delete_nothing(workspace, model_dir):
     for value in (0.9, 0.8, 0.7):
-        registry.register_run(TASK, SPEC, finished_run(model_dir, value), f"m{value}")
+        registry.register_run(TASK, SPEC, finished_run(model_dir, value), f"m{value}", PIPELINE)
     assert aliases()["champion"] == "3"
-    registry.rollback(TASK)
+    registry.rollback(TASK, PERSON)
     assert aliases()["champion"] == "2" and aliases()["archive"] == "3"
-    registry.rollback(TASK)
+    registry.rollback(TASK, PERSON)  # a rollback of the rollback
+    assert aliases()["champion"] == "3" and aliases()["archive"] == "2"
+    registry.rollback(TASK, PERSON, to="1")  # any archived version
     assert aliases()["champion"] == "1"
-    with pytest.raises(RegistryError, match="no previous champion"):
-        registry.rollback(TASK)
-    registry.promote(TASK, "3")
+    registry.promote(TASK, SPEC, "3", PERSON)
     assert aliases()["champion"] == "3"
     assert len(registry.versions(TASK, SPEC)) == 3
+    moves = [
+        (e["from"], e["to"], e["by"]) for e in registry.history(TASK) if e["alias"] == "champion"
+    ]
+    me = PERSON.by
+    assert moves == [
+        (None, "1", "pipeline"),
+        ("1", "2", "pipeline"),
+        ("2", "3", "pipeline"),
+        ("3", "2", me),
+        ("2", "3", me),
+        ("3", "1", me),
+        ("1", "3", me),
+    ]
+    assert all(e["reason"] == "checked by hand" for e in registry.history(TASK)[-4:])
+
+
+def test_a_person_promotes_below_the_threshold_only_with_force(workspace, model_dir):
+    registry.register_run(TASK, SPEC, finished_run(model_dir, 0.8), "good", PIPELINE)
+    registry.register_run(TASK, SPEC, finished_run(model_dir, 1.5), "bad", PIPELINE)
+    with pytest.raises(RegistryError, match=r"misses the threshold <= 1\.0; not promoted"):
+        registry.promote(TASK, SPEC, "2", PERSON)
+    assert aliases()["champion"] == "1"
+    registry.promote(TASK, SPEC, "2", PERSON, force=True)
+    assert aliases()["champion"] == "2"
+    with pytest.raises(RegistryError, match="--reason: empty"):
+        registry.Authority.person("  ")
+
+
+def test_experiments_register_but_move_no_alias_until_a_committed_workspace_gates(
+    workspace, model_dir
+):
+    registry.register_run(TASK, SPEC, finished_run(model_dir, 0.8), "base", PIPELINE)
+    run_id = finished_run(model_dir, 0.5, test=0.1)
+    events = registry.register_run(TASK, SPEC, run_id, "exp", EXPERIMENT)
+    assert events[-1] == "v2: aliases not moved: DVC experiment 'e1'"
+    assert aliases() == {"candidate": "1", "champion": "1"}
+    # the same run met again by a committed workspace (dvc exp apply, commit, dvc repro)
+    events = registry.register_run(TASK, SPEC, run_id, "exp", PIPELINE)
+    assert "v2: promoted to champion (pipeline: committed workspace (test))" in events
+    assert aliases() == {"candidate": "2", "champion": "2", "archive": "1"}
+    # once gated, the pipeline never moves it again: a person's rollback stands
+    registry.rollback(TASK, PERSON)
+    registry.register_run(TASK, SPEC, run_id, "exp", PIPELINE)
+    assert aliases()["champion"] == "1"
+
+
+def test_the_gate_uses_valid_never_test(workspace, model_dir):
+    registry.register_run(TASK, SPEC, finished_run(model_dir, 0.6, test=0.9), "a", PIPELINE)
+    registry.register_run(TASK, SPEC, finished_run(model_dir, 0.7, test=0.1), "b", PIPELINE)
+    assert aliases()["champion"] == "1"  # better on valid, though worse on test
+    snap = registry.snapshot(TASK, SPEC)
+    assert snap["champion"]["value"] == 0.6 and snap["champion"]["test"] == 0.9
+    assert snap["compared"] == 2 and snap["gate_split"] == "valid"
+
+
+def test_uncommitted_or_experiment_workspaces_may_not_move_aliases(workspace, monkeypatch):
+    assert registry.Authority.of_pipeline().may_move  # the fixture's clean commit
+    (workspace / "params.yaml").write_text("seed: 1\n")
+    subprocess.run(["git", "add", "params.yaml"], cwd=workspace, check=True)
+    denied = registry.Authority.of_pipeline()
+    assert not denied.may_move and "uncommitted changes (params.yaml)" in denied.reason
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost"]
+    subprocess.run([*git, "commit", "-qm", "params"], cwd=workspace, check=True)
+    assert registry.Authority.of_pipeline().may_move
+    monkeypatch.setenv("DVC_EXP_NAME", "sunny-day")
+    denied = registry.Authority.of_pipeline()
+    assert not denied.may_move and "dvc exp apply sunny-day" in denied.reason
 
 
 def test_failed_or_unevaluated_runs_never_enter_the_registry(workspace, model_dir):
-    with pytest.raises(RegistryError, match="no finite test_rmse"):
-        registry.register_run(TASK, SPEC, finished_run(model_dir, float("nan")), "m")
+    with pytest.raises(RegistryError, match="no finite valid_rmse"):
+        registry.register_run(TASK, SPEC, finished_run(model_dir, float("nan")), "m", PIPELINE)
     with pytest.raises(RuntimeError), Run(TASK, run_name="m") as run:
         run.log_metrics({"rmse": 0.1}, mlflow_prefix="test")
         raise RuntimeError("training crashed")
     with pytest.raises(RegistryError, match="status FAILED"):
-        registry.register_run(TASK, SPEC, run.run_id, "m")
+        registry.register_run(TASK, SPEC, run.run_id, "m", PIPELINE)
     with pytest.raises(RegistryError, match="no registered model"):
         registry.champion(TASK)
 
 
 def test_champion_loads_by_alias_and_predicts(workspace, model_dir, regression_splits):
-    registry.register_run(TASK, SPEC, finished_run(model_dir, 0.5), "m")
+    registry.register_run(TASK, SPEC, finished_run(model_dir, 0.5), "m", PIPELINE)
     uri, which = registry.champion(TASK)
     assert (uri, which) == (f"models:/{TASK}@champion", "v1 (m)")
     pred = models.load_predictor(uri).predict(regression_splits[2].X)

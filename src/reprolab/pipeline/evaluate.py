@@ -1,5 +1,7 @@
-"""evaluate@<model>: score the saved MLflow model (the bytes that get registered) on the test
-split; test metrics go to dvclive and to the training's MLflow run."""
+"""evaluate@<model>: score the saved MLflow model (the bytes that get registered) on the
+validation and test splits. The registry's gate decides on the validation metrics
+(`valid_<metric>` in MLflow, `valid.json` here); test metrics go to dvclive and MLflow and are
+reported, never used to choose a model."""
 
 from __future__ import annotations
 
@@ -15,29 +17,35 @@ from reprolab.layout import RUN_FILE, eval_dir, model_dir, processed_dir, train_
 from reprolab.params import Params
 from reprolab.tracking import Run
 
+VALID_FILE = "valid.json"  # a DVC metrics file beside dvclive's test metrics.json
+
 
 def evaluate(name: str, params: Params) -> dict:
     spec = params.model(name)
     module = data.module_for(params.datasets[spec.dataset].kind)
+    valid = module.load_split(processed_dir(spec.dataset), "valid")
     test = module.load_split(processed_dir(spec.dataset), "test")
     run_file = train_dir(name) / RUN_FILE
     if not run_file.is_file():
         raise DataError(f"{run_file}: not found; run train@{name} first")
     info = json.loads(run_file.read_text())
 
+    valid_metrics = _score(valid, model_dir(name))[0]
     started = time.perf_counter()
     metrics, frame, files = _score(test, model_dir(name))
     seconds = time.perf_counter() - started
     out = eval_dir(spec.task, name)
     with Run(spec.task, run_name=name, live_dir=out, resume_run_id=info["run_id"]) as run:
         run.log_metrics(metrics, mlflow_prefix="test")
+        run.log_metrics(valid_metrics, mlflow_prefix="valid", live=False)
+        atomic_write_json(out / VALID_FILE, valid_metrics)
         run.log_metrics({"predict_rows_per_s": len(frame) / max(seconds, 1e-9)})
         atomic_write_text(out / "predictions.csv", frame.to_csv(index=False, float_format="%.5f"))
         run.log_artifact(out / "predictions.csv", "eval")
         for file_name, content in files.items():  # e.g. an LLM's generations, for the report
             atomic_write_json(out / file_name, content)
             run.log_artifact(out / file_name, "eval")
-        atomic_write_json(out / RUN_FILE, {**info, "test": metrics})
+        atomic_write_json(out / RUN_FILE, {**info, "valid": valid_metrics, "test": metrics})
     return metrics
 
 

@@ -1,5 +1,8 @@
-"""register@<task>: register every evaluated model of the task (once per run) and apply the
-promotion gate; write reports/registry/<task>.json."""
+"""register@<task>: register every evaluated model of the task (once per run), apply the
+promotion gate where the workspace may move aliases (committed, not a DVC experiment), and
+write reports/registry/<task>.json (the registry's state) and <task>.champion.json (who the
+champion is, what infer@<task> depends on). The stage always runs: after `dvc exp apply` and
+a commit, nothing upstream changed, yet the experiment's version now meets the gate."""
 
 from __future__ import annotations
 
@@ -8,25 +11,38 @@ import json
 from reprolab import registry
 from reprolab.errors import DataError
 from reprolab.io import atomic_write_json
-from reprolab.layout import RUN_FILE, eval_dir, registry_file
-from reprolab.params import Params
+from reprolab.layout import RUN_FILE, champion_file, eval_dir, registry_file
+from reprolab.params import Params, RegistryTask
 
 
 def register(task: str, params: Params) -> tuple[dict, list[str]]:
     spec = params.registry[task]
-    events: list[str] = []
     if not params.models_of_task(task):  # every model of the task was left out of params
-        empty = {"task": task, "metric": spec.metric, "direction": spec.direction}
-        snapshot = {**empty, "threshold": spec.threshold, "champion": None}
-        snapshot |= {"previous_champion": None, "versions": []}
-        atomic_write_json(registry_file(task), snapshot)
+        empty = {"task": task, "metric": spec.metric, "gate_split": "valid"}
+        snapshot = {**empty, "direction": spec.direction, "threshold": spec.threshold}
+        snapshot |= {"compared": 0, "champion": None, "previous_champion": None, "versions": []}
+        write_files(task, {**snapshot, "history": []})
         return snapshot, [f"{task}: no model in params.yaml, nothing to register"]
+    authority = registry.Authority.of_pipeline()
+    events: list[str] = []
     for name in params.models_of_task(task):
         run_file = eval_dir(task, name) / RUN_FILE
         if not run_file.is_file():
             raise DataError(f"{run_file}: not found; run evaluate@{name} first")
         info = json.loads(run_file.read_text())
-        events += registry.register_run(task, spec, info["run_id"], name)
+        events += registry.register_run(task, spec, info["run_id"], name, authority)
+    return refresh(task, spec), events
+
+
+def refresh(task: str, spec: RegistryTask) -> dict:
+    """Rewrite the task's registry files from the registry (after any alias move)."""
     snapshot = registry.snapshot(task, spec)
+    write_files(task, snapshot)
+    return snapshot
+
+
+def write_files(task: str, snapshot: dict) -> None:
+    champion = snapshot.get("champion") or {}
+    who = {k: champion.get(k) for k in ("version", "model", "run_id")}
     atomic_write_json(registry_file(task), snapshot)
-    return snapshot, events
+    atomic_write_json(champion_file(task), {"task": task, "champion": who if champion else None})

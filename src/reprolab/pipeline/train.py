@@ -6,6 +6,7 @@ models share the work through DDP); only rank 0 logs and saves."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -45,6 +46,7 @@ def _train(name: str, params: Params, log: bool = True, world_size: int = 1) -> 
     # pretrain/imports entries have no registry task: their runs go to an experiment per section
     experiment = spec.task or section
     tags = {"stage": _STAGE[section], "model": name, "task": experiment, "kind": spec.kind}
+    tags["params_digest"] = params_digest(spec, params.seed)
     if spec.base is not None:
         if not model_dir(spec.base).is_dir():
             stage = "pretrain" if spec.base in params.pretrain else "import"
@@ -62,6 +64,9 @@ def _train(name: str, params: Params, log: bool = True, world_size: int = 1) -> 
         run.log_params(
             {"model": name, "seed": params.seed, "dataset": spec.dataset, **model.hyperparams()}
         )
+        data_md5 = dvc_md5(data_path) if data_path is not None else ""
+        for split in ("train", "valid", "test") if data_md5 else ():
+            run.log_dataset(f"{spec.dataset}/{split}", data_path, data_md5, context=split)
         started = time.perf_counter()
         model.fit(train_split, valid_split, run)
         fit_seconds = time.perf_counter() - started
@@ -73,19 +78,20 @@ def _train(name: str, params: Params, log: bool = True, world_size: int = 1) -> 
         run.log_metrics(final, mlflow_prefix="final")
         with atomic_dir(model_dir(name)) as staging:
             model.save(staging, input_example=_input_example(train_split))
-        run.log_artifact(model_dir(name), "model")
+        model_id = run.log_model_dir(model_dir(name), kind=spec.kind)
         lineage = {
             "model_path": model_dir(name).as_posix(),
             "model_md5": dvc_md5(model_dir(name)),
         }
         if data_path is not None:
-            lineage.update(data_path=data_path.as_posix(), data_md5=dvc_md5(data_path))
+            lineage.update(data_path=data_path.as_posix(), data_md5=data_md5)
         run.set_tags(lineage)
         info = {
             "run_id": run.run_id,
             "model": name,
             "task": experiment,
             "kind": spec.kind,
+            "model_id": model_id,
             "fit_seconds": round(fit_seconds, 3),
             **lineage,
             **({"world_size": world_size} if world_size > 1 else {}),
@@ -101,6 +107,13 @@ _STAGE = {
     "finetune": "finetune",
     "ensembles": "ensemble",
 }
+
+
+def params_digest(spec, seed: int) -> str:
+    """A short digest of everything in params.yaml that shaped the model (its section entry
+    with any applied HPO params, and the seed): equal digests, equal recipes."""
+    text = json.dumps({"seed": seed, **spec.model_dump(mode="json")}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _input_example(split):

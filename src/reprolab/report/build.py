@@ -133,18 +133,23 @@ def _task_section(doc: Document, task: str, params: Params, figdir: Path) -> Non
 
 
 def _champion_sentence(registry: dict, metric: str, previous: dict | None) -> str:
+    """Who is champion, chosen on valid among how many versions, and its test score."""
     champion = registry.get("champion")
     if not champion:
-        return "No version is champion yet: none passed the threshold."
+        return "No version is champion yet: none passed the threshold in a committed workspace."
+    compared = registry.get("compared")
+    among = f" among {compared} registered versions" if compared else ""
+    test = champion.get("test")
+    shown_test = f"; test {metric} {test:.4f}" if test is not None and test == test else ""
     text = (
-        f"Champion: **{champion['model']}** (v{champion['version']}, test {metric} "
-        f"{champion['value']:.4f})."
+        f"Champion: **{champion['model']}** (v{champion['version']}), chosen on validation "
+        f"{metric} {champion['value']:.4f}{among}{shown_test}."
     )
     if previous:
         delta = champion["value"] - previous["value"]
         text += (
             f" Previous champion: {previous['model']} v{previous['version']} "
-            f"({previous['value']:.4f}); change {delta:+.4f}."
+            f"(validation {previous['value']:.4f}); change {delta:+.4f}."
         )
     else:
         text += " It is the first champion of this task."
