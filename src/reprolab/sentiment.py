@@ -206,7 +206,7 @@ def _load_trained(path: Path) -> tuple[Any, Any]:
         from reprolab.models.hf_classifier import load_classifier
 
         tokenizer = AutoTokenizer.from_pretrained(hf)
-        if hf == path:
+        if not (path / "MLmodel").is_file():  # a base model directory (pretrain/import)
             return AutoModel.from_pretrained(hf).eval(), tokenizer
         return load_classifier(hf).eval(), tokenizer
     from reprolab import models

@@ -52,6 +52,11 @@ def test_import_kind_writes_hf_dir(tmp_path):
     assert '"architecture": "llama"' in info and "gguf_sha256" in info
     config = (tmp_path / "out" / "config.json").read_text()
     assert "bfloat16" in config and "quant_method" not in config
+    card = (tmp_path / "out" / "README.md").read_text()
+    assert card.startswith("---\nlicense: other\n") and "pipeline_tag: text-generation" in card
+    assert "(tiny.gguf)" in card and "De-quantised from a quantised GGUF file" in card
+    frame = model.predict(["How do I"])
+    assert list(frame.columns) == ["prompt", "completion"] and frame["prompt"][0] == "How do I"
 
 
 @pytest.mark.parametrize(

@@ -60,7 +60,7 @@ def test_nsmc_chain_registers_a_champion_that_answers_in_a_fresh_process(tmp_pat
     }
     curve = root / "reports/train/nsmc-encoder/plots/metrics/train_mlm_loss.tsv"
     assert len(curve.read_text().splitlines()) == 3  # header + steps 10, 20
-    assert (root / "models/nsmc-bert/artifacts/hf/config.json").is_file()
+    assert (root / "models/nsmc-bert/config.json").is_file()  # a standard HF dir at the root
     accuracy = {
         name: json.loads((root / f"reports/eval/nsmc-sentiment/{name}/metrics.json").read_text())[
             "accuracy"

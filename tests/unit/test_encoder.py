@@ -169,6 +169,9 @@ def test_mlm_pretraining_writes_a_standard_hf_directory(encoder, splits):
     assert np.isfinite(metrics["mlm_loss"]) and metrics["perplexity"] > 1
     assert model.predict(splits[1].X).shape == (40, 32)
     assert model.summary["steps"] == 6
+    card = (path / "README.md").read_text()
+    assert card.startswith("---\nlicense: mit\n") and "pipeline_tag: fill-mask" in card
+    assert "CC0 1.0" in card and "| valid | mlm_loss |" in card
 
 
 def test_mlm_masks_only_real_tokens():
@@ -264,22 +267,56 @@ def test_interrupted_finetune_resumes_to_the_same_weights(encoder, splits, check
 
 
 def test_saved_classifier_is_a_pyfunc_with_a_standard_hf_directory(encoder, splits, tmp_path):
+    import copy
+    import shutil
+
+    import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     from reprolab import models
-    from reprolab.models.hf_classifier import HFClassifier
+    from reprolab.models.hf_classifier import HFClassifier, HFClassifierPyfunc, base_dir
     from reprolab.sentiment import PredictorError, SentimentPredictor
 
     _, base, _ = encoder
     train, valid, test = splits
-    model = HFClassifier(classifier_params(base, epochs=1), seed=0).fit(train, valid, None)
+    labelled = copy.copy(train)
+    labelled.label_names = ["부정", "긍정"]
+    model = HFClassifier(classifier_params(base, epochs=1), seed=0).fit(labelled, valid, None)
     model.save(tmp_path / "model", input_example=train.X.head(3))
-    hf = tmp_path / "model" / "artifacts" / "hf"
-    assert (tmp_path / "model/python_model.pkl").stat().st_size < 10_000  # weights not pickled
-    assert AutoModelForSequenceClassification.from_pretrained(hf).config.num_labels == 2
-    AutoTokenizer.from_pretrained(hf)
-    loaded = models.load_predictor(tmp_path / "model")
+    root = tmp_path / "model"
+    assert (root / "python_model.pkl").stat().st_size < 10_000  # weights not pickled
+    assert not (root / "artifacts" / "hf").exists()
+    hf = AutoModelForSequenceClassification.from_pretrained(root).eval()
+    assert hf.config.id2label == {0: "부정", 1: "긍정"}
+    assert hf.config.label2id == {"부정": 0, "긍정": 1}
+    tokenizer = AutoTokenizer.from_pretrained(root)
+    loaded = models.load_predictor(root)
     np.testing.assert_allclose(loaded.predict(test.X), model.predict(test.X), atol=1e-6)
+    ids = tokenizer(list(test.X["text"][:4]), padding=True, return_tensors="pt")
+    with torch.no_grad():
+        probs = torch.softmax(hf(**ids).logits, -1).numpy()
+    np.testing.assert_allclose(probs, model.predict(test.X.head(4)), atol=1e-5)
+    card = (root / "README.md").read_text()
+    assert card.startswith("---\nlicense: mit\n") and "base_model: hf" in card
+    assert "pipeline_tag: text-classification" in card and "e9t/nsmc" in card
+    assert "Labels: 0 부정, 1 긍정." in card and "| valid | accuracy |" in card
+    assert "CC0 1.0" in card
+
+    # a model saved in the earlier layout (HF files under artifacts/hf) still loads
+    parts = tmp_path / "parts" / "hf"
+    parts.mkdir(parents=True)
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(root / name, parts / name)
+    shutil.copy(root / "artifacts" / "reprolab.json", parts / "reprolab.json")
+    models.save_pyfunc(
+        tmp_path / "legacy",
+        python_model=HFClassifierPyfunc(),
+        artifacts={"hf": str(parts)},
+        pip_requirements=[],  # no inference: a subprocess run of ~10 s
+    )
+    legacy = models.load_predictor(tmp_path / "legacy")
+    np.testing.assert_allclose(legacy.predict(test.X), model.predict(test.X), atol=1e-6)
+    assert base_dir(str(tmp_path / "legacy")) == tmp_path / "legacy" / "artifacts" / "hf"
 
     predictor = SentimentPredictor(model=str(tmp_path / "model"), params_path=tmp_path / "no.yaml")
     out = predictor.predict(["정말 재밌어요", "", "   ", "최고 " * 500], return_probs=True)
@@ -289,6 +326,27 @@ def test_saved_classifier_is_a_pyfunc_with_a_standard_hf_directory(encoder, spli
     assert out[3]["note"].startswith("truncated") and out[3]["text"] == "최고 " * 500
     with pytest.raises(PredictorError, match="input 1: expected a string, got int"):
         predictor.predict(["좋다", 3])
+
+
+def test_label_names_come_from_the_split_then_params(tmp_path, monkeypatch):
+    import yaml
+
+    from reprolab.models.hf_classifier import label_names
+
+    class Named:
+        label_names = ("bad", "good")
+
+    assert label_names(Named(), "nsmc") == ["bad", "good"]
+    monkeypatch.chdir(tmp_path)
+    assert label_names(None, "nsmc") == ["negative", "positive"]  # no params.yaml here
+    params = {
+        "datasets": {"reviews": {"kind": "nsmc", "label_names": ["부정", "긍정"]}},
+        "models": {},
+        "registry": {},
+    }
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True))
+    assert label_names(None, "reviews") == ["부정", "긍정"]
+    assert label_names(None, "other") == ["negative", "positive"]
 
 
 def test_hf_import_from_a_local_directory(encoder, tmp_path):
@@ -302,6 +360,8 @@ def test_hf_import_from_a_local_directory(encoder, tmp_path):
     model.save(tmp_path / "imported", None)
     assert AutoModel.from_pretrained(tmp_path / "imported").config.hidden_size == 32
     AutoTokenizer.from_pretrained(tmp_path / "imported")
+    card = (tmp_path / "imported" / "README.md").read_text()
+    assert card.startswith("---\nlicense: mit\n") and "base_model: hf" in card
     missing = HFImportParams(
         kind="hf", dataset="nsmc", task="nsmc-sentiment", source=str(tmp_path / "nope")
     )
@@ -423,6 +483,7 @@ def test_trainer_api_returns_run_metrics_model_and_tokenizer(workspace, splits):
     assert result.run_name == "bert" and len(result.run_id) == 32
     assert 0 <= result.metrics["accuracy"] <= 1 and "roc_auc" in result.metrics
     assert result.model.config.num_labels == 2
+    assert type(result.model).__name__ == "BertForSequenceClassification"
     assert result.tokenizer("좋다")["input_ids"][0] == result.tokenizer.cls_token_id
     with pytest.raises(Exception, match="no model 'nope'"):
         train("nope")

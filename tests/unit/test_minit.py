@@ -186,6 +186,23 @@ def test_saved_model_is_an_hf_directory_and_a_pyfunc(splits, tmp_path):
     lora = get_peft_model(hf, LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
     assert 0 < lora.get_nb_trainable_parameters()[0] < 2000
 
+    from mlflow.models import Model
+
+    signature = Model.load(str(out)).signature
+    assert [c.name for c in signature.outputs.inputs] == ["prompt", "completion"]
+    assert [p.name for p in signature.params.params] == [
+        "max_new_tokens",
+        "temperature",
+        "top_k",
+        "top_p",
+        "seed",
+    ]
+    card = (out / "README.md").read_text()
+    assert card.startswith("---\nlicense: mit\n") and "pipeline_tag: text-generation" in card
+    assert "Tiny Shakespeare" in card and "public domain" in card
+    assert "| valid | loss |" in card and "20 steps" in card
+    assert 'AutoModelForCausalLM.from_pretrained("models/model")' in card
+
 
 def test_bad_minit_params_name_the_key():
     raw = {

@@ -1,10 +1,12 @@
 """Load any Hugging Face causal LM and generate from it, token by token.
 
 One path for every causal LM in the repository (Mini-T, an imported SmolLM2, a LoRA adapter
-or a merged LoRA model): `locate(...)` turns a model directory, an MLflow run id or a
+or a fine-tuned LoRA model): `locate(...)` turns a model directory, an MLflow run id or a
 registry alias (`models:/<task>@<alias>`) into a local directory that holds a standard HF
-model (config.json, or a PEFT adapter_config.json) and its tokenizer; `load(dir)` returns
-(model, tokenizer); `stream(...)` yields text pieces as they are generated (a
+model (config.json, or a PEFT adapter_config.json) and its tokenizer: the model directory's
+root, or for a model saved in the earlier layout its artifacts/hf; `load(dir)` returns
+(model, tokenizer), with a fine-tuned model's adapter applied when it was saved unmerged;
+`stream(...)` yields text pieces as they are generated (a
 TextIteratorStreamer fed by `model.generate` in a thread) and `generate(...)` returns whole
 completions for a batch of prompts (the report's side-by-side generations).
 
@@ -72,7 +74,7 @@ def is_hf_dir(path: Path) -> bool:
 
 def find_hf_dir(root: Path) -> Path:
     """`root` itself when it holds an HF model (or adapter), else the shallowest folder under
-    it that does (an MLflow model directory may keep the HF files under artifacts/)."""
+    it that does (a model saved in the earlier layout keeps them under artifacts/hf)."""
     root = Path(root)
     if not root.is_dir():
         raise GenerationError(f"{root}: no such model directory")
@@ -166,6 +168,7 @@ def load(directory: str | Path, dtype: Any = None):
 
         if (directory / "config.json").is_file():
             model = AutoModelForCausalLM.from_pretrained(str(directory), dtype=dtype)
+            model = _with_adapter(model, directory)
         else:
             from peft import AutoPeftModelForCausalLM
 
@@ -176,6 +179,19 @@ def load(directory: str | Path, dtype: Any = None):
     if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
         tokenizer.pad_token = tokenizer.eos_token
     return model.eval(), tokenizer
+
+
+def _with_adapter(model, directory: Path):
+    """The model with its fine-tuned adapter applied when it was saved unmerged (the HF files
+    are then a copy of the base)."""
+    from reprolab.llm import unmerged_adapter
+
+    adapter = unmerged_adapter(directory)
+    if adapter is None:
+        return model
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(model, str(adapter))
 
 
 def context_length(model) -> int | None:

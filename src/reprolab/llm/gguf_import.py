@@ -119,6 +119,10 @@ def load(source: Source, dtype: str = "float32") -> tuple[Any, Any]:
     kwargs: dict[str, Any] = {}
     if source.gguf_file:
         kwargs["gguf_file"] = source.gguf_file
+    if source.form == "hub" and _offline():
+        # huggingface_hub reads HF_HUB_OFFLINE once, at import: a later setting would still
+        # wait on the network
+        kwargs["local_files_only"] = True
     try:
         tokenizer = AutoTokenizer.from_pretrained(source.location, **kwargs)
         loaded = AutoModelForCausalLM.from_pretrained(source.location, **kwargs)

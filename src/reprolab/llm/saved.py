@@ -1,12 +1,29 @@
-"""A fine-tuned language model on disk: an MLflow pyfunc model directory whose artifacts are
-a standard Hugging Face model (`artifacts/hf`: the merged model, or a copy of the base when
-the adapter is not merged), the PEFT adapter (`artifacts/lora_adapter`) and `artifacts/llm.json`
-(prompt template, fixed prompts, where the base came from). `load_llm(path)` gives back a
-ready transformers model from such a directory or from a plain HF directory.
+"""A fine-tuned language model on disk: one directory that is at once a standard Hugging Face
+model directory and an MLflow pyfunc model (the DVC output and the registered artifact are
+the same bytes). Layout of `models/<name>/`:
 
-The pyfunc takes a frame with `prompt` and `response` columns (scored: per-row summed NLL of
-the response tokens and their count) or with `prompt` / `instruction` [+ `input`] only
-(greedy generation, instructions rendered with the training template)."""
+- `config.json`, `model.safetensors`, `generation_config.json`, tokenizer files: the merged
+  model (`merge: true`), or a copy of the base (`merge: false`);
+  `AutoModelForCausalLM.from_pretrained("models/<name>")`;
+- `adapter/` (`adapter_config.json`, `adapter_model.safetensors`): the PEFT LoRA adapter alone,
+  for the base it was trained on:
+  `PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained("models/<base>"),
+  "models/<name>/adapter")`; with `merge: false` the fine-tuned model is the root's base copy
+  plus this adapter (`load_llm` and `reprolab generate` apply it);
+- `README.md` (model card) and `card.json` (its inputs);
+- `MLmodel`, `python_model.pkl`, requirements...: the MLflow pyfunc, and
+  `artifacts/llm.json` (prompt template, fixed prompts, sampling defaults, where the base came
+  from), whose folder's parent is the root.
+
+Models saved before kept the HF model under `artifacts/hf` and the adapter under
+`artifacts/lora_adapter`; `load_llm`, `reprolab.llm.hf_dir` and the pyfunc read both layouts.
+
+The pyfunc takes two input shapes:
+- generation, as every causal-LM pyfunc (reprolab.llm.pyfunc): a frame with `prompt`, or with
+  `instruction` [+ `input`] (rendered with the training template) -> `prompt`, `completion`;
+  params max_new_tokens, temperature (default 0: greedy), top_k, top_p, seed;
+- scoring: a frame with `prompt` and `response` -> per row the summed negative log-likelihood
+  of the response tokens (`nll`) and their count (`tokens`)."""
 
 from __future__ import annotations
 
@@ -16,26 +33,33 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
 import pandas as pd
 
 from reprolab.errors import DataError
-from reprolab.llm import HF_SUBDIR, hf_dir
+from reprolab.llm import ADAPTER_SUBDIR, META_FILE, adapter_dir, hf_dir, read_meta
+from reprolab.llm.generation import Sampling
+from reprolab.llm.pyfunc import PROMPT, CausalLMPyfunc, complete, sampling_params, signature
 from reprolab.models import save_pyfunc
 
-ADAPTER_SUBDIR = "lora_adapter"  # sorts after "hf": a search for the first HF dir finds the model
-META_FILE = "llm.json"
 PACKAGES = ("torch", "transformers", "tokenizers", "peft", "safetensors", "pandas", "numpy")
-
-
-def read_meta(path: Path) -> dict[str, Any]:
-    meta = Path(path) / "artifacts" / META_FILE
-    return json.loads(meta.read_text()) if meta.is_file() else {}
-
-
-def adapter_dir(path: Path) -> Path | None:
-    found = Path(path) / "artifacts" / ADAPTER_SUBDIR
-    return found if (found / "adapter_config.json").is_file() else None
+INPUTS = ("prompt", "instruction", "input", "response")
+# files of a model directory that are not part of its Hugging Face model
+NOT_HF = {
+    "MLmodel",
+    "python_model.pkl",
+    "conda.yaml",
+    "python_env.yaml",
+    "requirements.txt",
+    "input_example.json",
+    "serving_input_example.json",
+    "registered_model_meta",
+    "README.md",
+    "card.json",
+    "import.json",
+    "reprolab.json",
+    "samples.json",
+    "training.json",
+}
 
 
 def load_llm(path: Path, dtype: str = "float32", device: str = "cpu"):
@@ -57,47 +81,89 @@ def load_llm(path: Path, dtype: str = "float32", device: str = "cpu"):
     return model.to(device).eval(), load_tokenizer(weights), meta
 
 
+def default_sampling(meta: dict[str, Any]) -> dict[str, Any]:
+    """The pyfunc's sampling defaults: saved in llm.json, else (a model saved before) greedy
+    with the model's max_new_tokens."""
+    if "sampling" in meta:
+        return dict(meta["sampling"])
+    return sampling_params(
+        Sampling(max_new_tokens=int(meta.get("max_new_tokens", 64)), temperature=0.0)
+    )
+
+
 def save_llm(
     path: Path,
     weights_dir: Path,
     adapter: Path | None,
     meta: dict[str, Any],
-    input_example: Any = None,
+    input_example: pd.DataFrame | None = None,
 ) -> None:
-    """Write the MLflow model directory at `path` from a saved HF directory (merged model or
-    base copy) named `hf` and an adapter directory named `adapter` (MLflow keeps an artifact
-    directory's own name, and the layout is documented)."""
-    for name, source in ((HF_SUBDIR, weights_dir), (ADAPTER_SUBDIR, adapter)):
-        if source is not None and Path(source).name != name:
-            raise ValueError(f"{source}: the {name} artifact directory must be named {name!r}")
+    """Write the model directory at `path` (see the module docstring): the MLflow pyfunc
+    files, then the HF files of `weights_dir` (a merged model or the base) at the root and
+    the adapter directory under adapter/."""
+    meta = {**meta, "sampling": default_sampling(meta)}
+    example = input_example if input_example is not None else _example(meta)
+    path = Path(path)
     with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        artifacts = {HF_SUBDIR: str(weights_dir)}
-        if adapter is not None:
-            artifacts[ADAPTER_SUBDIR] = str(adapter)
-        (tmp / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True))
-        artifacts["meta"] = str(tmp / META_FILE)
+        marker = Path(tmp) / META_FILE
+        marker.write_text(json.dumps(meta, indent=2, sort_keys=True))
         from reprolab.models.requirements import pins
 
         save_pyfunc(
             path,
             python_model=LlmPyfunc(),
-            artifacts=artifacts,
-            input_example=input_example,
+            artifacts={"meta": str(marker)},
+            signature=llm_signature(meta["sampling"]),
+            input_example=example,
             pip_requirements=pins(*PACKAGES),
         )
+    copy_hf(weights_dir, path)
+    if adapter is not None:
+        shutil.copytree(adapter, path / ADAPTER_SUBDIR)
+
+
+def llm_signature(defaults: dict[str, Any]):
+    """Every causal LM's signature, widened to the two input shapes: all input columns
+    optional, the scoring columns as optional outputs."""
+    from mlflow.types.schema import ColSpec, Schema
+
+    from reprolab.llm.pyfunc import COMPLETION
+
+    inputs = Schema([ColSpec("string", name, required=False) for name in INPUTS])
+    outputs = Schema(
+        [
+            ColSpec("string", PROMPT, required=False),
+            ColSpec("string", COMPLETION, required=False),
+            ColSpec("double", "nll", required=False),
+            ColSpec("long", "tokens", required=False),
+        ]
+    )
+    return signature(defaults, inputs, outputs)
+
+
+def _example(meta: dict[str, Any]) -> pd.DataFrame:
+    """An instruction (the first fixed prompt) when the model has a template, else a prompt."""
+    first = (meta.get("prompts") or ["How do I reproduce a DVC pipeline?"])[0]
+    if "template" in meta:
+        return pd.DataFrame({"instruction": [first], "input": [""]})
+    return pd.DataFrame({PROMPT: [first]})
 
 
 def copy_hf(source: Path, target: Path) -> None:
-    shutil.copytree(source, target)
+    """The Hugging Face files at the top of `source` (config, weights, tokenizer...) into
+    `target`, without another model's MLflow files, card or notes."""
+    target.mkdir(parents=True, exist_ok=True)
+    for item in sorted(Path(source).iterdir()):
+        if item.is_file() and item.name not in NOT_HF:
+            shutil.copy2(item, target / item.name)
 
 
-def check_prompt(text: Any, tokenizer, limit: int, where: str = "prompt") -> list[int]:
+def check_prompt(text: Any, tokenizer, limit: int | None, where: str = "prompt") -> list[int]:
     """Token ids of a prompt; DataError for an empty one or one longer than `limit` tokens."""
     if not isinstance(text, str) or not text.strip():
         raise DataError(f"{where}: empty prompt {text!r}")
     ids = tokenizer(text, add_special_tokens=False)["input_ids"]
-    if len(ids) > limit:
+    if limit is not None and len(ids) > limit:
         raise DataError(
             f"{where}: {len(ids)} tokens, longer than the model's limit of {limit} "
             f"({text[:60]!r}...)"
@@ -105,43 +171,68 @@ def check_prompt(text: Any, tokenizer, limit: int, where: str = "prompt") -> lis
     return ids
 
 
-class LlmPyfunc(mlflow.pyfunc.PythonModel):
+class LlmPyfunc(CausalLMPyfunc):
     """Serving wrapper; see the module docstring for the two input shapes."""
 
     def load_context(self, context) -> None:
-        root = Path(context.artifacts[HF_SUBDIR]).parent.parent
+        root = Path(context.artifacts["meta"]).parent.parent
         self.model, self.tokenizer, self.meta = load_llm(root)
+        self.defaults = default_sampling(self.meta)
 
     def predict(self, context, model_input, params=None):
-        from reprolab.llm.instructions import PromptTemplate, encode
-        from reprolab.llm.lora import example_nll, generate
+        from reprolab.llm.generation import context_length
 
-        frame = pd.DataFrame(model_input)
+        frame = _frame(model_input)
+        if "response" in frame.columns and PROMPT in frame.columns:
+            return self._score(frame)
+        prompts = self._prompts(frame)
+        max_new = int({**self.defaults, **(params or {})}["max_new_tokens"])
+        total = context_length(self.model)
+        limit = None if total is None else total - max_new
+        for i, prompt in enumerate(prompts):
+            check_prompt(prompt, self.tokenizer, limit, where=f"row {i}")
+        return complete(self.model, self.tokenizer, prompts, self.defaults, params)
+
+    def _score(self, frame: pd.DataFrame) -> pd.DataFrame:
+        from reprolab.llm.instructions import encode
+        from reprolab.llm.lora import example_nll
+
         max_length = int(self.meta.get("max_length", 512))
-        if "response" in frame.columns and "prompt" in frame.columns:
-            examples = [
-                encode(self.tokenizer, p, r, max_length)
-                for p, r in zip(frame["prompt"], frame["response"], strict=True)
-            ]
-            nll, tokens = example_nll(self.model, examples, self.tokenizer.pad_token_id)
-            return pd.DataFrame({"nll": nll, "tokens": tokens})
-        if "prompt" in frame.columns:
-            prompts = [str(p) for p in frame["prompt"]]
-        elif "instruction" in frame.columns:
-            template = PromptTemplate.from_dict(self.meta["template"])
-            inputs = frame["input"] if "input" in frame.columns else [""] * len(frame)
-            prompts = [
-                template.render(i, x) for i, x in zip(frame["instruction"], inputs, strict=True)
-            ]
-        else:
+        examples = [
+            encode(self.tokenizer, p, r, max_length)
+            for p, r in zip(frame[PROMPT], frame["response"], strict=True)
+        ]
+        nll, tokens = example_nll(self.model, examples, self.tokenizer.pad_token_id)
+        return pd.DataFrame({"nll": nll, "tokens": tokens})
+
+    def _prompts(self, frame: pd.DataFrame) -> list[str]:
+        from reprolab.llm.instructions import PromptTemplate
+
+        if PROMPT in frame.columns:
+            return [str(p) for p in frame[PROMPT]]
+        if "instruction" not in frame.columns:
             raise DataError(
                 f"input: expected a 'prompt' or 'instruction' column, got {list(frame.columns)}"
             )
-        max_new = int((params or {}).get("max_new_tokens", self.meta.get("max_new_tokens", 64)))
-        limit = int(getattr(self.model.config, "max_position_embeddings", 2048)) - max_new
-        for i, p in enumerate(prompts):
-            check_prompt(p, self.tokenizer, limit, where=f"row {i}")
-        return pd.DataFrame({"generated": generate(self.model, self.tokenizer, prompts, max_new)})
+        if "template" not in self.meta:
+            raise DataError("input: this model has no prompt template; give a 'prompt' column")
+        template = PromptTemplate.from_dict(self.meta["template"])
+        inputs = frame["input"] if "input" in frame.columns else [""] * len(frame)
+        return [
+            template.render(i, "" if pd.isna(x) else x)
+            for i, x in zip(frame["instruction"], inputs, strict=True)
+        ]
+
+
+def _frame(model_input) -> pd.DataFrame:
+    """A frame from what a pyfunc may be given: a frame, a dict of columns, prompts."""
+    if isinstance(model_input, pd.DataFrame):
+        return model_input
+    if isinstance(model_input, dict):
+        return pd.DataFrame(model_input)
+    from reprolab.llm.pyfunc import _prompts
+
+    return pd.DataFrame({PROMPT: _prompts(model_input)})
 
 
 def score_saved(path: Path, split) -> tuple[dict, pd.DataFrame, dict[str, Any]]:

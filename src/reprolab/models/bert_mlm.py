@@ -6,8 +6,9 @@
    token, 10 % kept; the loss is computed on the picked positions only (the vocabulary
    projection on the other 85 % would be wasted work).
 3. `save` writes a standard Hugging Face directory (config.json, model.safetensors,
-   tokenizer.json, tokenizer_config.json) that `AutoModel.from_pretrained(dir)`,
-   `AutoTokenizer.from_pretrained(dir)` and a finetune kind (`base: <this model>`) load.
+   tokenizer.json, tokenizer_config.json, a README.md model card) that
+   `AutoModel.from_pretrained(dir)`, `AutoTokenizer.from_pretrained(dir)` and a finetune kind
+   (`base: <this model>`) load.
 
 The loop is plain PyTorch: AdamW, linear warm-up and decay, gradient clipping, length-grouped
 batches with dynamic padding, a progress bar, the MLM loss to dvclive/MLflow, and a checkpoint
@@ -127,6 +128,7 @@ class BertMLM(Model):
         )
         schedule = hf_text.linear_schedule(optimiser, p.warmup_steps, p.max_steps)
         step, epoch, position, losses, tokens = 0, 0, 0, [], 0
+        valid_loss = None
         if state is not None:
             hf_text.restore_training(state, model, optimiser, schedule)
             step, epoch, position = state["step"], state["epoch"], state["position"]
@@ -158,7 +160,7 @@ class BertMLM(Model):
                         "valid_mlm_loss": self._eval_loss(model, tokenizer, eval_ids),
                         "lr": schedule.get_last_lr()[0],
                     }
-                    losses = []
+                    losses, valid_loss = [], metrics["valid_mlm_loss"]
                     bar.set_postfix(
                         loss=f"{metrics['train_mlm_loss']:.3f}",
                         valid=f"{metrics['valid_mlm_loss']:.3f}",
@@ -187,6 +189,7 @@ class BertMLM(Model):
             "steps_per_s": round((step - steps_at_start) / max(seconds, 1e-9), 3),
             "tokens_per_s": round(tokens / max(seconds, 1e-9), 1),
             "resumed_from_step": steps_at_start or None,
+            "valid_mlm_loss": valid_loss,
         }
         hf_text.clear_checkpoint(ckdir)
         return self
@@ -267,6 +270,55 @@ class BertMLM(Model):
             **self.summary,
         }
         (path / "reprolab.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+        self._write_card(path)
+
+    def _write_card(self, path: Path) -> None:
+        from reprolab.models import card
+
+        p, s = self.params, self.summary
+        name = card.model_name(path)
+        loss = s.get("valid_mlm_loss")
+        valid = {"mlm_loss": loss, "perplexity": _exp(loss)}
+        card.write_card(
+            path,
+            name=name,
+            kind="bert_mlm",
+            summary=(
+                f"A small BERT encoder ({s.get('parameters')} parameters: {p.num_layers} "
+                f"layers, width {p.hidden_size}, {p.num_heads} heads) with its own WordPiece "
+                f"vocabulary of {s.get('vocab_size')} tokens, pretrained with masked-language "
+                f"modelling on the unlabelled NSMC training reviews for {s.get('steps')} steps "
+                "(KcBERT's recipe at laptop scale). A base for sentiment fine-tuning."
+            ),
+            license=card.combined_license(*card.data_license("nsmc")),
+            pipeline_tag="fill-mask",
+            datasets=["nsmc"],
+            tags=["bert", "fill-mask", "from-scratch"],
+            usage=MLM_USAGE.format(name=name),
+            params=card.tuning_params(p),
+            metrics={"valid": valid},
+            intended_use=(
+                "A base encoder for Korean movie-review tasks (`finetune` entries name it as "
+                "`base`); sentence embeddings by mean pooling."
+            ),
+            limits=[
+                "Learned from movie reviews only: other domains are out of distribution.",
+                f"Inputs are cut to {p.max_length} tokens.",
+            ],
+        )
+
+
+MLM_USAGE = """```python
+from transformers import AutoModel, AutoModelForMaskedLM, AutoTokenizer
+
+encoder = AutoModel.from_pretrained("models/{name}")
+mlm = AutoModelForMaskedLM.from_pretrained("models/{name}")
+tokenizer = AutoTokenizer.from_pretrained("models/{name}")
+```"""
+
+
+def _exp(loss: float | None) -> float | None:
+    return None if loss is None or loss != loss else math.exp(min(loss, 50.0))
 
 
 def _fingerprint(texts: list[str]) -> str:

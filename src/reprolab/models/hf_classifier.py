@@ -15,9 +15,12 @@ The loop is plain PyTorch, step by step:
   params on the same base resumes from it and ends with the same weights as an uninterrupted
   run.
 
-Saved as an MLflow pyfunc (frame with `text` -> (n, 2) probabilities, like every sentiment
-model) whose `artifacts/hf/` is a standard HF directory (AutoModelForSequenceClassification,
-AutoTokenizer)."""
+Saved as one directory that is at once a standard Hugging Face directory (config.json with
+`id2label`/`label2id` from the dataset's `label_names`, model.safetensors, tokenizer files and
+a model card README.md at its root: `AutoModelForSequenceClassification.from_pretrained(dir)`)
+and an MLflow pyfunc (frame with `text` -> (n, 2) probabilities, like every sentiment model)
+whose `artifacts/reprolab.json` holds the prediction settings; its folder's parent is the
+root. Models saved before kept the HF files under `artifacts/hf/`; they still load."""
 
 from __future__ import annotations
 
@@ -28,6 +31,7 @@ import logging
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -38,30 +42,41 @@ from reprolab.models import save_pyfunc
 from reprolab.models.base import Model, StepLogger
 
 TEXT = "text"
-CONFIG_FILE = "reprolab.json"  # inside the HF directory: max_length and batch size to predict
+CONFIG_FILE = "reprolab.json"  # MLflow artifact: max_length, batch size, labels to predict
+LEGACY_HF = "hf"  # the artifact that held the HF directory in models saved before
+PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas")
 
 
 def base_dir(base: str | None) -> Path:
     """The HF directory of `base`: models/<base> (a pretrain or imports entry), or a path."""
     from reprolab.errors import DataError
     from reprolab.layout import model_dir
-    from reprolab.models.hf_text import hf_dir_of
+    from reprolab.llm import hf_dir
 
     if not base:
         raise DataError("hf_classifier: no `base` given (a pretrain/imports entry or a path)")
     for candidate in (model_dir(base), Path(base)):
         if candidate.is_dir():
-            return hf_dir_of(candidate)
+            return hf_dir(candidate)
     raise DataError(f"{model_dir(base)}: base model not found; run its pretrain@/import@ stage")
 
 
-def load_classifier(directory: Path, num_labels: int = 2, dropout: float | None = None):
+def load_classifier(
+    directory: Path,
+    num_labels: int = 2,
+    dropout: float | None = None,
+    labels: Sequence[str] | None = None,
+):
     """AutoModelForSequenceClassification from any BERT-family directory (a fresh head when
-    the directory holds an encoder or an MLM model), quietly."""
+    the directory holds an encoder or an MLM model), quietly; `labels` name the classes in
+    its config (id2label), else the directory's own names are kept."""
     from transformers import AutoModelForSequenceClassification
     from transformers.utils import logging as hf_logging
 
-    extra = {"classifier_dropout": dropout} if dropout is not None else {}
+    extra: dict[str, Any] = {"classifier_dropout": dropout} if dropout is not None else {}
+    if labels is not None:
+        extra["id2label"] = dict(enumerate(labels))
+        extra["label2id"] = {name: i for i, name in enumerate(labels)}
     level = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "some weights were newly initialised": expected here
     try:
@@ -72,6 +87,33 @@ def load_classifier(directory: Path, num_labels: int = 2, dropout: float | None 
             )
     finally:
         hf_logging.set_verbosity(level)
+
+
+def label_names(split: Any, dataset: str | None) -> list[str]:
+    """The dataset's class names, for config.json's id2label: the split's own when it carries
+    them, else params.yaml's `datasets.<dataset>.label_names`, else the NSMC default."""
+    names = getattr(split, "label_names", None)
+    if names:
+        return [str(n) for n in names]
+    from reprolab.params import NsmcDataset
+
+    return _params_label_names(dataset) or list(NsmcDataset.model_fields["label_names"].default)
+
+
+def _params_label_names(dataset: str | None) -> list[str] | None:
+    from reprolab.errors import ReprolabError
+    from reprolab.params import load_params
+    from reprolab.paths import workspace_root
+
+    path = workspace_root() / "params.yaml"
+    if dataset is None or not path.is_file():
+        return None
+    try:
+        spec = load_params(path).datasets.get(dataset)
+    except ReprolabError:
+        return None
+    names = getattr(spec, "label_names", None)
+    return [str(n) for n in names] if names else None
 
 
 def freeze(model, unfrozen_layers: int | None) -> list[str]:
@@ -117,6 +159,7 @@ class HFClassifier(Model):
         self.tokenizer = None
         self.summary: dict[str, Any] = {}
         self.frozen: list[str] = []
+        self.labels: list[str] = []
 
     def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
         import torch
@@ -130,7 +173,8 @@ class HFClassifier(Model):
         torch.manual_seed(self.seed)
         source = base_dir(p.base)
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = load_classifier(source, 2, p.classifier_dropout)
+        self.labels = label_names(train, p.dataset)
+        model = load_classifier(source, len(self.labels), p.classifier_dropout, self.labels)
         self.frozen = freeze(model, p.unfrozen_layers)
 
         ids = hf_text.encode(tokenizer, list(train.X[TEXT]), p.max_length)
@@ -259,38 +303,89 @@ class HFClassifier(Model):
         )
 
     def save(self, path: Path, input_example: Any) -> None:
+        """The MLflow pyfunc files, then the HF model, tokenizer and model card, at `path`."""
         from mlflow.models import infer_signature
 
         from reprolab.models.requirements import pins
 
         if self.model is None:
             raise RuntimeError("fit the model before saving")
-        p = self.params
+        path = Path(path)
+        signature = None
+        if input_example is not None:
+            signature = infer_signature(input_example, self.predict(input_example))
         with tempfile.TemporaryDirectory() as tmp:
-            hf = Path(tmp) / "hf"
-            self.model.save_pretrained(hf)
-            self.tokenizer.save_pretrained(hf)
-            config = {
-                "max_length": p.max_length,
-                "batch_size": p.eval_batch_size,
-                "bf16": p.bf16,
-                "num_threads": p.num_threads,
-                "summary": self.summary,
-            }
-            (hf / CONFIG_FILE).write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
-            signature = None
-            if input_example is not None:
-                signature = infer_signature(input_example, self.predict(input_example))
+            config = Path(tmp) / CONFIG_FILE
+            config.write_text(json.dumps(self._config(), indent=2, sort_keys=True) + "\n")
             save_pyfunc(
                 path,
                 python_model=HFClassifierPyfunc(),
-                artifacts={"hf": str(hf)},
+                artifacts={"config": str(config)},
                 input_example=input_example,
                 signature=signature,
-                pip_requirements=pins(
-                    "torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas"
-                ),
+                pip_requirements=pins(*PACKAGES),
             )
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        self._write_card(path)
+
+    def _config(self) -> dict[str, Any]:
+        p = self.params
+        return {
+            "max_length": p.max_length,
+            "batch_size": p.eval_batch_size,
+            "bf16": p.bf16,
+            "num_threads": p.num_threads,
+            "label_names": self.labels,
+            "summary": self.summary,
+        }
+
+    def _write_card(self, path: Path) -> None:
+        from reprolab.llm import model_root
+        from reprolab.models import card
+
+        base_model, base_license = card.base_card(model_root(base_dir(self.params.base)))
+        labels = ", ".join(f"{i} {name}" for i, name in enumerate(self.labels))
+        name = card.model_name(path)
+        card.write_card(
+            path,
+            name=name,
+            kind="hf_classifier",
+            summary=(
+                f"A BERT-family encoder (base: `{base_model}`) fine-tuned for binary sentiment "
+                f"classification of Korean movie reviews. Labels: {labels}."
+            ),
+            license=card.combined_license(base_license, *card.data_license("nsmc")),
+            pipeline_tag="text-classification",
+            datasets=["nsmc"],
+            base_model=base_model,
+            tags=["bert", "sentiment", "text-classification", "mlflow"],
+            usage=USAGE.format(name=name),
+            params=card.tuning_params(self.params),
+            metrics={"valid": {"accuracy": self.summary.get("best_valid_accuracy")}},
+            intended_use=(
+                "Sentiment (negative/positive) of short Korean movie reviews, as a baseline "
+                "and a worked example of a reproducible fine-tuning pipeline."
+            ),
+            limits=[
+                "Trained on movie reviews only: other domains, long texts and other "
+                "languages are out of distribution.",
+                f"Texts are cut to {self.params.max_length} tokens.",
+                "Two classes only: neutral or mixed reviews get one of the two labels.",
+            ],
+        )
+
+
+USAGE = """```python
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+model = AutoModelForSequenceClassification.from_pretrained("models/{name}")
+tokenizer = AutoTokenizer.from_pretrained("models/{name}")
+# or as an MLflow pyfunc: a frame with a `text` column -> (n, 2) probabilities
+import mlflow.pyfunc, pandas as pd
+
+mlflow.pyfunc.load_model("models/{name}").predict(pd.DataFrame({{"text": ["재밌어요"]}}))
+```"""
 
 
 class HFClassifierPyfunc(mlflow.pyfunc.PythonModel):
@@ -305,8 +400,8 @@ class HFClassifierPyfunc(mlflow.pyfunc.PythonModel):
 
         from reprolab.models import hf_text
 
-        directory = Path(context.artifacts["hf"])
-        self.config = json.loads((directory / CONFIG_FILE).read_text())
+        directory, config = _locate(context.artifacts)
+        self.config = json.loads(config.read_text())
         hf_text.set_threads(self.config.get("num_threads"))
         self.tokenizer = AutoTokenizer.from_pretrained(directory)
         self.model = load_classifier(directory).eval()
@@ -318,6 +413,16 @@ class HFClassifierPyfunc(mlflow.pyfunc.PythonModel):
         return predict_proba(
             self.model, self.tokenizer, texts, c["max_length"], c["batch_size"], c["bf16"]
         )
+
+
+def _locate(artifacts: dict[str, str]) -> tuple[Path, Path]:
+    """(HF directory, prediction settings): the model's root and its artifacts/reprolab.json,
+    or, for a model saved before, artifacts/hf and the settings inside it."""
+    if LEGACY_HF in artifacts:
+        directory = Path(artifacts[LEGACY_HF])
+        return directory, directory / CONFIG_FILE
+    config = Path(artifacts["config"])
+    return config.parent.parent, config
 
 
 def _fingerprint(source: Path, train: Any) -> str:

@@ -1,8 +1,9 @@
 """`hf`: a base model brought in from outside (an `imports` entry): a Hugging Face hub id
 (`beomi/kcbert-base` for users online, pinned by `revision`) or a local directory, loaded with
 `AutoModel.from_pretrained` + `AutoTokenizer.from_pretrained` and written with
-`save_pretrained` to models/<name>, so that a finetune kind reads it like a pretrained base.
-Offline (HF_HUB_OFFLINE=1) only local paths and the local HF cache work."""
+`save_pretrained` to models/<name> with a model card (README.md) naming the source, so that
+a finetune kind reads it like a pretrained base. Offline (HF_HUB_OFFLINE=1) only local paths
+and the local HF cache work."""
 
 from __future__ import annotations
 
@@ -54,3 +55,33 @@ class HFImport(Model):
         self.tokenizer.save_pretrained(path)
         info = {"kind": "hf", "source": self.params.source, "revision": self.params.revision}
         (path / "reprolab.json").write_text(json.dumps(info, indent=2) + "\n")
+        self._write_card(path)
+
+    def _write_card(self, path: Path) -> None:
+        from reprolab.models import card
+
+        p = self.params
+        local = Path(p.source).exists()
+        base_model, license = card.base_card(Path(p.source)) if local else (p.source, "other")
+        pinned = f" at revision `{p.revision}`" if p.revision else ""
+        card.write_card(
+            path,
+            name=card.model_name(path),
+            kind="hf",
+            summary=(
+                f"`{base_model}` brought in unchanged from `{p.source}`{pinned} "
+                f"({self.model.config.model_type} encoder): a base for `finetune` entries."
+            ),
+            license=license or "other",
+            pipeline_tag="feature-extraction",
+            base_model=base_model,
+            tags=["base-model", "import", self.model.config.model_type],
+            usage=(
+                "```python\nfrom transformers import AutoModel, AutoTokenizer\n\n"
+                f'model = AutoModel.from_pretrained("models/{card.model_name(path)}")\n'
+                f'tokenizer = AutoTokenizer.from_pretrained("models/{card.model_name(path)}")\n```'
+            ),
+            params=card.tuning_params(p),
+            intended_use="A base encoder for fine-tuning in this repository.",
+            limits=["The weights, and their licence, are the source model's: see its card."],
+        )

