@@ -135,6 +135,12 @@ def test_the_gate_uses_valid_never_test(workspace, model_dir):
     snap = registry.snapshot(TASK, SPEC)
     assert snap["champion"]["value"] == 0.6 and snap["champion"]["test"] == 0.9
     assert snap["compared"] == 2 and snap["gate_split"] == "valid"
+    version = client().get_model_version(TASK, "1")
+    assert "valid rmse = 0.6000" in version.description  # the version's model card
+    assert "test rmse = 0.9000 (reported, never used to choose)" in version.description
+    logged = client().get_logged_model(version.source.removeprefix("models:/"))
+    assert logged.name == "model" and logged.model_type == "ridge"  # MLflow 3's Logged Models
+    assert logged.source_run_id == version.run_id and logged.status == "READY"
 
 
 def test_uncommitted_or_experiment_workspaces_may_not_move_aliases(workspace, monkeypatch):
