@@ -41,7 +41,7 @@ from reprolab.llm.generation import Sampling
 from reprolab.llm.pyfunc import PROMPT, CausalLMPyfunc, complete, sampling_params, signature
 from reprolab.models import save_pyfunc
 
-PACKAGES = ("torch", "transformers", "tokenizers", "peft", "safetensors", "pandas", "numpy")
+PACKAGES = ("torch", "transformers", "tokenizers", "peft", "safetensors", "pandas", "numpy", "tqdm")
 INPUTS = ("prompt", "instruction", "input", "response")
 # files of a model directory that are not part of its Hugging Face model
 NOT_HF = {

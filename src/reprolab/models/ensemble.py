@@ -80,7 +80,7 @@ class ProbAverage(Model):
         return combine([m.predict(inputs) for m in self.members], self.weight)
 
     def save(self, path: Path, input_example: Any) -> None:
-        from reprolab.models.requirements import pins
+        from mlflow.models import infer_signature
 
         if self.weight is None:
             raise RuntimeError("fit the model before saving")
@@ -90,6 +90,9 @@ class ProbAverage(Model):
             "valid_accuracy": self.valid_scores,
         }
         artifacts = {f"member{i}": str(d) for i, d in enumerate(self.dirs)}
+        signature = None
+        if input_example is not None:
+            signature = infer_signature(input_example, self.predict(input_example))
         with tempfile.TemporaryDirectory() as tmp:
             config_file = Path(tmp) / CONFIG_FILE
             config_file.write_text(json.dumps(config, indent=2) + "\n")
@@ -99,18 +102,19 @@ class ProbAverage(Model):
                 python_model=ProbAveragePyfunc(),
                 artifacts=artifacts,
                 input_example=input_example,
-                pip_requirements=_requirements(self.dirs) or pins("numpy", "pandas"),
+                signature=signature,
+                pip_requirements=_requirements(self.dirs),
             )
 
 
 def _requirements(dirs: list[Path]) -> list[str]:
-    """The union of the members' pinned requirements."""
-    lines: list[str] = []
-    for d in dirs:
-        f = d / "requirements.txt"
-        if f.is_file():
-            lines += [x.strip() for x in f.read_text().splitlines() if x.strip()]
-    return sorted(set(lines))
+    """The wrapper's own needs and the union of the members' pinned requirements: the
+    ensemble loads each member as the member itself would load."""
+    from reprolab.models import requirements
+
+    return requirements.union(
+        requirements.pins(*requirements.PYFUNC), *(requirements.read(d) for d in dirs)
+    )
 
 
 class ProbAveragePyfunc(mlflow.pyfunc.PythonModel):

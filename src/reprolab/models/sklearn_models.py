@@ -10,7 +10,7 @@ from typing import Any, Self
 import numpy as np
 
 from reprolab.models.base import Model, StepLogger
-from reprolab.models.requirements import pins
+from reprolab.models.requirements import SKLEARN, pins
 
 MAX_CURVE_POINTS = 40
 
@@ -111,16 +111,21 @@ class SklearnRegressor(Model):
     def save(self, path: Path, input_example: Any) -> None:
         import mlflow.sklearn
         import skops.io
+        from mlflow.models import infer_signature
 
         # skops refuses types it cannot audit (tree node arrays); these are our own freshly
         # trained objects, so trust exactly the types this estimator contains
         trusted = skops.io.get_untrusted_types(data=skops.io.dumps(self.estimator))
+        signature = None
+        if input_example is not None:
+            signature = infer_signature(input_example, self.predict(input_example))
         mlflow.sklearn.save_model(
             self.estimator,
             str(path),
             input_example=input_example,
+            signature=signature,
             skops_trusted_types=trusted,
-            pip_requirements=pins("scikit-learn", "numpy", "pandas", "scipy"),
+            pip_requirements=pins(*SKLEARN),
         )
 
 

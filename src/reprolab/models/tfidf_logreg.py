@@ -14,7 +14,7 @@ from typing import Any, Self
 import numpy as np
 
 from reprolab.models.base import Model, StepLogger
-from reprolab.models.requirements import pins
+from reprolab.models.requirements import SKLEARN, pins
 
 TEXT = "text"
 
@@ -76,13 +76,14 @@ class TfidfLogReg(Model):
     def save(self, path: Path, input_example: Any) -> None:
         import mlflow.sklearn
         import skops.io
-
-        # our own freshly trained objects: trust exactly the types this pipeline contains
         from mlflow.models import infer_signature
 
+        # our own freshly trained objects: trust exactly the types this pipeline contains
         trusted = skops.io.get_untrusted_types(data=skops.io.dumps(self.estimator))
         # the signature describes what the pyfunc returns: probabilities, not labels
-        signature = infer_signature(input_example, self.predict(input_example))
+        signature = None
+        if input_example is not None:
+            signature = infer_signature(input_example, self.predict(input_example))
         mlflow.sklearn.save_model(
             self.estimator,
             str(path),
@@ -90,5 +91,5 @@ class TfidfLogReg(Model):
             signature=signature,
             skops_trusted_types=trusted,
             pyfunc_predict_fn="predict_proba",
-            pip_requirements=pins("scikit-learn", "numpy", "pandas", "scipy"),
+            pip_requirements=pins(*SKLEARN),
         )

@@ -13,7 +13,7 @@ import mlflow.pyfunc
 import torch
 
 from reprolab.models import save_pyfunc
-from reprolab.models.requirements import pins
+from reprolab.models.requirements import TORCH, pins
 
 
 def save(
@@ -22,9 +22,12 @@ def save(
     config: dict[str, Any],
     python_model: mlflow.pyfunc.PythonModel,
     input_example: Any,
-    packages: tuple[str, ...] = ("torch", "numpy", "pandas"),
+    packages: tuple[str, ...] = (),
+    signature: Any = None,
 ) -> None:
-    """Write an MLflow model directory at `path` (explicit pip requirements: fast)."""
+    """Write an MLflow model directory at `path` (explicit pip requirements: fast). The
+    requirements are TORCH plus `packages`: what the family's predict needs beyond them.
+    Without `signature`, MLflow infers one by running the wrapper on `input_example`."""
     with tempfile.TemporaryDirectory() as tmp:
         weights, config_file = Path(tmp) / "weights.pt", Path(tmp) / "config.json"
         torch.save(module.state_dict(), weights)
@@ -34,7 +37,8 @@ def save(
             python_model=python_model,
             artifacts={"weights": str(weights), "config": str(config_file)},
             input_example=input_example,
-            pip_requirements=pins(*packages),
+            signature=signature,
+            pip_requirements=pins(*TORCH, *packages),
         )
 
 

@@ -1,0 +1,520 @@
+"""Every model family the pipelines save loads and predicts where reprolab is not installed.
+
+A tiny model of each family (wine: random forest; nsmc: TF-IDF and the probability-average
+ensemble; nuclei: U-Net; pid-control: PIDNet; Mini-T; a LoRA fine-tune of a tiny Llama) is
+trained in-process and saved as the train stage saves it. Its prediction on the input example
+saved with it is computed in this venv, then again in a fresh virtualenv (no system site
+packages, reprolab not importable) built from the models' own requirements.txt files, one
+process per model: the wrapper code must come from `<model>/code/reprolab`, the packages from
+the pins. To keep CI time down, one virtualenv holds the union of the models' requirements
+(the pins come from this one venv, so they agree); in it each model runs fenced
+(portable_predict.py --fence): only what its own requirements bring can be imported, as if
+the environment were its alone. The virtualenv is cached under pytest's cache, keyed by the
+union (REPROLAB_PORTABLE_VENVS overrides where), so a re-run only predicts.
+
+Then the wine model is served over HTTP by `mlflow models serve --env-manager virtualenv`
+(MLflow builds the environment from the model's requirements with the pyenv Python the model
+records) and answers /invocations like the in-venv model."""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytestmark = pytest.mark.slow
+
+RUNNER = Path(__file__).resolve().parent / "portable_predict.py"
+VENV_BUILD_TIMEOUT = 1800  # first build: torch, transformers, mlflow from the indexes
+PREDICT_TIMEOUT = 300
+SERVE_TIMEOUT = 1200  # first start: MLflow builds the serving virtualenv
+RTOL, ATOL = 1e-6, 1e-8
+GREEDY = {"max_new_tokens": 5, "temperature": 0.0}
+
+
+@dataclass
+class Case:
+    """A saved model, the frame to predict (None: its saved input example) and its params."""
+
+    name: str
+    dir: Path
+    frame: pd.DataFrame | None = None
+    params: dict[str, Any] | None = None
+    wrapper: bool = True  # a reprolab pyfunc wrapper (its code travels), not a plain flavour
+    unpinned: frozenset[str] = frozenset()  # modules its code imports that its pins lack
+
+    def spec(self) -> dict[str, Any]:
+        frame = None if self.frame is None else json.loads(self.frame.to_json(orient="split"))
+        return {"name": self.name, "dir": str(self.dir), "frame": frame, "params": self.params}
+
+
+# ---------------------------------------------------------------- tiny models, one per family
+
+
+def wine_rf(root: Path) -> Case:
+    from reprolab import models
+    from reprolab.params import RandomForestParams
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.normal(size=(120, 4)), columns=["acidity", "sugar", "ph", "alcohol"])
+    y = (5 + X["alcohol"] - 0.5 * X["ph"] ** 2 + rng.normal(0, 0.1, len(X))).to_numpy()
+    split = SimpleNamespace(X=X, y=y)
+    params = RandomForestParams(
+        kind="random_forest", dataset="wine", task="wine-quality", n_estimators=8, n_jobs=1
+    )
+    models.build(params, 0).fit(split, split).save(root / "wine-rf", input_example=X.head(5))
+    return Case("wine-rf", root / "wine-rf", wrapper=False)
+
+
+POS = ["정말 재밌어요 최고", "배우 연기 좋다 감동", "최고의 영화 추천", "재밌다 또 보고 싶다"]
+NEG = ["너무 지루하다 별로", "최악의 영화 시간 낭비", "별로 재미없다", "지루하고 최악"]
+
+
+def reviews(n: int) -> SimpleNamespace:
+    labels = np.arange(n) % 2 == 0
+    texts = [f"{(POS if pos else NEG)[(i // 2) % 4]} {i}" for i, pos in enumerate(labels)]
+    return SimpleNamespace(X=pd.DataFrame({"text": texts}), y=labels.astype(int))
+
+
+def nsmc_models(root: Path) -> list[Case]:
+    """Two TF-IDF members and their probability-average ensemble."""
+    from reprolab import models
+    from reprolab.models.ensemble import ProbAverage
+    from reprolab.params import ProbAverageParams, TfidfLogRegParams
+
+    train, valid = reviews(40), reviews(16)
+    cases = []
+    for name, bits, c in (("nsmc-tfidf", 10, 4.0), ("nsmc-tfidf-b", 11, 1.0)):
+        params = TfidfLogRegParams(
+            kind="tfidf_logreg", dataset="nsmc", task="nsmc-sentiment", hash_bits=bits, C=c
+        )
+        models.build(params, 0).fit(train, valid).save(root / name, train.X.head(3))
+        cases.append(Case(name, root / name, wrapper=False))
+    params = ProbAverageParams(
+        kind="prob_average",
+        dataset="nsmc",
+        task="nsmc-sentiment",
+        members=[str(c.dir) for c in cases],
+    )
+    ProbAverage(params, 0).fit(train, valid).save(root / "nsmc-ensemble", train.X.head(3))
+    return [cases[0], Case("nsmc-ensemble", root / "nsmc-ensemble")]
+
+
+def _png(rgb: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def nuclei_unet(root: Path) -> Case:
+    from reprolab import models
+    from reprolab.params import parse_params
+
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:48, :48]
+    masks = [(yy - cy) ** 2 + (xx - cx) ** 2 <= 64 for cy, cx in rng.integers(12, 36, (3, 2))]
+    rgbs = [np.repeat(np.where(m, 200, 40).astype(np.uint8)[:, :, None], 3, 2) for m in masks]
+    pairs = SimpleNamespace(rgb=lambda: rgbs, masks=masks)
+    spec = {
+        "dataset": "d",
+        "task": "t",
+        "kind": "unet",
+        "depth": 2,
+        "base_width": 4,
+        "crop_size": 32,
+        "batch_size": 4,
+        "max_steps": 6,
+        "eval_every": 6,
+        "warmup_steps": 2,
+        "bf16": False,
+        "channels_last": False,
+        "tile_size": 64,
+        "tile_overlap": 8,
+    }
+    raw = {
+        "datasets": {"d": {"kind": "nuclei"}},
+        "models": {"u": spec},
+        "registry": {"t": {"metric": "dice", "direction": "maximize", "threshold": 0.5}},
+    }
+    model = models.build(parse_params(raw).models["u"], 0).fit(pairs, pairs)
+    model.save(root / "nuclei-unet", input_example=pd.DataFrame({"image": [_png(rgbs[0])]}))
+    return Case("nuclei-unet", root / "nuclei-unet")
+
+
+def pid_pidnet(root: Path) -> Case:
+    from reprolab import models
+    from reprolab.data import control
+    from reprolab.params import ControlDataset, PIDNetParams
+
+    data = ControlDataset(
+        kind="control", n_plants=24, horizon=30.0, disturbance_time=15.0, delay=(0.2, 1.0)
+    )
+    control.prepare(data, 7, root / "control-raw", root / "control", None)
+    train, valid = (control.load_split(root / "control", s) for s in ("train", "valid"))
+    params = PIDNetParams(dataset="c", task="t", kind="pidnet", epochs=1, batch_size=8)
+    model = models.build(params, 0).fit(train, valid, None)
+    model.save(root / "pid-pidnet", input_example=train.X.head(2))
+    return Case("pid-pidnet", root / "pid-pidnet")
+
+
+def minit(root: Path) -> Case:
+    from reprolab import models
+    from reprolab.data import tokenizers
+    from reprolab.params import MiniTParams
+
+    text = "the quick brown fox jumps over the lazy dog.\n" * 40
+    tok = tokenizers.char_tokenizer(text)
+    tok.save_pretrained(str(root / "minit-tok"))
+    split = SimpleNamespace(
+        tokens=tokenizers.encode(tok, text),
+        X=pd.DataFrame({"prompt": ["the ", "a lazy"]}),
+        tokenizer=lambda: tokenizers.load(root / "minit-tok"),
+    )
+    params = MiniTParams(
+        kind="minit",
+        dataset="s",
+        n_layer=1,
+        n_embd=16,
+        n_head=2,
+        block_size=16,
+        batch_size=4,
+        lr=3e-3,
+        warmup_steps=1,
+        max_steps=4,
+        max_seconds=None,
+        eval_every=4,
+        eval_batches=1,
+        log_every=4,
+        checkpoint_every=4,
+        checkpoint_dir=str(root / "minit-ckpt"),
+        sample_tokens=4,
+        threads=1,
+    )
+    model = models.build(params, 0).fit(split, split, None)
+    model.save(root / "minit", input_example=split.X)
+    return Case("minit", root / "minit", params=GREEDY)
+
+
+def llm_lora(root: Path) -> Case:
+    """A LoRA adapter (not merged) on a tiny Llama: the pyfunc scores prompt/response pairs."""
+    from reprolab import models
+    from reprolab.data import instructions
+    from reprolab.params import InstructionsDataset, LoraParams
+    from tests.llm import tiny
+
+    ws = root / "lora-ws"
+    tiny.save_base(ws / "models" / "tinybase")
+    data = InstructionsDataset(kind="instructions", code_alpaca=False, synthetic=40)
+    instructions.prepare(data, 0, ws / "raw", ws / "data", None)
+    train, valid = (instructions.load_split(ws / "data", s) for s in ("train", "valid"))
+    params = LoraParams(
+        kind="lora",
+        dataset="ins",
+        task="llm-sft",
+        base="tinybase",
+        r=2,
+        alpha=4,
+        dropout=0.0,
+        warmup_steps=0,
+        batch_size=2,
+        max_steps=2,
+        eval_every=2,
+        eval_examples=2,
+        max_length=160,
+        prompts=["How do I reproduce a pipeline?"],
+        max_new_tokens=2,
+        threads=1,
+        merge=False,
+    )
+    with pytest.MonkeyPatch.context() as mp:  # the base is found as models/<base>
+        mp.chdir(ws)
+        model = models.build(params, 0).fit(train, valid, None)
+        model.save(ws / "models" / "llm-lora", input_example=train.X.head(3))
+    frame = valid.X[["prompt", "response"]].head(2).reset_index(drop=True)
+    return Case("llm-lora", ws / "models" / "llm-lora", frame=frame)
+
+
+# ---------------------------------------------------------------- environments and runs
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without anything that would lead a child Python to this venv."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV"}
+    }
+    venv_bin = str(Path(sys.executable).parent)
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != venv_bin)
+    return {**env, "PYTHONNOUSERSITE": "1", **extra}
+
+
+def cache_root(config: pytest.Config) -> Path:
+    """Where built environments are kept between runs: REPROLAB_PORTABLE_VENVS, else pytest's
+    cache (a temp folder when the cache plugin is off)."""
+    import tempfile
+
+    configured = os.environ.get("REPROLAB_PORTABLE_VENVS")
+    if configured:
+        return Path(configured)
+    cache = getattr(config, "cache", None)
+    if cache is None:
+        return Path(tempfile.gettempdir()) / "reprolab-portable-venvs"
+    return Path(cache.mkdir("portable-venvs"))
+
+
+def requirement_union(cases: list[Case]) -> list[str]:
+    from reprolab.models import requirements
+
+    return requirements.union(*(requirements.read(c.dir) for c in cases))
+
+
+def build_venv(root: Path, lines: list[str]) -> tuple[Path, float]:
+    """A virtualenv with exactly `lines` installed (cached by their digest): its Python and
+    how long building it took (0 when it came from the cache). Older builds are removed."""
+    key = hashlib.sha256("\n".join([platform.python_version(), *lines]).encode()).hexdigest()
+    env, python = root / key[:16], root / key[:16] / "bin" / "python"
+    if (env / "ready").is_file():
+        return python, 0.0
+    for old in root.iterdir():
+        shutil.rmtree(old, ignore_errors=True)
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "venv", str(env)], check=True, env=clean_env(), timeout=300
+    )
+    (env / "requirements.txt").write_text("\n".join(lines) + "\n")
+    pip = subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", "-r", str(env / "requirements.txt")],
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=VENV_BUILD_TIMEOUT,
+    )
+    assert pip.returncode == 0, f"pip install -r {env / 'requirements.txt'}:\n{pip.stderr[-4000:]}"
+    seconds = time.perf_counter() - started
+    (env / "ready").write_text(f"{seconds:.0f} s\n")
+    return python, seconds
+
+
+def run_case(python: Path, case: Case, workdir: Path) -> dict[str, Any]:
+    """The case predicted by `python` in a process of its own, from `workdir`, fenced to what
+    the model's requirements bring."""
+    spec, out = workdir / f"{case.name}.case.json", workdir / f"{case.name}.out.json"
+    spec.write_text(json.dumps(case.spec()))
+    done = subprocess.run(
+        [str(python), str(RUNNER), str(spec), str(out), "--fence"],
+        cwd=workdir,
+        env=clean_env(MLFLOW_DISABLE_TELEMETRY="true"),
+        capture_output=True,
+        text=True,
+        timeout=PREDICT_TIMEOUT,
+    )
+    assert done.returncode == 0, f"{case.name} in {python}:\n{done.stderr[-4000:]}"
+    return json.loads(out.read_text())
+
+
+def reference(case: Case) -> dict[str, Any]:
+    """The case predicted in this process, through the same code as the child runs."""
+    spec = importlib.util.spec_from_file_location("portable_predict", RUNNER)
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    return runner.predict(case.spec())["output"]
+
+
+def assert_same(got: dict[str, Any], want: dict[str, Any], name: str) -> None:
+    assert got.keys() == want.keys(), name
+    if "array" in want:
+        np.testing.assert_allclose(
+            np.asarray(got["array"]), np.asarray(want["array"]), rtol=RTOL, atol=ATOL, err_msg=name
+        )
+    else:
+        pd.testing.assert_frame_equal(
+            pd.DataFrame(**got["frame"]), pd.DataFrame(**want["frame"]), rtol=RTOL, atol=ATOL
+        )
+
+
+def assert_pinned(imports: dict[str, list[str]], case: Case) -> None:
+    """Every third-party module the wrapper code imported is provided by a pinned project."""
+    from reprolab.models.requirements import canonical, read
+
+    pinned = {canonical(line) for line in read(case.dir)}
+    missing = {
+        module: providers
+        for module, providers in imports.items()
+        if module not in case.unpinned and not pinned & set(providers)
+    }
+    assert not missing, f"{case.name}: imported but not in requirements.txt: {missing}"
+
+
+def assert_portable_layout(case: Case) -> None:
+    """What each saved model must carry: a signature, an input example, requirements that pin
+    mlflow and never reprolab, and (a wrapper) the package source without bytecode."""
+    import yaml
+
+    mlmodel = yaml.safe_load((case.dir / "MLmodel").read_text())
+    if case.frame is None:  # families whose save path gets an input example from train
+        assert mlmodel.get("signature"), f"{case.name}: no signature"
+        assert mlmodel.get("saved_input_example_info"), f"{case.name}: no input example"
+    lines = (case.dir / "requirements.txt").read_text().split()
+    assert any(x.startswith("mlflow==") for x in lines), (case.name, lines)
+    assert not any(x.split("==")[0] == "reprolab" for x in lines), (case.name, lines)
+    code = case.dir / "code" / "reprolab"
+    assert (code / "__init__.py").is_file() == case.wrapper, case.name
+    assert not [p for p in case.dir.rglob("*") if p.suffix == ".pyc" or p.name == "__pycache__"]
+
+
+# ---------------------------------------------------------------- fixtures and tests
+
+
+@pytest.fixture(scope="module")
+def wine(tmp_path_factory) -> Case:
+    return wine_rf(tmp_path_factory.mktemp("wine"))
+
+
+@pytest.fixture(scope="module")
+def cases(wine, tmp_path_factory) -> list[Case]:
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: a second thread only adds waiting
+    root = tmp_path_factory.mktemp("portable")
+    try:
+        built = [wine, *nsmc_models(root), nuclei_unet(root), pid_pidnet(root), minit(root)]
+        built.append(llm_lora(root))
+    finally:
+        torch.set_num_threads(threads)
+    return built
+
+
+def test_every_family_predicts_in_a_clean_virtualenv(cases, tmp_path, request):
+    for case in cases:
+        assert_portable_layout(case)
+    expected = {case.name: reference(case) for case in cases}
+
+    venvs = cache_root(request.config) / "venvs"
+    venvs.mkdir(parents=True, exist_ok=True)
+    python, seconds = build_venv(venvs, requirement_union(cases))
+    request.node.user_properties.append(("venv_build_s", round(seconds)))
+    bare = subprocess.run(
+        [str(python), "-c", "import reprolab"],
+        cwd=tmp_path,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+    )
+    assert bare.returncode != 0 and "No module named 'reprolab'" in bare.stderr
+
+    for case in cases:
+        got = run_case(python, case, tmp_path)
+        assert_same(got["output"], expected[case.name], case.name)
+        if case.wrapper:  # the code came with the model, not from anywhere else
+            assert Path(got["code"]).is_relative_to(case.dir / "code" / "reprolab"), got["code"]
+        else:
+            assert got["code"] is None, (case.name, got["code"])
+        assert_pinned(got["imports"], case)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pyenv_has(version: str) -> bool:
+    """MLflow's virtualenv manager takes the model's Python from pyenv; one it must compile
+    would take far longer than this test may."""
+    pyenv = shutil.which("pyenv")
+    if pyenv is None:
+        return False
+    done = subprocess.run([pyenv, "prefix", version], capture_output=True, env=clean_env())
+    return done.returncode == 0
+
+
+def _stop(process: subprocess.Popen) -> None:
+    """The server and every process it started (its own process group)."""
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=20)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_for_ping(url: str, process: subprocess.Popen, log: Path) -> None:
+    import httpx
+
+    deadline = time.monotonic() + SERVE_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited ({process.returncode}):\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    pytest.fail(f"no /ping within {SERVE_TIMEOUT} s:\n{log.read_text()[-4000:]}")
+
+
+def test_wine_model_serves_over_http_from_its_own_virtualenv(wine, tmp_path, request):
+    import httpx
+    import yaml
+
+    python = yaml.safe_load((wine.dir / "python_env.yaml").read_text())["python"]
+    if not _pyenv_has(python):
+        pytest.skip(f"pyenv with Python {python} is needed by --env-manager virtualenv")
+    frame = pd.DataFrame(
+        **json.loads((wine.dir / "serving_input_example.json").read_text())["dataframe_split"]
+    )
+    want = reference(Case(wine.name, wine.dir, frame=frame))["array"]
+
+    port, log = _free_port(), tmp_path / "serve.log"
+    env = clean_env(
+        MLFLOW_ENV_ROOT=str(cache_root(request.config) / "mlflow-envs"),
+        MLFLOW_DISABLE_TELEMETRY="true",
+    )
+    mlflow_cli = [sys.executable, "-m", "mlflow", "models", "serve", "-m", str(wine.dir)]
+    options = ["--env-manager", "virtualenv", "--host", "127.0.0.1", "--port", str(port)]
+    with log.open("w") as sink:
+        server = subprocess.Popen(
+            [*mlflow_cli, *options, "--workers", "1"],
+            cwd=tmp_path,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_for_ping(url, server, log)
+        payload = {"dataframe_split": json.loads(frame.to_json(orient="split"))}
+        answer = httpx.post(f"{url}/invocations", json=payload, timeout=60)
+        assert answer.status_code == 200, answer.text
+        got = answer.json()["predictions"]
+    finally:
+        _stop(server)
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=RTOL, atol=ATOL)
