@@ -14,6 +14,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from reprolab import interrupts
 from reprolab.errors import ReprolabError
 from reprolab.metrics import flatten
 from reprolab.paths import mlflow_artifact_root, mlflow_tracking_uri, repo_root
@@ -195,6 +196,7 @@ class Run:
         self.tags = tags or {}
         self.live = None
         self.run_id = ""
+        self._signals = None
 
     def __enter__(self) -> Run:
         try:
@@ -211,6 +213,7 @@ class Run:
         import mlflow
 
         exp_id = experiment_id(self.experiment)
+        reap_stale(exp_id)
         if self.resume_run_id:
             active = with_lock_retry(mlflow.start_run, run_id=self.resume_run_id)
         else:
@@ -218,6 +221,7 @@ class Run:
         self.run_id = active.info.run_id
         # a resumed run keeps the lineage of the execution that created it
         tags = self.tags if self.resume_run_id else {**base_tags(), **self.tags}
+        tags = {**tags, **interrupts.process_tags()}  # who owns the run while it is RUNNING
         with_lock_retry(
             mlflow.set_tags, {k if k.startswith(TAG) else TAG + k: v for k, v in tags.items()}
         )
@@ -227,6 +231,8 @@ class Run:
             self.live = Live(
                 str(self.live_dir), dvcyaml=False, save_dvc_exp=False, report=None, resume=False
             )
+        self._signals = interrupts.stop_on_signals()
+        self._signals.__enter__()
         return self
 
     def __exit__(
@@ -237,6 +243,12 @@ class Run:
     ) -> None:
         import mlflow
 
+        if self._signals is not None:
+            self._signals.__exit__(None, None, None)
+        if exc is None:
+            interrupts.clear_incomplete(self.live_dir)
+        else:
+            interrupts.mark_incomplete(self.live_dir, f"run {self.run_id}: {exc!r}")
         try:
             if self.live is not None and exc is None:
                 self.live.end()
@@ -254,7 +266,8 @@ class Run:
                 self._fail(exc)
 
     def _fail(self, exc: BaseException) -> bool:
-        """Tag the error and end the run FAILED; False when the store cannot be reached."""
+        """Tag the error and end the run FAILED (KILLED when the stage was stopped by a
+        signal or Ctrl-C); False when the store cannot be reached."""
         import mlflow
 
         with _no_retries() if unreachable(exc) else contextlib.nullcontext():
@@ -266,9 +279,8 @@ class Run:
                 if not unreachable(err):
                     raise
             try:
-                with_lock_retry(
-                    mlflow.end_run, "FAILED"
-                )  # pops the local run even when the call fails
+                status = "KILLED" if interrupts.killed(exc) else "FAILED"
+                with_lock_retry(mlflow.end_run, status)  # pops the local run even if it fails
             except Exception as err:
                 if not unreachable(err):
                     raise
@@ -371,6 +383,22 @@ class Run:
         import mlflow
 
         with_lock_retry(mlflow.set_tags, {TAG + k: str(v) for k, v in tags.items()})
+
+
+def reap_stale(exp_id: str) -> None:
+    """Mark KILLED the runs of this host left RUNNING by a process that is gone (SIGKILL):
+    their stage can never end them, and RUNNING would read as work in progress."""
+    mlflow_client = client()
+    host = interrupts.process_tags()["host"]
+    query = f"attributes.status = 'RUNNING' and tags.`{TAG}host` = '{host}'"
+    for run in with_lock_retry(mlflow_client.search_runs, [exp_id], query, max_results=200):
+        tags = run.data.tags
+        pid = tags.get(TAG + "pid", "")
+        if not pid.isdigit() or interrupts.is_alive(int(pid), tags.get(TAG + "pid_start", "")):
+            continue
+        reason = f"process {pid} on {host} ended without closing the run (killed?)"
+        with_lock_retry(mlflow_client.set_tag, run.info.run_id, TAG + "error", reason)
+        with_lock_retry(mlflow_client.set_terminated, run.info.run_id, "KILLED")
 
 
 def base_tags() -> dict[str, str]:
