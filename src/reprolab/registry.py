@@ -333,6 +333,23 @@ def champion(task: str) -> tuple[str, str]:
     return f"models:/{task}@{CHAMPION}", f"v{version.version} ({model})"
 
 
+def run_exists(run_id: str) -> bool:
+    """Whether this MLflow store holds the run (a clone may pull outputs but not runs)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client().get_run(run_id)
+    except MlflowException:
+        return False
+    return True
+
+
+def store_uri() -> str:
+    from reprolab.paths import mlflow_tracking_uri
+
+    return mlflow_tracking_uri()
+
+
 # ---------------------------------------------------------------- helpers
 
 

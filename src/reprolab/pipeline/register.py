@@ -23,14 +23,24 @@ def register(task: str, params: Params) -> tuple[dict, list[str]]:
         snapshot |= {"compared": 0, "champion": None, "previous_champion": None, "versions": []}
         write_files(task, {**snapshot, "history": []})
         return snapshot, [f"{task}: no model in params.yaml, nothing to register"]
-    authority = registry.Authority.of_pipeline()
-    events: list[str] = []
+    runs = {}
     for name in params.models_of_task(task):
         run_file = eval_dir(task, name) / RUN_FILE
         if not run_file.is_file():
             raise DataError(f"{run_file}: not found; run evaluate@{name} first")
-        info = json.loads(run_file.read_text())
-        events += registry.register_run(task, spec, info["run_id"], name, authority)
+        runs[name] = json.loads(run_file.read_text())["run_id"]
+    known = {name: run_id for name, run_id in runs.items() if registry.run_exists(run_id)}
+    if not known and registry_file(task).is_file():
+        # outputs pulled from a DVC remote, runs in another MLflow store: the registry that
+        # holds their versions is that store's; keep the files that describe it
+        return json.loads(registry_file(task).read_text()), [
+            f"{task}: runs {', '.join(r[:8] for r in runs.values())} are not in this MLflow "
+            f"store ({registry.store_uri()}); registry files kept as they are"
+        ]
+    authority = registry.Authority.of_pipeline()
+    events: list[str] = []
+    for name, run_id in runs.items():
+        events += registry.register_run(task, spec, run_id, name, authority)
     return refresh(task, spec), events
 
 
