@@ -2,7 +2,7 @@
 
 import click
 
-from reprolab.cli_support import load, params_option, user_errors
+from reprolab.cli_support import choice, load, params_option, user_errors
 
 
 @click.command()
@@ -11,9 +11,14 @@ from reprolab.cli_support import load, params_option, user_errors
 def main(model: str, params_path: str) -> None:
     """Evaluate MODEL on its dataset's test split."""
     with user_errors():
+        from reprolab.params import MODEL_SECTIONS
         from reprolab.pipeline.evaluate import evaluate
 
-        metrics = evaluate(model, load(params_path))
+        params = load(params_path)
+        # only models of a task are scored (pretrain/imports bases have none)
+        scored = [n for s in MODEL_SECTIONS for n, m in getattr(params, s).items() if m.task]
+        choice("model", model, scored)
+        metrics = evaluate(model, params)
         shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if isinstance(v, float))
         click.echo(f"{model}: {shown}")
 

@@ -2,7 +2,7 @@
 
 import click
 
-from reprolab.cli_support import load, params_option, user_errors
+from reprolab.cli_support import choice, load, params_option, user_errors
 
 
 @click.command()
@@ -13,7 +13,9 @@ def main(model: str, params_path: str) -> None:
     with user_errors():
         from reprolab.pipeline.hpo import hpo
 
-        report = hpo(model, load(params_path))
+        params = load(params_path)
+        choice("model", model, params.models)
+        report = hpo(model, params)
         if report["study"] is None:
             click.echo(f"{model}: no hpo.{model} section, nothing to tune")
             return

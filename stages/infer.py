@@ -2,7 +2,7 @@
 
 import click
 
-from reprolab.cli_support import load, params_option, user_errors
+from reprolab.cli_support import choice, load, params_option, user_errors
 
 
 @click.command()
@@ -29,11 +29,13 @@ def main(
     with user_errors():
         from reprolab.pipeline.infer import infer
 
+        params = load(params_path)
+        choice("task", task, params.infer)
         if interactive:
             from reprolab.runs import choose_run
 
             run_id = choose_run(task)
-        path, used = infer(task, load(params_path), run_id, input_csv, output)
+        path, used = infer(task, params, run_id, input_csv, output)
         click.echo(f"{task}: predictions by {used} -> {path}")
 
 

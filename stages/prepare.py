@@ -2,7 +2,7 @@
 
 import click
 
-from reprolab.cli_support import load, params_option, user_errors
+from reprolab.cli_support import choice, load, params_option, user_errors
 
 
 @click.command()
@@ -13,7 +13,9 @@ def main(dataset: str, params_path: str) -> None:
     with user_errors():
         from reprolab.pipeline.prepare import prepare
 
-        summary = prepare(dataset, load(params_path))
+        params = load(params_path)
+        choice("dataset", dataset, params.datasets)
+        summary = prepare(dataset, params)
         click.echo(f"{dataset}: {summary['rows']} rows per split")
 
 

@@ -2,7 +2,7 @@
 
 import click
 
-from reprolab.cli_support import load, params_option, user_errors
+from reprolab.cli_support import choice, load, params_option, user_errors
 
 
 @click.command()
@@ -25,13 +25,12 @@ def main(
     """Register the models of TASK (a key of `registry` in params.yaml)."""
     with user_errors():
         params = load(params_path)
+        choice("task", task, params.registry)
         if manual:
             from reprolab import registry
 
             if not run_id:
                 raise click.UsageError("--manual needs --run-id")
-            if task not in params.registry:
-                raise click.UsageError(f"{task}: not a task of params.yaml's registry")
             who = registry.Authority.person(reason or f"registered run {run_id} by hand")
             events = registry.register_run(
                 task, params.registry[task], run_id, model_name, who, strict=True, force=force

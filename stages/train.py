@@ -3,7 +3,7 @@ fit one model, save it to models/<name>/, log to dvclive and MLflow."""
 
 import click
 
-from reprolab.cli_support import load, params_option, user_errors
+from reprolab.cli_support import choice, load, params_option, user_errors
 
 
 @click.command()
@@ -12,9 +12,12 @@ from reprolab.cli_support import load, params_option, user_errors
 def main(model: str, params_path: str) -> None:
     """Train MODEL (a key of `models`, `pretrain`, `imports` or `finetune` in params.yaml)."""
     with user_errors():
+        from reprolab.params import MODEL_SECTIONS
         from reprolab.pipeline.train import train
 
-        info = train(model, load(params_path))
+        params = load(params_path)
+        choice("model", model, (n for s in MODEL_SECTIONS for n in getattr(params, s)))
+        info = train(model, params)
         if not info:  # a torchrun rank other than 0
             return
         click.echo(f"{model}: trained in {info['fit_seconds']:.1f}s, MLflow run {info['run_id']}")

@@ -1,4 +1,5 @@
-"""deploy/docker-compose.yml: the services the team stack needs, every variable it reads
+"""deploy/docker-compose.yml: the services the team stack needs, the pipeline (profiles cpu,
+gpu) and model server (profile serve) built from deploy/Dockerfile, every variable it reads
 defined once in .env.example, no secret inline; `docker compose config` validates it where
 the compose plugin exists (it needs no engine)."""
 
@@ -14,6 +15,7 @@ import yaml
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 COMPOSE, ENV = DEPLOY / "docker-compose.yml", DEPLOY / ".env.example"
+DOCKERFILE = DEPLOY / "Dockerfile"
 VARIABLE = re.compile(r"(?<!\$)\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}")
 
 
@@ -28,7 +30,15 @@ def _env() -> dict[str, str]:
 
 def test_services_and_lean_mlflow_on_postgres():
     spec = yaml.safe_load(COMPOSE.read_text())
-    assert set(spec["services"]) == {"minio", "minio-init", "postgres", "mlflow", "model-server"}
+    assert set(spec["services"]) == {
+        "minio",
+        "minio-init",
+        "postgres",
+        "mlflow",
+        "train",
+        "train-gpu",
+        "model-server",
+    }
     mlflow = spec["services"]["mlflow"]
     command = " ".join(mlflow["command"])
     assert "postgresql+psycopg2://" in command and "--workers 1" in command
@@ -38,6 +48,27 @@ def test_services_and_lean_mlflow_on_postgres():
     init = " ".join(spec["services"]["minio-init"]["entrypoint"])
     assert init.count("mc mb --ignore-existing") == 2
     assert spec["services"]["model-server"]["profiles"] == ["serve"]
+
+
+def test_profiles_cpu_gpu_and_serve_build_from_the_dockerfile():
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    profiles = ("cpu", "gpu", "serve")
+    by_profile = {
+        p: {n for n, s in services.items() if p in s.get("profiles", [])} for p in profiles
+    }
+    assert by_profile == {"cpu": {"train"}, "gpu": {"train-gpu"}, "serve": {"model-server"}}
+    for name, target in (("train", "train"), ("train-gpu", "train"), ("model-server", "serve")):
+        build = services[name]["build"]
+        assert (build["context"], build["dockerfile"]) == ("..", "deploy/Dockerfile")
+        assert build["target"] == target and f" AS {target}\n" in DOCKERFILE.read_text()
+    # the stack itself runs with no profile; only the GPU service reserves a GPU
+    assert all("profiles" not in services[n] for n in ("minio", "postgres", "mlflow"))
+    devices = services["train-gpu"]["deploy"]["resources"]["reservations"]["devices"]
+    assert devices == [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]
+    assert "deploy" not in services["train"] and "deploy" not in services["model-server"]
+    gpu_args = services["train-gpu"]["build"]["args"]
+    assert gpu_args == {"BASE": "${CUDA_BASE}", "TORCH_VARIANT": "${GPU_TORCH_VARIANT}"}
+    assert _env()["GPU_TORCH_VARIANT"].startswith("cu") and "cuda" in _env()["CUDA_BASE"]
 
 
 def test_every_variable_is_defined_in_env_example_and_used():
