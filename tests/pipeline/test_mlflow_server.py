@@ -121,10 +121,11 @@ def test_pipeline_logs_and_registers_on_the_server(pg, repo, tmp_path):
         # artifacts went through the server to its store, not to the client's disk
         assert run["info"]["artifact_uri"].startswith("mlflow-artifacts:")
         assert not (repo / "mlartifacts").exists() and not (repo / "mlflow.db").exists()
-        listed = httpx.get(
-            f"{url}{API}/artifacts/list", params={"run_id": run["info"]["run_id"], "path": "model"}
-        ).json()
-        assert "model/MLmodel" in {f["path"] for f in listed["files"]}
+        import mlflow  # the model is a Logged Model of the run, its files on the server
+
+        logged = mlflow.MlflowClient(tracking_uri=url).get_logged_model(tags["reprolab.model_id"])
+        assert logged.source_run_id == run["info"]["run_id"] and logged.status == "READY"
+        assert logged.artifact_location.startswith("mlflow-artifacts:")
         assert any((tmp_path / "artifacts").rglob("MLmodel"))
 
         alias = httpx.get(

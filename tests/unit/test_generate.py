@@ -137,6 +137,20 @@ def test_a_registered_pyfunc_model_is_found_by_alias_and_run_id(lm_dir, tmp_path
     assert len(result.output.rstrip("\n")) == 6
 
 
+def test_a_run_s_logged_model_is_found_by_run_id(lm_dir, tmp_path):
+    """The pipeline logs models as MLflow Logged Models (not run artifacts)."""
+    from reprolab.llm import pyfunc
+    from reprolab.tracking import Run
+
+    model, tok = generation.load(lm_dir)
+    saved = tmp_path / "model"
+    pyfunc.save(saved, model, tok, generation.Sampling(max_new_tokens=5), ["ab"])
+    with Run("tiny-lm", run_name="lm") as run:
+        run.log_model_dir(saved, kind="minit")
+    found = generation.locate(run_id=run.run_id)
+    assert (found / "config.json").is_file() and (found / "MLmodel").is_file()
+
+
 def test_hf_files_below_an_mlflow_directory_are_found(lm_dir, tmp_path):
     import shutil
 

@@ -121,10 +121,13 @@ def _download_run_model(run_id: str) -> Path:
 
     mlflow_client = client()
     try:
-        mlflow_client.get_run(run_id)
+        run = mlflow_client.get_run(run_id)
     except MlflowException as err:
         raise RegistryError(f"run {run_id}: not found in the MLflow store") from err
+    model_id = run.data.tags.get("reprolab.model_id")  # a Logged Model; older runs: artifacts
     try:
+        if model_id:
+            return Path(mlflow.artifacts.download_artifacts(artifact_uri=f"models:/{model_id}"))
         return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model"))
     except (MlflowException, OSError) as err:
         raise GenerationError(f"run {run_id}: has no logged model ({_first_line(err)})") from err
