@@ -29,6 +29,7 @@ from reprolab.tracking import TAG, client, git_state, uncommitted_paths
 CANDIDATE, CHAMPION, ARCHIVE = "candidate", "champion", "archive"
 EVENT = TAG + "alias_event."  # registered-model tags, one per alias move: append-only
 GATE = TAG + "gate"  # version tag: "pending" until a committed workspace applies the gate
+GATE_RULES = TAG + "gate_rules"  # version tag: the registry.<task> rules it was gated under
 PENDING = "pending"
 
 
@@ -130,8 +131,8 @@ def register_run(
     else:
         mv = _create_version(mlflow_client, task, spec, run, model, value)
         events = [f"{model}: registered v{mv.version} ({metric_key(spec)}={value:.4f})"]
-    if mv.tags.get(GATE) != PENDING and existing:
-        return events  # the gate was applied to it once; only a person moves it now
+    if existing and mv.tags.get(GATE) != PENDING and mv.tags.get(GATE_RULES) in (None, rules(spec)):
+        return events  # gated once under these rules; only a person (or new rules) moves it now
     if not authority.may_move:
         return [*events, f"v{mv.version}: aliases not moved: {authority.reason}"]
     return events + _gate(mlflow_client, task, spec, str(mv.version), value, authority, force)
@@ -163,6 +164,11 @@ def _create_version(mlflow_client, task: str, spec: RegistryTask, run, model: st
 _COPIED = ("dvc_exp", "params_digest", "git_commit", "git_dirty", "kind", "data_md5", "model_md5")
 
 
+def rules(spec: RegistryTask) -> str:
+    """The gate's rules as a version tag: committed new rules gate the versions again."""
+    return f"{spec.metric} {spec.direction} {spec.threshold!r}"
+
+
 def _gate(
     mlflow_client,
     task: str,
@@ -172,6 +178,7 @@ def _gate(
     authority: Authority,
     force: bool = False,
 ) -> list[str]:
+    mlflow_client.set_model_version_tag(task, version, GATE_RULES, rules(spec))
     if not force and not spec.passes(value):
         mlflow_client.set_model_version_tag(task, version, TAG + "status", "rejected")
         mlflow_client.set_model_version_tag(task, version, GATE, "rejected")

@@ -24,15 +24,24 @@ TAG = "reprolab."  # prefix of every lineage tag
 _OUTPUT_PATHS = (":!dvc.lock", ":!reports", ":!models", ":!data")
 
 
-def _git(*args: str, cwd: Path | None = None) -> str:
+def _git(*args: str, cwd: Path | None = None, strip: bool = True) -> str:
     done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
-    return done.stdout.strip() if done.returncode == 0 else ""
+    if done.returncode != 0:
+        return ""
+    return done.stdout.strip() if strip else done.stdout
 
 
 def uncommitted_paths(cwd: Path | None = None) -> list[str]:
     """Tracked code and params files that differ from HEAD (pipeline outputs excepted)."""
     changes = _git(
-        "status", "--porcelain", "--untracked-files=no", "--", ".", *_OUTPUT_PATHS, cwd=cwd
+        "status",
+        "--porcelain",
+        "--untracked-files=no",
+        "--",
+        ".",
+        *_OUTPUT_PATHS,
+        cwd=cwd,
+        strip=False,  # each line is "XY path": a leading space is part of the status
     )
     return [line[3:] for line in changes.splitlines() if line.strip()]
 

@@ -40,6 +40,8 @@ def test_queued_grid_runs_on_two_workers_and_tags_each_run(tmp_path):
             raise AssertionError(f"{cmd} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
         return done
 
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost"]
+    run(*git, "commit", "-qam", "wine-ridge only")  # the champion comes from committed params
     run("dvc", "repro")
     run("git", "add", "-A")
     run("git", "commit", "-qm", "baseline")

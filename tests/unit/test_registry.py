@@ -177,3 +177,23 @@ def test_champion_loads_by_alias_and_predicts(workspace, model_dir, regression_s
     assert np.isfinite(pred).all() and len(pred) == len(regression_splits[2].y)
     assert client().get_model_version(TASK, "1").tags[TAG + "model"] == "m"
     assert isinstance(pd.Series(pred), pd.Series)
+
+
+def test_committed_new_gate_rules_gate_the_versions_again(workspace, model_dir):
+    strict = RegistryTask(metric="rmse", direction="minimize", threshold=0.5)
+    run_id = finished_run(model_dir, 0.8)
+    events = registry.register_run(TASK, strict, run_id, "m", PIPELINE)
+    assert events[-1] == "v1: valid_rmse=0.8000 misses threshold <= 0.5"
+    again = registry.register_run(TASK, strict, run_id, "m", PIPELINE)  # same rules: decided
+    assert again == [f"m: run {run_id[:8]} already registered as v1"]
+    events = registry.register_run(TASK, SPEC, run_id, "m", PIPELINE)  # threshold now 1.0
+    assert "v1: promoted to champion (pipeline: committed workspace (test))" in events
+
+
+def test_uncommitted_paths_keep_their_first_letter(workspace):
+    (workspace / "params.yaml").write_text("seed: 1\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost"]
+    subprocess.run(["git", "add", "params.yaml"], cwd=workspace, check=True)
+    subprocess.run([*git, "commit", "-qm", "params"], cwd=workspace, check=True)
+    (workspace / "params.yaml").write_text("seed: 2\n")  # " M params.yaml": unstaged
+    assert "uncommitted changes (params.yaml)" in registry.Authority.of_pipeline().reason
