@@ -87,7 +87,9 @@ class Version:
 
 
 def metric_key(spec: RegistryTask, split: str = "valid") -> str:
-    return f"{split}_{spec.metric}"
+    """The MLflow metric the gate reads: evaluate@'s score of the saved model. Not
+    `valid_<metric>`, which training curves log per step (its latest value is the last step)."""
+    return f"eval_valid_{spec.metric}" if split == "valid" else f"{split}_{spec.metric}"
 
 
 def register_run(
@@ -131,7 +133,11 @@ def register_run(
     else:
         mv = _create_version(mlflow_client, task, spec, run, model, value)
         events = [f"{model}: registered v{mv.version} ({metric_key(spec)}={value:.4f})"]
-    if existing and mv.tags.get(GATE) != PENDING and mv.tags.get(GATE_RULES) in (None, rules(spec)):
+    if existing and _value(mv, spec) != value:  # re-evaluated: the gate sees the new score
+        mlflow_client.set_model_version_tag(task, mv.version, TAG + metric_key(spec), repr(value))
+        mlflow_client.set_model_version_tag(task, mv.version, GATE, PENDING)
+        events.append(f"v{mv.version}: re-evaluated, {metric_key(spec)}={value:.4f}")
+    elif existing and mv.tags.get(GATE) != PENDING and mv.tags.get(GATE_RULES) == rules(spec):
         return events  # gated once under these rules; only a person (or new rules) moves it now
     if not authority.may_move:
         return [*events, f"v{mv.version}: aliases not moved: {authority.reason}"]

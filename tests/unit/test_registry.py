@@ -29,8 +29,9 @@ def finished_run(model_dir, rmse: float, test: float = 9.0) -> str:
     """A run evaluated like evaluate@ does: valid_rmse is the gate's, test_rmse reported."""
     with Run(TASK, run_name="m") as run:
         run.log_model_dir(model_dir, kind="ridge")
+        run.log_step(50, {"valid_rmse": 9.9})  # a training curve's last step: never the gate's
         if not math.isnan(rmse):
-            run.log_metrics({"rmse": rmse}, mlflow_prefix="valid")
+            run.log_metrics({"rmse": rmse}, mlflow_prefix="eval_valid")
         run.log_metrics({"rmse": test}, mlflow_prefix="test")
     return run.run_id
 
@@ -158,7 +159,7 @@ def test_uncommitted_or_experiment_workspaces_may_not_move_aliases(workspace, mo
 
 
 def test_failed_or_unevaluated_runs_never_enter_the_registry(workspace, model_dir):
-    with pytest.raises(RegistryError, match="no finite valid_rmse"):
+    with pytest.raises(RegistryError, match="no finite eval_valid_rmse"):
         registry.register_run(TASK, SPEC, finished_run(model_dir, float("nan")), "m", PIPELINE)
     with pytest.raises(RuntimeError), Run(TASK, run_name="m") as run:
         run.log_metrics({"rmse": 0.1}, mlflow_prefix="test")
@@ -183,7 +184,7 @@ def test_committed_new_gate_rules_gate_the_versions_again(workspace, model_dir):
     strict = RegistryTask(metric="rmse", direction="minimize", threshold=0.5)
     run_id = finished_run(model_dir, 0.8)
     events = registry.register_run(TASK, strict, run_id, "m", PIPELINE)
-    assert events[-1] == "v1: valid_rmse=0.8000 misses threshold <= 0.5"
+    assert events[-1] == "v1: eval_valid_rmse=0.8000 misses threshold <= 0.5"
     again = registry.register_run(TASK, strict, run_id, "m", PIPELINE)  # same rules: decided
     assert again == [f"m: run {run_id[:8]} already registered as v1"]
     events = registry.register_run(TASK, SPEC, run_id, "m", PIPELINE)  # threshold now 1.0

@@ -37,7 +37,8 @@ def evaluate(name: str, params: Params) -> dict:
     out = eval_dir(spec.task, name)
     with Run(spec.task, run_name=name, live_dir=out, resume_run_id=info["run_id"]) as run:
         run.log_metrics(metrics, mlflow_prefix="test")
-        run.log_metrics(valid_metrics, mlflow_prefix="valid", live=False)
+        # the gate's metric; `valid_*` names are taken by training's per-step curves
+        run.log_metrics(valid_metrics, mlflow_prefix="eval_valid", live=False)
         atomic_write_json(out / VALID_FILE, valid_metrics)
         run.log_metrics({"predict_rows_per_s": len(frame) / max(seconds, 1e-9)})
         atomic_write_text(out / "predictions.csv", frame.to_csv(index=False, float_format="%.5f"))
