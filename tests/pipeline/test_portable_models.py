@@ -24,8 +24,6 @@ import json
 import os
 import platform
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -37,6 +35,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+
+from reprolab import devservers
 
 pytestmark = pytest.mark.slow
 
@@ -128,35 +128,12 @@ def _png(rgb: np.ndarray) -> bytes:
 
 def nuclei_unet(root: Path) -> Case:
     from reprolab import models
-    from reprolab.params import parse_params
+    from tests.unit.test_unet import Pairs, unet_params
 
-    rng = np.random.default_rng(0)
-    yy, xx = np.mgrid[:48, :48]
-    masks = [(yy - cy) ** 2 + (xx - cx) ** 2 <= 64 for cy, cx in rng.integers(12, 36, (3, 2))]
-    rgbs = [np.repeat(np.where(m, 200, 40).astype(np.uint8)[:, :, None], 3, 2) for m in masks]
-    pairs = SimpleNamespace(rgb=lambda: rgbs, masks=masks)
-    spec = {
-        "dataset": "d",
-        "task": "t",
-        "kind": "unet",
-        "depth": 2,
-        "base_width": 4,
-        "crop_size": 32,
-        "batch_size": 4,
-        "max_steps": 6,
-        "eval_every": 6,
-        "warmup_steps": 2,
-        "bf16": False,
-        "channels_last": False,
-        "tile_size": 64,
-        "tile_overlap": 8,
-    }
-    raw = {
-        "datasets": {"d": {"kind": "nuclei"}},
-        "models": {"u": spec},
-        "registry": {"t": {"metric": "dice", "direction": "maximize", "threshold": 0.5}},
-    }
-    model = models.build(parse_params(raw).models["u"], 0).fit(pairs, pairs)
+    pairs = Pairs([0, 1, 2], h=48, w=48)
+    rgbs = pairs.rgb()
+    spec = unet_params(base_width=4, batch_size=4, max_steps=6, eval_every=6, warmup_steps=2)
+    model = models.build(spec, 0).fit(pairs, pairs)
     model.save(root / "nuclei-unet", input_example=pd.DataFrame({"image": [_png(rgbs[0])]}))
     return Case("nuclei-unet", root / "nuclei-unet")
 
@@ -434,12 +411,6 @@ def test_every_family_predicts_in_a_clean_virtualenv(cases, tmp_path, request):
         assert_pinned(got["imports"], case)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _pyenv_has(version: str) -> bool:
     """MLflow's virtualenv manager takes the model's Python from pyenv; one it must compile
     would take far longer than this test may."""
@@ -448,36 +419,6 @@ def _pyenv_has(version: str) -> bool:
         return False
     done = subprocess.run([pyenv, "prefix", version], capture_output=True, env=clean_env())
     return done.returncode == 0
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """The server and every process it started (its own process group)."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=20)
-    except ProcessLookupError:
-        pass
-
-
-def _wait_for_ping(url: str, process: subprocess.Popen, log: Path) -> None:
-    import httpx
-
-    deadline = time.monotonic() + SERVE_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the server exited ({process.returncode}):\n{log.read_text()[-4000:]}")
-        try:
-            if httpx.get(f"{url}/ping", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    pytest.fail(f"no /ping within {SERVE_TIMEOUT} s:\n{log.read_text()[-4000:]}")
 
 
 def test_wine_model_serves_over_http_from_its_own_virtualenv(wine, tmp_path, request):
@@ -492,7 +433,7 @@ def test_wine_model_serves_over_http_from_its_own_virtualenv(wine, tmp_path, req
     )
     want = reference(Case(wine.name, wine.dir, frame=frame))["array"]
 
-    port, log = _free_port(), tmp_path / "serve.log"
+    port, log = devservers.free_port(), tmp_path / "serve.log"
     env = clean_env(
         MLFLOW_ENV_ROOT=str(cache_root(request.config) / "mlflow-envs"),
         MLFLOW_DISABLE_TELEMETRY="true",
@@ -510,11 +451,19 @@ def test_wine_model_serves_over_http_from_its_own_virtualenv(wine, tmp_path, req
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_for_ping(url, server, log)
+        try:
+            devservers.wait_for(
+                lambda: httpx.get(f"{url}/ping", timeout=2).status_code == 200,
+                "mlflow models serve",
+                SERVE_TIMEOUT,
+                server,
+            )
+        except (RuntimeError, TimeoutError) as err:
+            pytest.fail(f"{err}:\n{log.read_text()[-4000:]}")
         payload = {"dataframe_split": json.loads(frame.to_json(orient="split"))}
         answer = httpx.post(f"{url}/invocations", json=payload, timeout=60)
         assert answer.status_code == 200, answer.text
         got = answer.json()["predictions"]
     finally:
-        _stop(server)
+        devservers.stop(server)
     np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=RTOL, atol=ATOL)
