@@ -102,9 +102,10 @@ def register_run(
     strict: bool = False,
     force: bool = False,
 ) -> list[str]:
-    """Register the model of a finished, evaluated run (once: a run already registered is
-    left alone), then apply the gate to it when `authority` may move aliases and the gate
-    has not been applied to it yet. Returns human-readable events.
+    """Register the model of a finished, evaluated run (once per run), then apply the gate
+    when `authority` may move aliases and the version has not met the gate yet under the
+    task's current rules with its current score (a re-evaluated run or committed new rules
+    gate it again). Returns human-readable events.
 
     `strict` (register --manual): a run that misses the threshold is refused, unregistered;
     `force` registers it anyway and lets it become candidate."""
@@ -199,9 +200,9 @@ def _gate(
     _record(mlflow_client, task, CANDIDATE, old_candidate, version, authority)
     events = [f"v{version}: passes threshold -> {CANDIDATE}"]
     champion = _alias_version(mlflow_client, task, CHAMPION)
-    champion_value = _value(champion, spec) if champion else None
-    if champion_value is not None and not math.isfinite(champion_value):
-        champion_value = None  # a champion from before valid metrics: any passing version wins
+    if champion is not None and str(champion.version) == version:
+        return [*events, f"v{version}: stays {CHAMPION}"]
+    champion_value = _champion_value(mlflow_client, champion, spec)
     if spec.better(value, champion_value):
         events += _move_champion(mlflow_client, task, version, authority, ARCHIVE)
     else:
@@ -210,6 +211,18 @@ def _gate(
             f"({metric_key(spec)}={champion_value:.4f})"
         )
     return events
+
+
+def _champion_value(mlflow_client, champion, spec: RegistryTask) -> float | None:
+    """The champion's gate score: its version tag, else its run's metric (a version from
+    before the tag existed); None when there is no champion or it was never scored."""
+    if champion is None:
+        return None
+    value = _value(champion, spec)
+    if not math.isfinite(value):
+        metrics = mlflow_client.get_run(champion.run_id).data.metrics
+        value = metrics.get(metric_key(spec), float("nan"))
+    return value if math.isfinite(value) else None
 
 
 def promote(
@@ -355,12 +368,6 @@ def run_exists(run_id: str) -> bool:
     except MlflowException:
         return False
     return True
-
-
-def store_uri() -> str:
-    from reprolab.paths import mlflow_tracking_uri
-
-    return mlflow_tracking_uri()
 
 
 # ---------------------------------------------------------------- helpers

@@ -198,3 +198,21 @@ def test_uncommitted_paths_keep_their_first_letter(workspace):
     subprocess.run([*git, "commit", "-qm", "params"], cwd=workspace, check=True)
     (workspace / "params.yaml").write_text("seed: 2\n")  # " M params.yaml": unstaged
     assert "uncommitted changes (params.yaml)" in registry.Authority.of_pipeline().reason
+
+
+def test_a_champion_without_the_score_tag_is_compared_by_its_run(workspace, model_dir):
+    """Versions from before the gate tagged its score keep their place against worse ones."""
+    registry.register_run(TASK, SPEC, finished_run(model_dir, 0.6), "old", PIPELINE)
+    client().delete_model_version_tag(TASK, "1", "reprolab.eval_valid_rmse")
+    events = registry.register_run(TASK, SPEC, finished_run(model_dir, 0.7), "new", PIPELINE)
+    assert events[-1] == "v2: does not beat champion v1 (eval_valid_rmse=0.6000)"
+    assert aliases()["champion"] == "1"
+
+
+def test_regating_the_champion_leaves_it_champion(workspace, model_dir):
+    run_id = finished_run(model_dir, 0.6)
+    registry.register_run(TASK, SPEC, run_id, "m", PIPELINE)
+    looser = RegistryTask(metric="rmse", direction="minimize", threshold=0.9)  # new rules
+    events = registry.register_run(TASK, looser, run_id, "m", PIPELINE)
+    assert events[-1] == "v1: stays champion"
+    assert [e["to"] for e in registry.history(TASK) if e["alias"] == "champion"] == ["1"]

@@ -13,6 +13,7 @@ from reprolab.errors import DataError
 from reprolab.io import atomic_write_json
 from reprolab.layout import RUN_FILE, champion_file, eval_dir, registry_file
 from reprolab.params import Params, RegistryTask
+from reprolab.paths import mlflow_tracking_uri
 
 
 def register(task: str, params: Params) -> tuple[dict, list[str]]:
@@ -35,7 +36,7 @@ def register(task: str, params: Params) -> tuple[dict, list[str]]:
         # holds their versions is that store's; keep the files that describe it
         return json.loads(registry_file(task).read_text()), [
             f"{task}: runs {', '.join(r[:8] for r in runs.values())} are not in this MLflow "
-            f"store ({registry.store_uri()}); registry files kept as they are"
+            f"store ({mlflow_tracking_uri()}); registry files kept as they are"
         ]
     authority = registry.Authority.of_pipeline()
     events: list[str] = []
