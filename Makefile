@@ -69,7 +69,7 @@ setup-gpu: ## setup with PyTorch's CUDA 12.6 build (GPU_VARIANT=cu128 ...; docs/
 doctor: setup ## what this machine can run: torch build, CUDA/bf16, disk, DVC remote, MLflow
 	reprolab doctor
 
-repro: setup ## run the whole pipeline (dvc repro); a second run is a no-op
+repro: setup ## run the whole pipeline (dvc repro); a second run only re-checks the registry
 	dvc repro
 
 wine: setup ## only the wine-quality workload, up to its batch predictions

@@ -60,13 +60,13 @@ def die_with_parent() -> None:
             os.kill(os.getpid(), signal.SIGTERM)
 
 
+def host() -> str:
+    return socket.gethostname()
+
+
 def process_tags() -> dict[str, str]:
     """Who runs this run: host, pid and the process's start time (a reused pid differs)."""
-    return {
-        "host": socket.gethostname(),
-        "pid": str(os.getpid()),
-        "pid_start": _start_time(os.getpid()),
-    }
+    return {"host": host(), "pid": str(os.getpid()), "pid_start": _start_time(os.getpid())}
 
 
 def is_alive(pid: int, start: str) -> bool:

@@ -398,7 +398,7 @@ def reap_stale(exp_id: str) -> None:
     """Mark KILLED the runs of this host left RUNNING by a process that is gone (SIGKILL):
     their stage can never end them, and RUNNING would read as work in progress."""
     mlflow_client = client()
-    host = interrupts.process_tags()["host"]
+    host = interrupts.host()
     query = f"attributes.status = 'RUNNING' and tags.`{TAG}host` = '{host}'"
     for run in with_lock_retry(mlflow_client.search_runs, [exp_id], query, max_results=200):
         tags = run.data.tags
