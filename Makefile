@@ -50,8 +50,8 @@ $(VENV)/.installed: pyproject.toml requirements.lock requirements-nodeps.txt $(V
 	$(BIN)/dvc --version >/dev/null
 	touch $@
 
-$(PLOTS_TEMPLATE): $(VENV)/.installed src/reprolab/offline_plots.py
-	$(BIN)/python -m reprolab.offline_plots >/dev/null && touch $@
+$(PLOTS_TEMPLATE): $(VENV)/.installed src/reprolab/ops/offline_plots.py
+	$(BIN)/python -m reprolab.ops.offline_plots >/dev/null && touch $@
 
 # rewritten only when TORCH_VARIANT differs from what the venv has: a plain file otherwise,
 # so an installed venv is not reinstalled by every make
@@ -79,7 +79,7 @@ nuclei: setup ## only the nuclei-segmentation workload, up to its predicted mask
 	dvc repro infer@nuclei-segmentation
 
 smoke: setup ## every stage of every workload on small slices, in a throw-away copy
-	python -m reprolab.sandbox --smoke
+	python -m reprolab.ops.sandbox --smoke
 
 test: setup ## the test suite (real DVC, real MLflow, tiny data)
 	pytest $(PYTEST_ARGS)
@@ -102,7 +102,7 @@ review: setup ## experiments, metrics/params diff against REV, plots rendered of
 GRID ?= models.wine-rf.max_depth=4,8,16
 JOBS ?= 2
 sweep: setup ## queue GRID as dvc experiments, run JOBS workers, print `dvc exp show --md`
-	python -m reprolab.sweep --grid '$(GRID)' --jobs $(JOBS)
+	python -m reprolab.ops.sweep --grid '$(GRID)' --jobs $(JOBS)
 
 ui: setup ## the MLflow UI on the local store (http://127.0.0.1:5000)
 	mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000
@@ -119,11 +119,11 @@ tag: setup ## annotated git tag for TASK's champion (or RUN=id), e.g. nuclei-v1.
 	reprolab tag $(TASK) $(if $(VERSION),--version $(VERSION)) $(if $(RUN),--run-id $(RUN))
 
 bench: setup ## speed benchmarks: candidate vs baseline ratios measured in the same run
-	python -m reprolab.bench
+	python -m reprolab.ops.bench
 
 BENCH_ARGS ?=
 bench-llm: setup ## LLM latency/throughput/memory, fp32/bf16/4-bit, base vs merged LoRA (docs/llm.md)
-	python -m reprolab.bench.llm $(BENCH_ARGS)
+	python -m reprolab.workloads.llm.bench $(BENCH_ARGS)
 
 llm: setup ## only the LLM fine-tuning workload: prepare, import SmolLM2, LoRA, register
 	dvc repro register@llm-sft

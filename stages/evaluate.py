@@ -14,7 +14,7 @@ def main(model: str, params_path: str) -> None:
         from reprolab.params import MODEL_SECTIONS
         from reprolab.pipeline.evaluate import evaluate
 
-        params = load(params_path)
+        params = load(params_path, only=model)
         # only models of a task are scored (pretrain/imports bases have none)
         scored = [n for s in MODEL_SECTIONS for n, m in getattr(params, s).items() if m.task]
         choice("model", model, scored)

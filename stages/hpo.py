@@ -13,7 +13,7 @@ def main(model: str, params_path: str) -> None:
     with user_errors():
         from reprolab.pipeline.hpo import hpo
 
-        params = load(params_path)
+        params = load(params_path, only=model)
         choice("model", model, params.models)
         report = hpo(model, params)
         if report["study"] is None:

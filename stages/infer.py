@@ -29,10 +29,10 @@ def main(
     with user_errors():
         from reprolab.pipeline.infer import infer
 
-        params = load(params_path)
+        params = load(params_path, only=task)
         choice("task", task, params.infer)
         if interactive:
-            from reprolab.runs import choose_run
+            from reprolab.ops.runs import choose_run
 
             run_id = choose_run(task)
         path, used = infer(task, params, run_id, input_csv, output)

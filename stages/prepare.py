@@ -13,7 +13,7 @@ def main(dataset: str, params_path: str) -> None:
     with user_errors():
         from reprolab.pipeline.prepare import prepare
 
-        params = load(params_path)
+        params = load(params_path, only=dataset)
         choice("dataset", dataset, params.datasets)
         summary = prepare(dataset, params)
         click.echo(f"{dataset}: {summary['rows']} rows per split")

@@ -24,10 +24,10 @@ def main(
 ) -> None:
     """Register the models of TASK (a key of `registry` in params.yaml)."""
     with user_errors():
-        params = load(params_path)
+        params = load(params_path, only=f"registry.{task}")
         choice("task", task, params.registry)
         if manual:
-            from reprolab import registry
+            from reprolab.core import registry
 
             if not run_id:
                 raise click.UsageError("--manual needs --run-id")

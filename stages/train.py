@@ -15,7 +15,7 @@ def main(model: str, params_path: str) -> None:
         from reprolab.params import MODEL_SECTIONS
         from reprolab.pipeline.train import train
 
-        params = load(params_path)
+        params = load(params_path, only=model)
         choice("model", model, (n for s in MODEL_SECTIONS for n in getattr(params, s)))
         info = train(model, params)
         if not info:  # a torchrun rank other than 0

@@ -59,7 +59,7 @@ class Split:
         self.X, self.y, self.groups = X, y, np.array(["a"] * len(y))
 
     def score(self, pred):
-        from reprolab.metrics import regression_by_group
+        from reprolab.core.metrics import regression_by_group
 
         return regression_by_group(self.y, pred, self.groups)
 

@@ -8,3 +8,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
+
+from reprolab.core import legacy
+
+legacy.install()

@@ -33,7 +33,7 @@ def registry() -> None:
 def registry_list(task: str, params_path: str) -> None:
     """Versions of TASK: model, valid (gate) and test metric, status, aliases, experiment."""
     with user_errors():
-        from reprolab import registry as reg
+        from reprolab.core import registry as reg
 
         spec = _spec(task, params_path)
         click.echo(
@@ -59,7 +59,7 @@ _REASON = click.option("--reason", required=True, help="Why the alias moves (kep
 def promote(task: str, version: str, reason: str, force: bool, params_path: str) -> None:
     """Make VERSION of TASK the champion (the old champion is archived)."""
     with user_errors():
-        from reprolab import registry as reg
+        from reprolab.core import registry as reg
 
         spec = _spec(task, params_path)
         _moved(task, spec, reg.promote(task, spec, version, reg.Authority.person(reason), force))
@@ -74,7 +74,7 @@ def rollback(task: str, version: str | None, reason: str, params_path: str) -> N
     """Restore the previous champion of TASK (or --to VERSION); a rollback can be undone by
     another rollback."""
     with user_errors():
-        from reprolab import registry as reg
+        from reprolab.core import registry as reg
 
         spec = _spec(task, params_path)
         _moved(task, spec, reg.rollback(task, reg.Authority.person(reason), to=version))
@@ -86,7 +86,7 @@ def rollback(task: str, version: str | None, reason: str, params_path: str) -> N
 def history(task: str, params_path: str) -> None:
     """Every alias move of TASK, oldest first: when, alias, from -> to, by whom, why."""
     with user_errors():
-        from reprolab import registry as reg
+        from reprolab.core import registry as reg
 
         registered_choice(task, None, params_path)  # a task left params.yaml keeps its history
         for e in reg.history(task):
@@ -99,7 +99,7 @@ def history(task: str, params_path: str) -> None:
 def _moved(task: str, spec, events: list[str]) -> None:
     """Print the events and rewrite the task's registry files, so that `dvc repro` reruns
     the stages that use the champion (infer@, report)."""
-    from reprolab.layout import registry_file
+    from reprolab.core.layout import registry_file
     from reprolab.pipeline.register import refresh
 
     for event in events:
@@ -116,8 +116,8 @@ def _moved(task: str, spec, events: list[str]) -> None:
 def runs(task: str, limit: int, params_path: str) -> None:
     """Recent training runs of TASK: model, test metrics, git commit, DVC experiment."""
     with user_errors():
-        from reprolab.runs import format_metrics, list_runs
-        from reprolab.tracking import client
+        from reprolab.core.tracking import client
+        from reprolab.ops.runs import format_metrics, list_runs
 
         experiments = {e.name for e in client().search_experiments(max_results=1000)}
         task_choice(task, params_path, experiments - {"Default"})
@@ -140,7 +140,7 @@ def runs(task: str, limit: int, params_path: str) -> None:
 def review(rev: str, experiments: tuple[str, ...]) -> None:
     """Experiments, metrics/params diffs and plots against REV, in reports/review.{md,html}."""
     with user_errors():
-        from reprolab.review import review as write_review
+        from reprolab.ops.review import review as write_review
 
         click.echo(f"review -> {write_review(rev, list(experiments))}")
 
@@ -175,11 +175,11 @@ def pid(
     with user_errors():
         from pathlib import Path
 
-        from reprolab import pid as pidlib
-        from reprolab.control.plants import Plant
-        from reprolab.data.control import loop_of
-        from reprolab.errors import DataError
-        from reprolab.io import atomic_write_json
+        from reprolab.core.errors import DataError
+        from reprolab.core.io import atomic_write_json
+        from reprolab.workloads.control import gains as pidlib
+        from reprolab.workloads.control.data import loop_of
+        from reprolab.workloads.control.plants import Plant
 
         params = load(params_path)
         controls = [n for n, d in params.datasets.items() if d.kind == "control"]
@@ -218,7 +218,7 @@ def predict(
     with user_errors():
         import json
 
-        from reprolab.sentiment import SentimentPredictor
+        from reprolab.workloads.sentiment.api import SentimentPredictor
 
         if model_dir:  # the labels still come from the task's params
             task_choice(task, params_path)
@@ -239,7 +239,7 @@ def predict(
 def tag(task: str, run_id: str | None, version: str | None, params_path: str) -> None:
     """Annotated git tag for a milestone of TASK, e.g. nuclei-v1.0-dice93."""
     with user_errors():
-        from reprolab.tagging import create_tag
+        from reprolab.ops.tagging import create_tag
 
         name, message = create_tag(task, _spec(task, params_path), run_id, version)
         click.echo(f"tag {name}\n{message}", nl=False)
@@ -265,8 +265,8 @@ def remote_s3(bucket: str, name: str, prefix: str, **options: str | None) -> Non
     import os
 
     with user_errors():
-        from reprolab.paths import workspace_root
-        from reprolab.remote import configure_s3
+        from reprolab.core.paths import workspace_root
+        from reprolab.ops.remote import configure_s3
 
         secret = os.environ.get("REPROLAB_S3_SECRET_ACCESS_KEY") or (
             os.environ.get("AWS_SECRET_ACCESS_KEY") if options.get("access_key_id") else None
@@ -284,8 +284,8 @@ def remote_s3(bucket: str, name: str, prefix: str, **options: str | None) -> Non
 def remote_check(name: str | None, timeout: float) -> None:
     """Probe the S3 remote NAME (default remote if omitted) with one request."""
     with user_errors():
-        from reprolab.paths import workspace_root
-        from reprolab.remote import probe
+        from reprolab.core.paths import workspace_root
+        from reprolab.ops.remote import probe
 
         click.echo(probe(workspace_root(), name, timeout=timeout))
 
@@ -323,7 +323,7 @@ def generate(
     """Continue PROMPT with a causal LM, streaming tokens as they come: by default
     models:/<task>@<alias>; --model-dir or --run-id pick another model."""
     with user_errors():
-        from reprolab.llm import generation
+        from reprolab.lm import generation
 
         sampling = generation.Sampling(max_new_tokens, temperature, top_k, top_p, seed)
         sampling.check()
@@ -346,7 +346,7 @@ def doctor() -> None:
     disk, the DVC remote, the MLflow store, the data mirror. Exit 1 if a required check fails."""
     import sys
 
-    from reprolab.doctor import run
-    from reprolab.paths import workspace_root
+    from reprolab.core.paths import workspace_root
+    from reprolab.ops.doctor import run
 
     sys.exit(run(workspace_root(), click.echo))

@@ -14,8 +14,8 @@ import click
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    from reprolab import interrupts
-    from reprolab.errors import ReprolabError
+    from reprolab.core import interrupts
+    from reprolab.core.errors import ReprolabError
 
     interrupts.die_with_parent()
     try:
@@ -63,8 +63,8 @@ def registered_choice(task: str, alias: str | None, params_path: str | Path) -> 
     """A registered model's task (and alias, when one is used): params.yaml's tasks and the
     models the MLflow registry holds; the registry's own aliases and any the model carries.
     The alias of a model not registered yet is left to the load, which says so."""
-    from reprolab.registry import ARCHIVE, CANDIDATE, CHAMPION
-    from reprolab.tracking import client
+    from reprolab.core.registry import ARCHIVE, CANDIDATE, CHAMPION
+    from reprolab.core.tracking import client
 
     found = client().search_registered_models(max_results=1000)
     registered = {m.name: set(m.aliases or {}) for m in found}
@@ -83,7 +83,9 @@ params_option = click.option(
 )
 
 
-def load(params_path: str):
+def load(params_path: str, only: str | None = None):
+    """params.yaml, validated; with `only` (the stage's model, dataset or task), entries of
+    other workloads are read for their routing keys alone (see reprolab.params)."""
     from reprolab.params import load_params
 
-    return load_params(params_path)
+    return load_params(params_path, only=only)

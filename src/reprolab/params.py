@@ -1,517 +1,42 @@
-"""The schema of params.yaml. `load_params()` validates the whole file before any compute and
-turns pydantic's errors into one line per bad key: `models.wine-rf.n_estimators: must be > 0,
-got -5`. Unknown keys are errors, never silently ignored."""
+"""The schema of params.yaml, assembled from the workloads: each entry of `datasets` and of
+the model sections names its `workload`, and that package's params module declares the kinds
+it may have. `load_params()` validates the file before any compute and reports one line per bad
+key (`models.wine-rf.n_estimators: must be > 0, got -5`); unknown keys are errors.
+
+A stage passes `only=` (the name of its model, dataset or task): entries of other workloads
+are then read for their routing keys alone, so a stage imports no other workload's code and
+its DVC dependencies can be exactly its own workload package."""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from types import ModuleType
+from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-
-from reprolab.errors import ParamsError
-
-PosInt = Annotated[int, Field(gt=0)]
-Fraction = Annotated[float, Field(gt=0, le=1)]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-# ---------------------------------------------------------------- datasets
-
-
-class WineDataset(Strict):
-    """UCI Wine Quality, red and white, as one regression set with a `color` feature."""
-
-    kind: Literal["wine"]
-    colors: list[Literal["red", "white"]] = Field(default=["red", "white"], min_length=1)
-    drop_duplicates: bool = True
-    valid_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.15
-    test_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
-    sample_fraction: Fraction = 1.0
-
-
-class NsmcDataset(Strict):
-    """NSMC Korean movie reviews (binary sentiment); see reprolab.data.nsmc."""
-
-    kind: Literal["nsmc"]
-    sampling_rate: Fraction = 1.0  # fraction of train and test, for quick runs
-    max_length: PosInt = 300  # characters; longer documents (and predictor inputs) are cut
-    valid_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.1
-    label_names: list[str] = Field(default=["negative", "positive"], min_length=2, max_length=2)
-
-
-Range = tuple[float, float]
-
-
-class ControlDataset(Strict):
-    """Simulated plants for PID tuning: a mix of first order plus dead time (fopdt), second
-    order under-damped with dead time (sopdt) and integrating (integrator + lag) plants,
-    drawn from the ranges below by seed and split into train/valid/test plants."""
-
-    kind: Literal["control"]
-    n_plants: Annotated[int, Field(ge=10)] = 200
-    mix: dict[Literal["fopdt", "sopdt", "integrating"], Annotated[float, Field(ge=0)]] = {
-        "fopdt": 0.4,
-        "sopdt": 0.3,
-        "integrating": 0.3,
-    }
-    gain: Range = (0.5, 3.0)
-    time_constant: Range = (1.0, 6.0)
-    delay: Range = (0.2, 2.0)
-    damping: Range = (0.3, 0.8)
-    natural_frequency: Range = (0.4, 1.5)
-    noise_std: Annotated[float, Field(ge=0)] = 0.01
-    disturbance: float = 0.5  # load step added to the plant input ...
-    disturbance_time: Annotated[float, Field(gt=0)] = 30.0  # ... at this time (s)
-    dt: Annotated[float, Field(gt=0)] = 0.2
-    horizon: Annotated[float, Field(gt=0)] = 60.0
-    u_limit: Annotated[float, Field(gt=0)] = 10.0  # actuator saturation at ±u_limit
-    valid_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.15
-    test_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.25
-
-    @model_validator(mode="after")
-    def _sane(self) -> ControlDataset:
-        problems = []
-        for key in ("gain", "time_constant", "delay", "damping", "natural_frequency"):
-            low, high = getattr(self, key)
-            if low <= 0:
-                problems.append(f"{key}: must be > 0, got {low}")
-            if low > high:
-                problems.append(f"{key}: low {low} > high {high}")
-        if self.damping[1] >= 1:
-            problems.append(f"damping: must be < 1 (under-damped), got {self.damping[1]}")
-        if self.delay[1] >= self.disturbance_time:
-            problems.append(
-                f"delay: {self.delay[1]} is not shorter than the setpoint phase "
-                f"(disturbance_time {self.disturbance_time})"
-            )
-        if self.disturbance_time >= self.horizon:
-            problems.append(
-                f"disturbance_time: {self.disturbance_time} must be < horizon {self.horizon}"
-            )
-        if self.horizon / self.dt > 5000:
-            problems.append(f"horizon: {self.horizon / self.dt:.0f} steps, at most 5000")
-        if not sum(self.mix.values()) > 0:
-            problems.append("mix: at least one plant type needs a positive weight")
-        if problems:
-            raise ValueError("\n".join(problems))
-        return self
-
-
-class NucleiDataset(Strict):
-    """BBBC038 nuclei: image/mask pairs, split by seed into train/valid/test."""
-
-    kind: Literal["nuclei"]
-    valid_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.15
-    test_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
-    limit: Annotated[int, Field(ge=6)] | None = None  # a random subset, for quick runs
-
-
-class ShakespeareDataset(Strict):
-    """Tiny Shakespeare (karpathy/char-rnn) for language modelling: a tokenizer (character
-    level, or byte-level BPE trained on the train split) and a contiguous train/valid split."""
-
-    kind: Literal["shakespeare"]
-    tokenizer: Literal["char", "bpe"] = "char"
-    vocab_size: Annotated[int, Field(ge=260, le=65_535)] = 1024  # bpe only (bytes + merges)
-    valid_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.1  # the last 10 % of the text
-    limit: Annotated[int, Field(ge=1000)] | None = None  # first N characters, for quick runs
-
-
-class AlpacaRecord(Strict):
-    """A few-shot example in the Alpaca format."""
-
-    instruction: str = Field(min_length=1)
-    input: str = ""
-    output: str = Field(min_length=1)
-
-
-def _alpaca(key: str) -> str:
-    from reprolab.llm.instructions import ALPACA
-
-    return ALPACA[key]
-
-
-class PromptTemplateParams(Strict):
-    """The prompt a model continues: {instruction} and (with_input only) {input}."""
-
-    with_input: str = Field(default_factory=lambda: _alpaca("with_input"))
-    no_input: str = Field(default_factory=lambda: _alpaca("no_input"))
-
-    @model_validator(mode="after")
-    def _placeholders(self) -> PromptTemplateParams:
-        from reprolab.llm.instructions import check_template
-
-        problems = check_template(self.with_input, self.no_input)
-        if problems:
-            raise ValueError("\n".join(problems))
-        return self
-
-
-class InstructionsDataset(Strict):
-    """Instruction data for fine-tuning (reprolab.data.instructions): Code Alpaca 2k and/or
-    template-made synthetic MLOps/DevOps Q&A, rendered with `template` and `few_shot`."""
-
-    kind: Literal["instructions"]
-    code_alpaca: bool = True  # the Code Alpaca 2k records (CC BY-NC 4.0)
-    sampling_rate: Fraction = 1.0  # share of Code Alpaca records kept, for quick runs
-    synthetic: Annotated[int, Field(ge=0, le=100_000)] = 200  # synthetic MLOps Q&A records
-    valid_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.1
-    test_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.1
-    template: PromptTemplateParams = PromptTemplateParams()
-    few_shot: list[AlpacaRecord] = []  # examples rendered before every prompt
-
-    @model_validator(mode="after")
-    def _some_data(self) -> InstructionsDataset:
-        if not self.code_alpaca and self.synthetic < 3:
-            raise ValueError("synthetic: with code_alpaca false, need at least 3 records")
-        return self
-
-
-DatasetParams = Annotated[
-    WineDataset
-    | NsmcDataset
-    | NucleiDataset
-    | ControlDataset
-    | ShakespeareDataset
-    | InstructionsDataset,
-    Field(discriminator="kind"),
-]
-
-
-# ---------------------------------------------------------------- models
-
-
-class ModelBase(Strict):
-    """Routing keys every model has. Which are required depends on the section the model sits
-    in (see MODEL_SECTIONS): `models` and `finetune` need a dataset and a task, `pretrain` a
-    dataset, `imports` neither; only `finetune` models start from a `base`."""
-
-    dataset: str | None = None
-    task: str | None = None
-    base: str | None = (
-        None  # finetune: the pretrain/imports entry whose models/<base> it starts from
-    )
-    use_hpo: bool = False  # train with the best params of hpo@<model> (reports/hpo/)
-
-
-class RidgeParams(ModelBase):
-    kind: Literal["ridge"]
-    alpha: Annotated[float, Field(ge=0)] = 1.0
-
-
-class RandomForestParams(ModelBase):
-    kind: Literal["random_forest"]
-    n_estimators: PosInt = 300
-    max_depth: PosInt | None = None
-    min_samples_leaf: PosInt = 1
-    max_features: Fraction | Literal["sqrt", "log2"] | None = 1.0
-    n_jobs: int = -1
-
-
-class HistGradientBoostingParams(ModelBase):
-    kind: Literal["hist_gradient_boosting"]
-    learning_rate: Annotated[float, Field(gt=0, le=1)] = 0.05
-    max_iter: PosInt = 500
-    max_leaf_nodes: Annotated[int, Field(ge=2)] = 31
-    min_samples_leaf: PosInt = 20
-    l2_regularization: Annotated[float, Field(ge=0)] = 0.0
-    max_features: Fraction = 1.0  # share of features tried at each split (1: all)
-    early_stopping: bool = True
-
-
-class TorchMLPParams(ModelBase):
-    kind: Literal["torch_mlp"]
-    hidden: list[PosInt] = Field(default=[64, 64], min_length=1)
-    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
-    lr: Annotated[float, Field(gt=0, le=1)] = 1e-3
-    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
-    batch_size: PosInt = 64
-    max_epochs: PosInt = 200
-    patience: PosInt = 20
-
-
-class TfidfLogRegParams(ModelBase):
-    """Character and word n-gram TF-IDF into logistic regression (text classification)."""
-
-    kind: Literal["tfidf_logreg"]
-    char_ngrams: list[PosInt] = Field(default=[1, 4], min_length=2, max_length=2)
-    word_ngrams: list[PosInt] = Field(default=[1, 2], min_length=2, max_length=2)
-    hash_bits: Annotated[int, Field(ge=10, le=24)] = 20  # 2**bits hashed features per analyzer
-    sublinear_tf: bool = True
-    C: Annotated[float, Field(gt=0)] = 4.0
-    max_iter: PosInt = 1000
-
-
-class PIDNetParams(ModelBase):
-    """A small network: step-test features -> PID gains, trained through the simulation."""
-
-    kind: Literal["pidnet"]
-    hidden: list[PosInt] = Field(default=[32, 32], min_length=1)
-    lr: Annotated[float, Field(gt=0, le=1)] = 0.01
-    epochs: PosInt = 150
-    batch_size: PosInt = 32
-    overshoot_weight: Annotated[float, Field(ge=0)] = 2.0
-    effort_weight: Annotated[float, Field(ge=0)] = 0.002
-    patience: PosInt = 40
-
-
-class UNetParams(ModelBase):
-    """U-Net for binary segmentation, trained on random crops (see models/unet.py)."""
-
-    kind: Literal["unet"]
-    depth: Annotated[int, Field(ge=1, le=6)] = 4
-    base_width: PosInt = 16
-    norm: Literal["batch", "group", "none"] = "batch"
-    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    crop_size: Annotated[int, Field(ge=16)] = 128
-    batch_size: PosInt = 8
-    lr: Annotated[float, Field(gt=0, le=1)] = 2e-3
-    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
-    schedule: Literal["cosine", "constant"] = "cosine"
-    warmup_steps: Annotated[int, Field(ge=0)] = 100
-    max_steps: PosInt = 3000
-    eval_every: PosInt = 150
-    patience: PosInt = 6  # evaluations without a better valid Dice before stopping
-    bce_weight: Annotated[float, Field(ge=0, le=1)] = 0.5  # loss = w*BCE + (1-w)*Dice
-    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
-    standardize: bool = True  # per-image standardisation of the input
-    color_jitter: Annotated[float, Field(ge=0, lt=1)] = 0.0  # random per-channel gain/offset
-    stain: bool = False  # light-background images -> hematoxylin optical density (H&E-aware)
-    stain_channels: Literal["h", "hed"] = "h"  # stain densities fed: H x3, or H, E and DAB
-    sample_balance: Annotated[float, Field(ge=0, le=1)] = 0.0  # draw rare modalities more often
-    ema: Annotated[float, Field(ge=0, lt=1)] = 0.0  # weight averaging decay (0: off)
-    scale_jitter: Annotated[float, Field(ge=0, le=1)] = 0.0  # crops rescaled by up to 1 + s
-    bf16: bool = True  # bf16 autocast (oneDNN AVX512-BF16 on CPU)
-    channels_last: bool = True
-    tile_size: Annotated[int, Field(ge=32)] = 512  # larger images are predicted in tiles
-    tile_overlap: Annotated[int, Field(ge=0)] = 64
-    tta: bool = False  # predict as the mean over the 8 flips/rotations (8x prediction time)
-
-    @model_validator(mode="after")
-    def _shapes(self) -> UNetParams:
-        step = 2**self.depth
-        problems = [
-            f"{key}: must be a multiple of 2**depth = {step}, got {value}"
-            for key, value in (("crop_size", self.crop_size), ("tile_size", self.tile_size))
-            if value % step
-        ]
-        if self.tile_overlap * 2 >= self.tile_size:
-            problems.append(f"tile_overlap: must be < tile_size / 2, got {self.tile_overlap}")
-        if problems:
-            raise ValueError("\n".join(problems))
-        return self
-
-
-class BertMLMParams(ModelBase):
-    """A small BERT pretrained with masked-language modelling on a dataset's texts, with its
-    own WordPiece tokenizer (models/bert_mlm.py); writes a standard HF model directory."""
-
-    kind: Literal["bert_mlm"]
-    vocab_size: Annotated[int, Field(ge=100)] = 8000
-    min_frequency: PosInt = 2
-    lowercase: bool = False
-    max_length: Annotated[int, Field(ge=8, le=512)] = 64  # tokens, [CLS] and [SEP] included
-    hidden_size: PosInt = 256
-    num_layers: PosInt = 2
-    num_heads: PosInt = 4
-    intermediate_size: PosInt = 1024
-    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
-    mask_prob: Annotated[float, Field(gt=0, lt=1)] = 0.15
-    batch_size: PosInt = 128
-    lr: Annotated[float, Field(gt=0, le=1)] = 1e-3
-    weight_decay: Annotated[float, Field(ge=0)] = 0.01
-    warmup_steps: Annotated[int, Field(ge=0)] = 200
-    max_steps: PosInt = 3000
-    max_grad_norm: Annotated[float, Field(gt=0)] = 1.0
-    eval_every: PosInt = 250  # steps between valid MLM losses (curves)
-    eval_rows: PosInt = 2000  # valid texts the MLM loss is measured on
-    checkpoint_every: PosInt = 250  # steps between resumable checkpoints
-    bf16: bool = True  # bf16 autocast (AMX / AVX512-BF16 CPUs: ~1.3-1.4x here)
-    num_threads: PosInt | None = 1  # torch intra-op threads (1: see docs/sentiment.md); null: all
-
-    @model_validator(mode="after")
-    def _heads(self) -> BertMLMParams:
-        if self.hidden_size % self.num_heads:
-            raise ValueError(
-                f"hidden_size: must be a multiple of num_heads ({self.num_heads}), "
-                f"got {self.hidden_size}"
-            )
-        return self
-
-
-class MiniTParams(ModelBase):
-    """Mini-T: a small decoder-only transformer (Hugging Face Llama or GPT-2 architecture)
-    trained from scratch nanoGPT-style (see models/minit.py and docs/minit.md)."""
-
-    kind: Literal["minit"]
-    arch: Literal["mistral", "llama", "gpt2"] = "mistral"  # mistral: llama + sliding window
-    n_layer: PosInt = 4
-    n_embd: PosInt = 128
-    n_head: PosInt = 4
-    mlp_ratio: Annotated[float, Field(gt=0, le=16)] = 4.0  # llama: 2/3 of it (SwiGLU)
-    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
-    block_size: Annotated[int, Field(ge=8)] = 128  # context length in tokens
-    batch_size: PosInt = 16
-    lr: Annotated[float, Field(gt=0, le=1)] = 2e-3
-    min_lr_ratio: Annotated[float, Field(ge=0, le=1)] = 0.1  # cosine floor, fraction of lr
-    weight_decay: Annotated[float, Field(ge=0)] = 0.1
-    beta2: Annotated[float, Field(gt=0, lt=1)] = 0.99
-    grad_clip: Annotated[float, Field(ge=0)] = 1.0  # 0: no clipping
-    warmup_steps: Annotated[int, Field(ge=0)] = 100
-    max_steps: PosInt = 1500
-    max_seconds: Annotated[float, Field(gt=0)] | None = 300  # time budget (cosine decays over it)
-    eval_every: PosInt = 100
-    eval_batches: PosInt = 10
-    log_every: PosInt = 50
-    checkpoint_every: PosInt = 500  # steps; an interrupted run resumes from the last one
-    checkpoint_dir: str = ".reprolab/checkpoints"  # per params+data hash; gone after a full run
-    threads: PosInt | None = 2  # torch intra-op threads (None: torch's default)
-    sample_tokens: PosInt = 200  # generated after training for the report
-    temperature: Annotated[float, Field(gt=0)] = 0.8  # sampling defaults saved with the model
-    top_k: Annotated[int, Field(ge=0)] = 50
-
-    @model_validator(mode="after")
-    def _shapes(self) -> MiniTParams:
-        if self.n_embd % self.n_head:
-            raise ValueError(
-                f"n_embd: must be a multiple of n_head = {self.n_head}, got {self.n_embd}"
-            )
-        if self.warmup_steps >= self.max_steps:
-            raise ValueError(
-                f"warmup_steps: must be < max_steps = {self.max_steps}, got {self.warmup_steps}"
-            )
-        return self
-
-
-class HFClassifierParams(ModelBase):
-    """A BERT-family encoder fine-tuned for sequence classification (models/hf_classifier.py)
-    from `base`: a pretrain/imports entry (its models/<base> directory)."""
-
-    kind: Literal["hf_classifier"]
-    max_length: Annotated[int, Field(ge=8, le=512)] = 64  # tokens
-    unfrozen_layers: Annotated[int, Field(ge=0)] | None = None  # top N layers + head; null: all
-    batch_size: PosInt = 32
-    eval_batch_size: PosInt = 256
-    lr: Annotated[float, Field(gt=0, le=1)] = 3e-4
-    weight_decay: Annotated[float, Field(ge=0)] = 0.01
-    epochs: PosInt = 2
-    max_steps: PosInt | None = None  # a cap on epochs * batches
-    warmup_ratio: Annotated[float, Field(ge=0, lt=1)] = 0.06
-    max_grad_norm: Annotated[float, Field(gt=0)] = 1.0
-    eval_every: PosInt = 500  # steps between valid accuracies (early stopping counts these)
-    patience: PosInt = 3
-    checkpoint_every: PosInt = 500
-    classifier_dropout: Annotated[float, Field(ge=0, lt=1)] | None = None  # null: the base's
-    bf16: bool = True  # bf16 autocast in training and prediction
-    num_threads: PosInt | None = 1
-
-
-class HFImportParams(ModelBase):
-    """A base model brought in from the Hugging Face hub or a local path (models/hf_import.py):
-    `from_pretrained(source)` then `save_pretrained`."""
-
-    kind: Literal["hf"]
-    source: str  # e.g. beomi/kcbert-base, or a local directory
-    revision: str | None = None  # a commit hash pins a hub model
-
-
-class ProbAverageParams(ModelBase):
-    """Weighted average of two members' class probabilities (models/ensemble.py); the weight
-    of the first member is chosen on the valid split unless given."""
-
-    kind: Literal["prob_average"]
-    members: list[str] = Field(min_length=2, max_length=2)
-    weight: Annotated[float, Field(ge=0, le=1)] | None = None  # null: best on valid
-    grid_step: Annotated[float, Field(gt=0, le=0.5)] = 0.05
-
-
-class LlmImportParams(ModelBase):
-    """A causal language model brought in from outside (imports section): `gguf` from a GGUF
-    file, `hf_causal_lm` from a Hugging Face id or directory (models/llm_import.py)."""
-
-    kind: Literal["gguf", "hf_causal_lm"]
-    # package:<python package> | a .gguf file | a directory | a Hugging Face id
-    source: str = Field(min_length=1)
-    gguf_file: str | None = None  # which .gguf in the source directory, when several
-    dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"  # of the saved weights
-    threads: PosInt | None = None  # torch threads (default: all cores up to 4)
-
-
-DEFAULT_PROMPTS = [
-    "Write a Python function that returns the largest of three numbers.",
-    "How do I reproduce a DVC pipeline?",
-    "Explain what a Docker image is in one sentence.",
-]
-
-
-class LoraParams(ModelBase):
-    """LoRA / QLoRA supervised fine-tuning of a causal LM base (models/lora.py)."""
-
-    kind: Literal["lora"]
-    r: PosInt = 8
-    alpha: Annotated[float, Field(gt=0)] = 16.0
-    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.05
-    # module names, or {model_type: names} per architecture; null: the architecture's default
-    target_modules: list[str] | dict[str, list[str]] | None = None
-    # adapters in the top N blocks only (backward stops there: faster on CPU); null: all
-    last_layers: PosInt | None = None
-    quantization: Literal["none", "nf4"] = "none"  # nf4: QLoRA through bitsandbytes
-    dtype: Literal["auto", "float32", "bfloat16"] = "auto"  # auto: bf16 on a bf16 GPU, else fp32
-    lr: Annotated[float, Field(gt=0, le=1)] = 2e-4
-    weight_decay: Annotated[float, Field(ge=0)] = 0.0
-    warmup_steps: Annotated[int, Field(ge=0)] = 5
-    batch_size: PosInt = 4
-    grad_accum: PosInt = 1  # micro-batches per optimiser step
-    max_steps: PosInt = 60
-    max_length: Annotated[int, Field(ge=8)] = 256  # tokens of prompt + response
-    eval_every: PosInt = 20
-    eval_examples: PosInt = 64  # validation examples scored during training
-    eval_batch_size: PosInt = 8
-    merge: bool = True  # save the merged model (else the base copy + adapter)
-    save_dtype: Literal["float32", "bfloat16"] = "bfloat16"  # of the merged weights
-    prompts: list[str] = Field(default_factory=lambda: list(DEFAULT_PROMPTS))
-    max_new_tokens: PosInt = 48
-    threads: PosInt | None = None
-
-    @model_validator(mode="after")
-    def _sane(self) -> LoraParams:
-        problems = []
-        if self.target_modules is not None and not self.target_modules:
-            problems.append("target_modules: empty; null picks the architecture's default")
-        if isinstance(self.target_modules, list) and any(not t for t in self.target_modules):
-            problems.append("target_modules: empty module name")
-        if any(not p.strip() for p in self.prompts):
-            problems.append("prompts: empty prompt")
-        if problems:
-            raise ValueError("\n".join(problems))
-        return self
-
-
-ModelParams = Annotated[
-    RidgeParams
-    | RandomForestParams
-    | HistGradientBoostingParams
-    | TorchMLPParams
-    | TfidfLogRegParams
-    | UNetParams
-    | PIDNetParams
-    | BertMLMParams
-    | HFClassifierParams
-    | HFImportParams
-    | ProbAverageParams
-    | MiniTParams
-    | LlmImportParams
-    | LoraParams,
-    Field(discriminator="kind"),
-]
-
-# routing keys of a model: never tuned
-_NOT_TUNABLE = {"dataset", "task", "base", "kind", "use_hpo"}
+from pydantic import (
+    ConfigDict,
+    Field,
+    SerializeAsAny,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+
+from reprolab.core.errors import ParamsError
+from reprolab.core.params import (
+    ROUTING_KEYS,
+    RULES,
+    DatasetBase,
+    ModelBase,
+    PosInt,
+    RegistryTask,
+    Strict,
+    describe,
+)
 
 # params.yaml sections that hold models, each its own dvc.yaml stage family writing
 # models/<name>: (section, needs a dataset, needs a task, needs a base)
@@ -523,6 +48,43 @@ MODEL_SECTIONS = {
     "ensembles": (True, True, False),  # ensemble@<name>: combine trained members, then evaluate
 }
 BASE_SECTIONS = ("pretrain", "imports")
+ENTRY_SECTIONS = ("datasets", *MODEL_SECTIONS)
+
+
+def workloads() -> list[str]:
+    """The packages under reprolab.workloads (found on disk: nothing is imported)."""
+    import reprolab.workloads as pkg
+
+    return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.ispkg)
+
+
+def schema(workload: str) -> ModuleType:
+    """The params module of `workload`: its DATASETS and MODELS classes."""
+    return importlib.import_module(f"reprolab.workloads.{workload}.params")
+
+
+@cache
+def _adapter(workload: str, section: str) -> TypeAdapter:
+    """Validates one entry of `section` against the kinds `workload` declares."""
+    module = schema(workload)
+    classes = module.DATASETS if section == "datasets" else module.MODELS
+    if len(classes) == 1:
+        return TypeAdapter(classes[0])
+    return TypeAdapter(Annotated[Union[classes], Field(discriminator="kind")])  # noqa: UP007
+
+
+class ForeignDataset(DatasetBase):
+    """A dataset of a workload this process did not ask for: only its routing keys are read."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: str
+
+
+class Foreign(ModelBase):
+    """A model of a workload this process did not ask for: only its routing keys are read."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+    kind: str
 
 
 # ---------------------------------------------------------------- hpo
@@ -594,30 +156,11 @@ class HpoStudy(Strict):
     study_name: str | None = None  # default: <model>-<hash of this section and the model's>
 
 
-# ---------------------------------------------------------------- registry, infer, report
-
-
-class RegistryTask(Strict):
-    """Promotion gate of one task: versions compete on `test_<metric>`."""
-
-    metric: str
-    direction: Literal["minimize", "maximize"]
-    threshold: float
-
-    def passes(self, value: float) -> bool:
-        if value != value:  # NaN never passes
-            return False
-        return value <= self.threshold if self.direction == "minimize" else value >= self.threshold
-
-    def better(self, value: float, than: float | None) -> bool:
-        if value != value:
-            return False
-        if than is None:
-            return True
-        return value < than if self.direction == "minimize" else value > than
+# ---------------------------------------------------------------- infer, report, the file
 
 
 class InferTask(Strict):
+    workload: str  # the package whose data module reads `input`
     input: str
     dataset: str
 
@@ -631,12 +174,12 @@ class ReportParams(Strict):
 
 class Params(Strict):
     seed: int = 42
-    datasets: dict[str, DatasetParams]
-    models: dict[str, ModelParams]
-    pretrain: dict[str, ModelParams] = {}
-    imports: dict[str, ModelParams] = {}
-    finetune: dict[str, ModelParams] = {}
-    ensembles: dict[str, ModelParams] = {}
+    datasets: dict[str, SerializeAsAny[DatasetBase]]
+    models: dict[str, SerializeAsAny[ModelBase]]
+    pretrain: dict[str, SerializeAsAny[ModelBase]] = {}
+    imports: dict[str, SerializeAsAny[ModelBase]] = {}
+    finetune: dict[str, SerializeAsAny[ModelBase]] = {}
+    ensembles: dict[str, SerializeAsAny[ModelBase]] = {}
     registry: dict[str, RegistryTask]
     infer: dict[str, InferTask] = {}
     hpo: dict[str, HpoStudy] = {}
@@ -646,6 +189,12 @@ class Params(Strict):
     def _references_exist(self) -> Params:
         problems = self._check_model_sections()
         for task, spec in self.infer.items():
+            dataset = self.datasets.get(spec.dataset)
+            if dataset is not None and dataset.workload != spec.workload:
+                problems.append(
+                    f"infer.{task}.workload: {spec.workload!r}, but dataset {spec.dataset!r} "
+                    f"is of workload {dataset.workload!r}"
+                )
             if task not in self.registry:
                 problems.append(f"infer.{task}: no registry.{task} section")
             if spec.dataset not in self.datasets:
@@ -668,6 +217,14 @@ class Params(Strict):
                 if name in seen:
                     problems.append(f"{where}: name already used by {seen[name]}.{name}")
                 seen[name] = section
+                if model.dataset in self.datasets and (
+                    self.datasets[model.dataset].workload != model.workload
+                ):
+                    theirs = self.datasets[model.dataset].workload
+                    problems.append(
+                        f"{where}.workload: {model.workload!r}, but its dataset "
+                        f"{model.dataset!r} is of workload {theirs!r}"
+                    )
                 if needs_dataset and model.dataset is None:
                     problems.append(f"{where}.dataset: required key is missing")
                 elif model.dataset is not None and model.dataset not in self.datasets:
@@ -738,10 +295,10 @@ class Params(Strict):
 def _check_space(name: str, study: HpoStudy, model: Any) -> list[str]:
     """Every searched param must exist for the model's kind and accept the space's bounds
     (or every choice): checked before any trial, with the key path."""
-    if model is None:  # the model was left out (a quick run on a subset): nothing to tune
+    if model is None or isinstance(model, Foreign):  # left out, or not validated here
         return []
     cls = type(model)
-    tunable = sorted(set(cls.model_fields) - _NOT_TUNABLE)
+    tunable = sorted(set(cls.model_fields) - ROUTING_KEYS)
     problems = []
     for key, dim in study.space.items():
         where = f"hpo.{name}.space.{key}"
@@ -755,7 +312,7 @@ def _check_space(name: str, study: HpoStudy, model: Any) -> list[str]:
                 cls.model_validate({**model.model_dump(), key: value})
             except ValidationError as err:
                 reason = err.errors()[0]
-                rule = _RULES.get(reason["type"])
+                rule = RULES.get(reason["type"])
                 text = rule(reason.get("ctx", {})) if rule else reason["msg"]
                 problems.append(f"{where}: {value!r} is not valid for models.{name}.{key}: {text}")
     return problems
@@ -764,8 +321,10 @@ def _check_space(name: str, study: HpoStudy, model: Any) -> list[str]:
 # ---------------------------------------------------------------- loading and errors
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate params.yaml; raise ParamsError listing every bad key."""
+def load_params(path: str | Path = "params.yaml", *, only: str | None = None) -> Params:
+    """Read and validate params.yaml; raise ParamsError listing every bad key. With `only`
+    (a model, dataset or infer task, or `section.name`), entries of workloads other than its
+    own keep their routing keys alone."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -773,58 +332,67 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         raise ParamsError(f"{path}: file not found") from err
     except yaml.YAMLError as err:
         raise ParamsError(f"{path}: not valid YAML: {err}") from err
-    return parse_params(raw, source=str(path))
+    return parse_params(raw, source=str(path), only=only)
 
 
-def parse_params(raw: Any, source: str = "params") -> Params:
+def parse_params(raw: Any, source: str = "params", *, only: str | None = None) -> Params:
     if not isinstance(raw, dict):
         raise ParamsError(f"{source}: expected a mapping at the top level")
+    problems: list[str] = []
+    typed = dict(raw)
+    keep = _workload_of_name(raw, only) if only is not None else None
+    known = workloads()
+    for section in ENTRY_SECTIONS:
+        entries = raw.get(section)
+        if not isinstance(entries, dict):
+            continue  # missing or malformed: the Params model says so
+        typed[section] = {}
+        for name, entry in entries.items():
+            where = f"{section}.{name}"
+            workload = entry.get("workload") if isinstance(entry, dict) else None
+            if not isinstance(entry, dict):
+                typed[section][name] = entry
+            elif workload not in known:
+                problems.append(
+                    f"{where}.workload: "
+                    + (
+                        "required key is missing"
+                        if workload is None
+                        else f"unknown workload {workload!r}"
+                    )
+                    + f", expected one of {known}"
+                )
+            elif keep is not None and workload != keep:
+                foreign = ForeignDataset if section == "datasets" else Foreign
+                typed[section][name] = foreign.model_construct(**entry)
+            else:
+                try:
+                    typed[section][name] = _adapter(workload, section).validate_python(entry)
+                except ValidationError as err:
+                    problems += [
+                        describe({**e, "loc": (section, name, *e["loc"])}, raw)
+                        for e in err.errors()
+                    ]
+    if problems:
+        raise ParamsError(
+            "\n".join(f"{source}: {line}" for p in problems for line in p.splitlines())
+        )
     try:
-        return Params.model_validate(raw)
+        return Params.model_validate(typed)
     except ValidationError as err:
         # a whole-file check reports several keys at once: one line (and prefix) each
-        lines = [line for e in err.errors() for line in _describe(e, raw).splitlines()]
+        lines = [line for e in err.errors() for line in describe(e, raw).splitlines()]
         raise ParamsError("\n".join(f"{source}: {line}" for line in lines)) from None
 
 
-_RULES = {
-    "greater_than": lambda c: f"must be > {c['gt']}",
-    "greater_than_equal": lambda c: f"must be >= {c['ge']}",
-    "less_than": lambda c: f"must be < {c['lt']}",
-    "less_than_equal": lambda c: f"must be <= {c['le']}",
-    "too_short": lambda c: f"must have at least {c['min_length']} item(s)",
-    "literal_error": lambda c: f"must be one of {c['expected']}",
-}
-
-
-def _describe(error: dict, raw: Any) -> str:
-    """One line: the key path as the user wrote it (pydantic's union tags removed)."""
-    path, node, loc = [], raw, error["loc"]
-    for i, part in enumerate(loc):
-        if isinstance(node, dict) and part in node:
-            path.append(str(part))
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            path.append(f"[{part}]")
-            node = node[part]
-        elif i == len(loc) - 1 and error["type"] in ("extra_forbidden", "missing"):
-            path.append(part)  # the offending or absent key itself
-        # anything else is a tag pydantic inserted (e.g. the union member): skip it
-    where = ".".join(path).replace(".[", "[") or "(top level)"
-    kind, ctx = error["type"], error.get("ctx", {})
-    if kind == "extra_forbidden":
-        return f"{where}: unknown key"
-    if kind == "missing":
-        return f"{where}: required key is missing"
-    if kind == "union_tag_invalid":
-        return (
-            f"{where}.kind: unknown kind {ctx.get('tag')!r}, expected one of {ctx['expected_tags']}"
-        )
-    if kind == "value_error":
-        text = str(ctx.get("error", error["msg"])).removeprefix("Value error, ")
-        if not path:  # a whole-file check: its lines name their keys already
-            return text
-        return "\n".join(f"{where}.{line}" for line in text.splitlines())
-    rule = _RULES.get(kind)
-    text = rule(ctx) if rule else error["msg"][0].lower() + error["msg"][1:]
-    return f"{where}: {text}, got {error.get('input')!r}"
+def _workload_of_name(raw: dict, name: str) -> str:
+    """The workload whose entries a process for `name` reads in full: the workload of the
+    entry called `name` (or `section.name`); "" when it has none (a registry task's gate
+    needs no workload's params)."""
+    section, _, key = name.rpartition(".")
+    for where in (section,) if section else (*ENTRY_SECTIONS, "infer"):
+        entries = raw.get(where)
+        entry = entries.get(key) if isinstance(entries, dict) else None
+        if isinstance(entry, dict):
+            return str(entry.get("workload", ""))
+    return ""

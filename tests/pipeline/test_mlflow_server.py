@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from reprolab import devservers, sandbox
+from reprolab.ops import devservers, sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 API = "/api/2.0/mlflow"

@@ -12,7 +12,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from reprolab import sandbox
+from reprolab.ops import sandbox
 
 pytestmark = pytest.mark.slow
 STAGES = {
@@ -34,7 +34,7 @@ def test_nsmc_chain_registers_a_champion_that_answers_in_a_fresh_process(tmp_pat
     mirror = _mirror()
     if mirror is None or not (mirror / "sentiment").is_dir():
         pytest.skip("no NSMC mirror: set REPROLAB_DATA_MIRROR")
-    root = sandbox.create(tmp_path / "repo", sandbox.SMOKE_OVERRIDES)
+    root = sandbox.create(tmp_path / "repo", sandbox.smoke_overrides())
     env = {**sandbox.env_for(root), "REPROLAB_DATA_MIRROR": str(mirror)}
     env.pop("REPROLAB_MLFLOW_ARTIFACTS", None)
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from reprolab import sandbox
+from reprolab.ops import sandbox
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 TINY = {  # the smoke settings, but the real threshold (register --manual must refuse)
     k: v
-    for k, v in sandbox.SMOKE_OVERRIDES.items()
+    for k, v in sandbox.smoke_overrides().items()
     if k.startswith(("models.nuclei", "datasets.nuclei"))
 }
 

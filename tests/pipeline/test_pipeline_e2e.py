@@ -12,11 +12,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from reprolab import sandbox
+from reprolab.ops import sandbox
 from tests.conftest import only_register_ran
 
 pytestmark = pytest.mark.slow
-OVERRIDES = {**sandbox.SMOKE_OVERRIDES, "datasets.wine.sample_fraction": 0.3}
+OVERRIDES = {**sandbox.smoke_overrides(), "datasets.wine.sample_fraction": 0.3}
 WINE_STAGES = {"prepare@wine", "register@wine-quality", "infer@wine-quality", "report"} | {
     f"{s}@wine-{m}" for s in ("train", "evaluate") for m in ("ridge", "rf", "hgb", "mlp")
 }
@@ -70,7 +70,12 @@ def repo(tmp_path_factory):
     if mirror is None:
         pytest.skip("no dataset mirror: set REPROLAB_DATA_MIRROR")
     root = sandbox.create(tmp_path_factory.mktemp("e2e") / "repo", OVERRIDES)
+    imports = root.parent / "imports"  # read by test_every_stage_imports_only_what_it_declares
+    imports.mkdir()
+    (imports / "sitecustomize.py").write_text(RECORD_IMPORTS)
     env = {**sandbox.env_for(root), "REPROLAB_DATA_MIRROR": str(mirror)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(imports), env.get("PYTHONPATH")]))
+    env["REPROLAB_IMPORT_LOG"] = str(imports)
     env.pop("REPROLAB_MLFLOW_ARTIFACTS", None)
 
     def run(*cmd: str, check: bool = True, stdin: str | None = None):
@@ -82,6 +87,27 @@ def repo(tmp_path_factory):
         return done
 
     return root, run
+
+
+# Every Python process of a stage (DVC sets DVC_STAGE) writes the files of the reprolab
+# modules it imported, at exit: what the stage really read, to hold against dvc.yaml's deps.
+RECORD_IMPORTS = """
+import atexit, json, os, sys
+
+def _record():
+    stage = os.environ.get("DVC_STAGE")
+    if not stage:
+        return
+    files = sorted({
+        m.__file__ for n, m in list(sys.modules.items())
+        if (n == "reprolab" or n.startswith("reprolab.")) and getattr(m, "__file__", None)
+    })
+    out = os.path.join(os.environ["REPROLAB_IMPORT_LOG"], f"{stage}.{os.getpid()}.json")
+    with open(out, "w") as f:
+        json.dump({"stage": stage, "files": files}, f)
+
+atexit.register(_record)
+"""
 
 
 def ran(output: str) -> set[str]:
@@ -177,11 +203,90 @@ def test_pipeline_reruns_only_what_changed_and_keeps_lineage(repo):
     assert current["predicted"].tolist() != committed["predicted"].tolist()
 
 
+def _declared_deps(run) -> dict[str, list[str]]:
+    """Each stage's dependency paths as DVC resolves dvc.yaml (foreach items expanded)."""
+    import json
+
+    script = (
+        "import json; from dvc.repo import Repo\n"
+        "with Repo('.') as r:\n"
+        "    print(json.dumps({s.addressing: [d.def_path for d in s.deps]"
+        " for s in r.index.stages}))\n"
+    )
+    return json.loads(run(sys.executable, "-c", script).stdout)
+
+
+def test_every_stage_imports_only_what_it_declares(repo):
+    """The reprolab modules each stage imported lie inside that stage's declared deps, so
+    `dvc status` cannot stay clean while code that shaped an output has changed."""
+    import json
+    from pathlib import Path
+
+    import reprolab
+
+    root, run = repo
+    package = Path(reprolab.__file__).resolve().parent  # the code the stages import
+    logs = sorted((root.parent / "imports").glob("*.json"))
+    assert logs, "no stage recorded its imports"
+    declared = _declared_deps(run)
+    seen, undeclared = set(), []
+    for log in logs:
+        record = json.loads(log.read_text())
+        stage = record["stage"]
+        seen.add(stage)
+        deps = declared.get(stage)
+        assert deps is not None, f"{stage} is not a stage of dvc.yaml: {sorted(declared)}"
+        for file in record["files"]:
+            path = Path(file).resolve()
+            rel = (
+                "src/reprolab/" + path.relative_to(package).as_posix()
+                if path.is_relative_to(package)
+                else path.relative_to(root.resolve()).as_posix()
+            )
+            if not any(rel == d or rel.startswith(d.rstrip("/") + "/") for d in deps):
+                undeclared.append(f"{stage}: {rel}")
+    assert seen >= ALL_STAGES, ALL_STAGES - seen
+    assert not undeclared, "imported but not declared in dvc.yaml:\n" + "\n".join(
+        sorted(set(undeclared))
+    )
+
+
+def _changed(run) -> set[str]:
+    import json
+
+    return set(json.loads(run("dvc", "status", "--json").stdout))
+
+
+def test_a_workloads_code_reruns_its_stages_and_no_others(repo):
+    """Touching the U-Net leaves every wine, NSMC and LLM stage unchanged; touching the
+    metrics code marks every stage that scores a model."""
+    root, run = repo
+    assert _changed(run) <= {s for s in ALL_STAGES if s.startswith("register@")}
+    for rel, must, must_not in [
+        (
+            "workloads/nuclei/unet.py",
+            {"train@nuclei-unet", "evaluate@nuclei-unet", "infer@nuclei-segmentation"},
+            ("wine", "nsmc", "smollm2", "codealpaca", "llm-sft", "minit", "pidnet"),
+        ),
+        ("core/metrics.py", {s for s in ALL_STAGES if s.startswith("evaluate@")}, ()),
+    ]:
+        copy = root / "src/reprolab" / rel  # the sandbox's copy is what dvc.yaml names
+        original = copy.read_text()
+        try:
+            copy.write_text(original + "\n# touched\n")
+            changed = _changed(run)
+        finally:
+            copy.write_text(original)
+        assert must <= changed, (rel, must - changed)
+        leaked = {s for s in changed if any(w in s for w in must_not)}
+        assert not leaked, (rel, leaked)
+
+
 def test_champion_loads_in_a_fresh_process(repo):
     root, _ = repo
     code = (
         "import mlflow, pandas as pd\n"
-        "from reprolab.data.wine import features\n"
+        "from reprolab.workloads.wine.data import features\n"
         "m = mlflow.pyfunc.load_model('models:/wine-quality@champion')\n"
         "frame = pd.read_csv('data/processed/wine/test.csv')\n"
         "p = m.predict(features(frame))\n"

@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from reprolab import devservers
+from reprolab.ops import devservers
 
 pytestmark = pytest.mark.slow
 
@@ -68,17 +68,22 @@ class Case:
 
 
 def wine_rf(root: Path) -> Case:
-    from reprolab import models
-    from reprolab.params import RandomForestParams
+    from reprolab import workloads
+    from reprolab.workloads.wine.params import RandomForestParams
 
     rng = np.random.default_rng(0)
     X = pd.DataFrame(rng.normal(size=(120, 4)), columns=["acidity", "sugar", "ph", "alcohol"])
     y = (5 + X["alcohol"] - 0.5 * X["ph"] ** 2 + rng.normal(0, 0.1, len(X))).to_numpy()
     split = SimpleNamespace(X=X, y=y)
     params = RandomForestParams(
-        kind="random_forest", dataset="wine", task="wine-quality", n_estimators=8, n_jobs=1
+        workload="wine",
+        kind="random_forest",
+        dataset="wine",
+        task="wine-quality",
+        n_estimators=8,
+        n_jobs=1,
     )
-    models.build(params, 0).fit(split, split).save(root / "wine-rf", input_example=X.head(5))
+    workloads.build(params, 0).fit(split, split).save(root / "wine-rf", input_example=X.head(5))
     return Case("wine-rf", root / "wine-rf", wrapper=False)
 
 
@@ -94,19 +99,25 @@ def reviews(n: int) -> SimpleNamespace:
 
 def nsmc_models(root: Path) -> list[Case]:
     """Two TF-IDF members and their probability-average ensemble."""
-    from reprolab import models
-    from reprolab.models.ensemble import ProbAverage
-    from reprolab.params import ProbAverageParams, TfidfLogRegParams
+    from reprolab import workloads
+    from reprolab.workloads.sentiment.ensemble import ProbAverage
+    from reprolab.workloads.sentiment.params import ProbAverageParams, TfidfLogRegParams
 
     train, valid = reviews(40), reviews(16)
     cases = []
     for name, bits, c in (("nsmc-tfidf", 10, 4.0), ("nsmc-tfidf-b", 11, 1.0)):
         params = TfidfLogRegParams(
-            kind="tfidf_logreg", dataset="nsmc", task="nsmc-sentiment", hash_bits=bits, C=c
+            workload="sentiment",
+            kind="tfidf_logreg",
+            dataset="nsmc",
+            task="nsmc-sentiment",
+            hash_bits=bits,
+            C=c,
         )
-        models.build(params, 0).fit(train, valid).save(root / name, train.X.head(3))
+        workloads.build(params, 0).fit(train, valid).save(root / name, train.X.head(3))
         cases.append(Case(name, root / name, wrapper=False))
     params = ProbAverageParams(
+        workload="sentiment",
         kind="prob_average",
         dataset="nsmc",
         task="nsmc-sentiment",
@@ -127,37 +138,44 @@ def _png(rgb: np.ndarray) -> bytes:
 
 
 def nuclei_unet(root: Path) -> Case:
-    from reprolab import models
-    from tests.unit.test_unet import Pairs, unet_params
+    from reprolab import workloads
+    from tests.workloads.nuclei.test_unet import Pairs, unet_params
 
     pairs = Pairs([0, 1, 2], h=48, w=48)
     rgbs = pairs.rgb()
     spec = unet_params(base_width=4, batch_size=4, max_steps=6, eval_every=6, warmup_steps=2)
-    model = models.build(spec, 0).fit(pairs, pairs)
+    model = workloads.build(spec, 0).fit(pairs, pairs)
     model.save(root / "nuclei-unet", input_example=pd.DataFrame({"image": [_png(rgbs[0])]}))
     return Case("nuclei-unet", root / "nuclei-unet")
 
 
 def pid_pidnet(root: Path) -> Case:
-    from reprolab import models
-    from reprolab.data import control
-    from reprolab.params import ControlDataset, PIDNetParams
+    from reprolab import workloads
+    from reprolab.workloads.control import data as control
+    from reprolab.workloads.control.params import ControlDataset, PIDNetParams
 
     data = ControlDataset(
-        kind="control", n_plants=24, horizon=30.0, disturbance_time=15.0, delay=(0.2, 1.0)
+        workload="control",
+        kind="control",
+        n_plants=24,
+        horizon=30.0,
+        disturbance_time=15.0,
+        delay=(0.2, 1.0),
     )
     control.prepare(data, 7, root / "control-raw", root / "control", None)
     train, valid = (control.load_split(root / "control", s) for s in ("train", "valid"))
-    params = PIDNetParams(dataset="c", task="t", kind="pidnet", epochs=1, batch_size=8)
-    model = models.build(params, 0).fit(train, valid, None)
+    params = PIDNetParams(
+        dataset="c", task="t", workload="control", kind="pidnet", epochs=1, batch_size=8
+    )
+    model = workloads.build(params, 0).fit(train, valid, None)
     model.save(root / "pid-pidnet", input_example=train.X.head(2))
     return Case("pid-pidnet", root / "pid-pidnet")
 
 
 def minit(root: Path) -> Case:
-    from reprolab import models
-    from reprolab.data import tokenizers
-    from reprolab.params import MiniTParams
+    from reprolab import workloads
+    from reprolab.lm import tokenizers
+    from reprolab.workloads.minit.params import MiniTParams
 
     text = "the quick brown fox jumps over the lazy dog.\n" * 40
     tok = tokenizers.char_tokenizer(text)
@@ -168,6 +186,7 @@ def minit(root: Path) -> Case:
         tokenizer=lambda: tokenizers.load(root / "minit-tok"),
     )
     params = MiniTParams(
+        workload="minit",
         kind="minit",
         dataset="s",
         n_layer=1,
@@ -187,24 +206,25 @@ def minit(root: Path) -> Case:
         sample_tokens=4,
         threads=1,
     )
-    model = models.build(params, 0).fit(split, split, None)
+    model = workloads.build(params, 0).fit(split, split, None)
     model.save(root / "minit", input_example=split.X)
     return Case("minit", root / "minit", params=GREEDY)
 
 
 def llm_lora(root: Path) -> Case:
     """A LoRA adapter (not merged) on a tiny Llama: the pyfunc scores prompt/response pairs."""
-    from reprolab import models
-    from reprolab.data import instructions
-    from reprolab.params import InstructionsDataset, LoraParams
-    from tests.llm import tiny
+    from reprolab import workloads
+    from reprolab.workloads.llm import data as instructions
+    from reprolab.workloads.llm.params import InstructionsDataset, LoraParams
+    from tests.workloads.llm import tiny
 
     ws = root / "lora-ws"
     tiny.save_base(ws / "models" / "tinybase")
-    data = InstructionsDataset(kind="instructions", code_alpaca=False, synthetic=40)
+    data = InstructionsDataset(workload="llm", kind="instructions", code_alpaca=False, synthetic=40)
     instructions.prepare(data, 0, ws / "raw", ws / "data", None)
     train, valid = (instructions.load_split(ws / "data", s) for s in ("train", "valid"))
     params = LoraParams(
+        workload="llm",
         kind="lora",
         dataset="ins",
         task="llm-sft",
@@ -225,7 +245,7 @@ def llm_lora(root: Path) -> Case:
     )
     with pytest.MonkeyPatch.context() as mp:  # the base is found as models/<base>
         mp.chdir(ws)
-        model = models.build(params, 0).fit(train, valid, None)
+        model = workloads.build(params, 0).fit(train, valid, None)
         model.save(ws / "models" / "llm-lora", input_example=train.X.head(3))
     frame = valid.X[["prompt", "response"]].head(2).reset_index(drop=True)
     return Case("llm-lora", ws / "models" / "llm-lora", frame=frame)
@@ -261,7 +281,7 @@ def cache_root(config: pytest.Config) -> Path:
 
 
 def requirement_union(cases: list[Case]) -> list[str]:
-    from reprolab.models import requirements
+    from reprolab.core import requirements
 
     return requirements.union(*(requirements.read(c.dir) for c in cases))
 
@@ -332,7 +352,7 @@ def assert_same(got: dict[str, Any], want: dict[str, Any], name: str) -> None:
 
 def assert_pinned(imports: dict[str, list[str]], case: Case) -> None:
     """Every third-party module the wrapper code imported is provided by a pinned project."""
-    from reprolab.models.requirements import canonical, read
+    from reprolab.core.requirements import canonical, read
 
     pinned = {canonical(line) for line in read(case.dir)}
     missing = {

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from reprolab import devservers, sandbox
+from reprolab.ops import devservers, sandbox
 from tests.conftest import only_register_ran, up_to_date
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reprolab import devservers, sandbox
+from reprolab.ops import devservers, sandbox
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ import sys
 import pytest
 import yaml
 
-from reprolab import sandbox
+from reprolab.ops import sandbox
 
 pytestmark = pytest.mark.slow
 
@@ -45,7 +45,7 @@ def test_queued_grid_runs_on_two_workers_and_tags_each_run(tmp_path):
     run("dvc", "repro")
     run("git", "add", "-A")
     run("git", "commit", "-qm", "baseline")
-    sweep = [sys.executable, "-m", "reprolab.sweep", "--jobs", "2", "--timeout", "600"]
+    sweep = [sys.executable, "-m", "reprolab.ops.sweep", "--jobs", "2", "--timeout", "600"]
     done = run(*sweep, "--grid", "models.wine-ridge.alpha=0.5,4.0")
     assert "queued 2 experiment(s)" in done.stdout
     assert "2/2 finished" in done.stdout
@@ -113,7 +113,7 @@ def test_a_sweep_moves_no_alias_and_its_winner_ships_by_apply_commit_repro(tmp_p
     before = (root / "reports/registry/wine-quality.json").read_text()
     first_predictions = (root / "reports/predictions/wine-quality.csv").read_text()
 
-    sweep = [sys.executable, "-m", "reprolab.sweep", "--jobs", "2", "--timeout", "600"]
+    sweep = [sys.executable, "-m", "reprolab.ops.sweep", "--jobs", "2", "--timeout", "600"]
     run(*sweep, "--grid", "models.wine-rf.max_depth=3,12")
     versions = client.search_model_versions("name='wine-quality'")
     assert len(versions) == 3  # both experiments registered...

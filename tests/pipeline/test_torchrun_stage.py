@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from reprolab import sandbox
+from reprolab.ops import sandbox
 
 REPO = Path(__file__).resolve().parents[2]
 

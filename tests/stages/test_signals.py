@@ -59,7 +59,7 @@ def running(pid: int) -> bool:
 
 
 def runs(status: str | None = None) -> list:
-    from reprolab.tracking import client
+    from reprolab.core.tracking import client
 
     mlflow_client = client()
     exp = mlflow_client.get_experiment_by_name("wine-quality")

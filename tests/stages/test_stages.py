@@ -52,7 +52,7 @@ def small_params(workspace, mirror) -> dict:
         "wine-ridge": params["models"]["wine-ridge"],
         "wine-rf": {**params["models"]["wine-rf"], "n_estimators": 20},
     }
-    params["hpo"] = {}  # studies name models left out above (tests/unit/test_hpo.py has its own)
+    params["hpo"] = {}  # studies name models left out above (tests/hpo/test_hpo.py has its own)
     for section in ("pretrain", "imports", "finetune", "ensembles"):
         params[section] = {}  # the sentiment encoder and ensemble are left out too
     (workspace / "params.yaml").write_text(yaml.safe_dump(params))

@@ -65,7 +65,7 @@ def test_evaluate_lists_only_models_of_a_task(params_ws):
 def store(params_ws: Path):
     """The MLflow store made before the commands run, so that its creation log (and MLflow's
     log handler) stays out of the output captured below."""
-    from reprolab.tracking import client
+    from reprolab.core.tracking import client
 
     return client()
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from reprolab.report.figures import save  # also selects the Agg backend
+from reprolab.core.figures import save  # also selects the Agg backend
 
 _COLORS = {"COMPLETE": "tab:blue", "PRUNED": "tab:orange", "FAIL": "tab:red"}
 

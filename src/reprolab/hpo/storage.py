@@ -7,7 +7,7 @@ import os
 import time
 from typing import Any
 
-from reprolab.paths import repo_root
+from reprolab.core.paths import repo_root
 
 HEARTBEAT_S = 10  # a trial whose process died is failed after GRACE_S without a heartbeat
 GRACE_S = 30

@@ -14,12 +14,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from reprolab import models
-from reprolab.errors import ParamsError
+from reprolab import workloads
+from reprolab.core.errors import ParamsError
+from reprolab.core.tracking import TAG, base_tags, client, experiment_id
 from reprolab.hpo import space
 from reprolab.hpo.storage import open_storage, storage_url
 from reprolab.params import HpoStudy, Params
-from reprolab.tracking import TAG, base_tags, client, experiment_id
 
 DONE_STATES = ("COMPLETE", "PRUNED", "FAIL")
 
@@ -77,7 +77,7 @@ def run_study(
     base = params.models[model]
     task = params.registry[base.task]
     metric, direction = task.metric, task.direction
-    fixed = base.model_dump(exclude={"use_hpo", *cfg.space})
+    fixed = base.model_dump(exclude={"workload", "use_hpo", *cfg.space})
     name = space.study_name(
         model, cfg, fixed, {"global_seed": params.seed, "data": data_md5, "metric": metric}
     )
@@ -136,7 +136,7 @@ def run_study(
                 if folds:
                     value = cross_validate(spec, params.seed, folds, metric, logger)
                 else:
-                    fitted = models.build(spec, params.seed).fit(train, valid, logger)
+                    fitted = workloads.build(spec, params.seed).fit(train, valid, logger)
                     value = float(fitted.evaluate(valid)[metric])
             if not math.isfinite(value):
                 raise FloatingPointError(f"validation {metric} is {value}")
@@ -246,7 +246,7 @@ def cross_validate(spec: Any, seed: int, folds: list, metric: str, logger: Trial
     intermediate value the pruner judges (step = folds done)."""
     scores = []
     for i, (fold_train, fold_valid) in enumerate(folds, start=1):
-        fitted = models.build(spec, seed).fit(fold_train, fold_valid, None)
+        fitted = workloads.build(spec, seed).fit(fold_train, fold_valid, None)
         scores.append(float(fitted.evaluate(fold_valid)[metric]))
         logger.log_step(i, {f"valid_{metric}": sum(scores) / i, f"fold_{metric}": scores[-1]})
     return sum(scores) / len(scores)

@@ -10,19 +10,20 @@ import time
 
 import pandas as pd
 
-from reprolab import data, models
-from reprolab.errors import DataError
-from reprolab.io import atomic_write_json, atomic_write_text
-from reprolab.layout import RUN_FILE, eval_dir, model_dir, processed_dir, train_dir
+from reprolab import workloads
+from reprolab.core import saving
+from reprolab.core.errors import DataError
+from reprolab.core.io import atomic_write_json, atomic_write_text
+from reprolab.core.layout import RUN_FILE, eval_dir, model_dir, processed_dir, train_dir
+from reprolab.core.tracking import Run
 from reprolab.params import Params
-from reprolab.tracking import Run
 
 VALID_FILE = "valid.json"  # a DVC metrics file beside dvclive's test metrics.json
 
 
 def evaluate(name: str, params: Params) -> dict:
     spec = params.model(name)
-    module = data.module_for(params.datasets[spec.dataset].kind)
+    module = workloads.data_module(params.datasets[spec.dataset])
     valid = module.load_split(processed_dir(spec.dataset), "valid")
     test = module.load_split(processed_dir(spec.dataset), "test")
     run_file = train_dir(name) / RUN_FILE
@@ -56,7 +57,7 @@ def _score(test, path) -> tuple[dict, pd.DataFrame, dict]:
     if hasattr(test, "score_model"):  # e.g. language models: perplexity needs the model itself
         scored = test.score_model(path)
         return scored[0], scored[1], (scored[2] if len(scored) > 2 else {})
-    predicted = models.load_predictor(path).predict(test.X)
+    predicted = saving.load_predictor(path).predict(test.X)
     if hasattr(test, "prediction_table"):  # per-item rows (per-image Dice, probabilities)
         return test.score(predicted), test.prediction_table(predicted), {}
     frame = pd.DataFrame({"actual": test.y, "predicted": predicted, "group": test.groups})

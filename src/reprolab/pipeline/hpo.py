@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import time
 
-from reprolab.errors import ReprolabError
-from reprolab.io import atomic_dir, atomic_write_json, dvc_md5
-from reprolab.layout import HPO_BEST, hpo_dir, hpo_file, processed_dir
+from reprolab.core.errors import ReprolabError
+from reprolab.core.io import atomic_dir, atomic_write_json, dvc_md5
+from reprolab.core.layout import HPO_BEST, hpo_dir, hpo_file, processed_dir
 from reprolab.params import Params
 
 
@@ -34,13 +34,13 @@ def hpo(name: str, params: Params) -> dict:
 def _run(name: str, params: Params, spec) -> dict:
     from tqdm.auto import tqdm
 
-    from reprolab import data
+    from reprolab import workloads
+    from reprolab.core.tracking import Run
     from reprolab.hpo import plots
     from reprolab.hpo.study import best_of, run_study
-    from reprolab.tracking import Run
 
     cfg = params.hpo[name]
-    module = data.module_for(params.datasets[spec.dataset].kind)
+    module = workloads.data_module(params.datasets[spec.dataset])
     data_path = processed_dir(spec.dataset)
     train = module.load_split(data_path, "train")
     valid = module.load_split(data_path, "valid")

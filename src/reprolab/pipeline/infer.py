@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from reprolab import data, models, registry
-from reprolab.errors import DataError
-from reprolab.io import atomic_dir, atomic_write_text
-from reprolab.layout import predictions_file
+from reprolab import workloads
+from reprolab.core import registry, saving
+from reprolab.core.errors import DataError
+from reprolab.core.io import atomic_dir, atomic_write_text
+from reprolab.core.layout import predictions_file
 from reprolab.params import Params
 
 
@@ -26,11 +27,11 @@ def infer(
     """Returns the output path and a description of the model that predicted."""
     spec = params.infer[task]
     dataset = params.datasets[spec.dataset]
-    module = data.module_for(dataset.kind)
+    module = workloads.data_module(dataset)
     source = Path(input_csv or spec.input)
 
     if run_id:
-        from reprolab.lineage import fetch_data, fetch_model, lineage_of
+        from reprolab.core.lineage import fetch_data, fetch_model, lineage_of
 
         model_dir = fetch_model(run_id)
         used = f"run {run_id}"
@@ -42,11 +43,11 @@ def infer(
             used += f" on its own {data_path} (md5 {tags.get('data_md5', '?')})"
         output = output or predictions_file(task).with_name(f"{task}-{run_id[:8]}.csv")
         inputs = _read_inputs(module, source)
-        predictor = models.load_predictor(model_dir)
+        predictor = saving.load_predictor(model_dir)
     else:
         inputs = _read_inputs(module, source)  # bad input fails before any model loads
         uri, which = registry.champion(task)
-        predictor = models.load_predictor(uri)
+        predictor = saving.load_predictor(uri)
         used = f"{uri} = {which}"
         output = output or predictions_file(task)
 
@@ -75,7 +76,7 @@ def _read_inputs(module, source: Path) -> tuple:
 def _write_masks(predictor, ids: list[str], inputs: pd.DataFrame, output: Path) -> Path:
     """One CSV row per image (size, foreground fraction, run-length mask) and a PNG mask per
     image in a folder named like the CSV."""
-    from reprolab.data import images
+    from reprolab.workloads.nuclei import images
 
     predicted = predictor.predict(inputs)
     masks = [images.text_to_mask(text) for text in predicted["mask"]]

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 
-from reprolab import registry
-from reprolab.errors import DataError
-from reprolab.io import atomic_write_json
-from reprolab.layout import RUN_FILE, champion_file, eval_dir, registry_file
-from reprolab.params import Params, RegistryTask
-from reprolab.paths import mlflow_tracking_uri
+from reprolab.core import registry
+from reprolab.core.errors import DataError
+from reprolab.core.io import atomic_write_json
+from reprolab.core.layout import RUN_FILE, champion_file, eval_dir, registry_file
+from reprolab.core.params import RegistryTask
+from reprolab.core.paths import mlflow_tracking_uri
+from reprolab.params import Params
 
 
 def register(task: str, params: Params) -> tuple[dict, list[str]]:

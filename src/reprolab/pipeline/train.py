@@ -11,18 +11,18 @@ import json
 import os
 import time
 
-from reprolab import data, models
-from reprolab.errors import DataError
-from reprolab.io import atomic_dir, atomic_write_json, dvc_md5
-from reprolab.layout import HPO_BEST, RUN_FILE, hpo_dir, model_dir, processed_dir, train_dir
+from reprolab import workloads
+from reprolab.core.errors import DataError
+from reprolab.core.io import atomic_dir, atomic_write_json, dvc_md5
+from reprolab.core.layout import HPO_BEST, RUN_FILE, hpo_dir, model_dir, processed_dir, train_dir
+from reprolab.core.tracking import Run
 from reprolab.params import Params
-from reprolab.tracking import Run
 
 
 def train(name: str, params: Params) -> dict:
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1:  # no torch import for a plain run
         return _train(name, params)
-    from reprolab import distributed
+    from reprolab.core import distributed
 
     dist = distributed.init()
     try:
@@ -38,11 +38,11 @@ def _train(name: str, params: Params, log: bool = True, world_size: int = 1) -> 
     section = params.section_of(name)
     data_path = train_split = valid_split = None
     if spec.dataset is not None:
-        module = data.module_for(params.datasets[spec.dataset].kind)
+        module = workloads.data_module(params.datasets[spec.dataset])
         data_path = processed_dir(spec.dataset)
         train_split = module.load_split(data_path, "train")
         valid_split = module.load_split(data_path, "valid")
-    model = models.build(spec, params.seed)
+    model = workloads.build(spec, params.seed)
     # pretrain/imports entries have no registry task: their runs go to an experiment per section
     experiment = spec.task or section
     tags = {"stage": _STAGE[section], "model": name, "task": experiment, "kind": spec.kind}
@@ -112,7 +112,8 @@ _STAGE = {
 def params_digest(spec, seed: int) -> str:
     """A short digest of everything in params.yaml that shaped the model (its section entry
     with any applied HPO params, and the seed): equal digests, equal recipes."""
-    text = json.dumps({"seed": seed, **spec.model_dump(mode="json")}, sort_keys=True)
+    recipe = spec.model_dump(mode="json", exclude={"workload"})  # routing, not recipe
+    text = json.dumps({"seed": seed, **recipe}, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 

@@ -6,8 +6,8 @@ import json
 import shutil
 from pathlib import Path
 
-from reprolab.layout import hpo_dir, hpo_file
-from reprolab.report.document import Document
+from reprolab.core.document import Document
+from reprolab.core.layout import hpo_dir, hpo_file
 
 
 def section(doc: Document, params, figdir: Path) -> None:

@@ -1,0 +1,124 @@
+"""Base types of every params section and the error text: pydantic's errors become one line
+per bad key, `models.wine-rf.n_estimators: must be > 0, got -5`. Workloads build their kinds'
+params on DatasetBase and ModelBase; reprolab.params assembles params.yaml from them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+PosInt = Annotated[int, Field(gt=0)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _workload_of(cls: type) -> str | None:
+    """`wine` for a class defined in reprolab.workloads.wine.params."""
+    parts = cls.__module__.split(".")
+    return parts[2] if parts[:2] == ["reprolab", "workloads"] and len(parts) > 3 else None
+
+
+class _Routed(Strict):
+    """An entry of a workload: `workload` names the package under reprolab.workloads that
+    declares its kind (filled in from the class when a params object is built in code)."""
+
+    workload: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _own_workload(cls, data: Any) -> Any:
+        own = _workload_of(cls)
+        if isinstance(data, dict) and own and data.get("workload") is None:
+            return {**data, "workload": own}
+        return data
+
+
+class DatasetBase(_Routed):
+    """A dataset entry; its kind is implemented by the `data` module of its workload."""
+
+    impl: ClassVar[str] = "data"
+
+
+class ModelBase(_Routed):
+    """Routing keys every model has. Which are required depends on the section the model sits
+    in (see reprolab.params.MODEL_SECTIONS): `models` and `finetune` need a dataset and a
+    task, `pretrain` a dataset, `imports` neither; only `finetune` models start from a `base`.
+    `impl` (a class variable of each kind) is the `module:Class` in the workload package."""
+
+    impl: ClassVar[str] = ""
+    dataset: str | None = None
+    task: str | None = None
+    base: str | None = (
+        None  # finetune: the pretrain/imports entry whose models/<base> it starts from
+    )
+    use_hpo: bool = False  # train with the best params of hpo@<model> (reports/hpo/)
+
+
+ROUTING_KEYS = frozenset({"workload", "dataset", "task", "base", "kind", "use_hpo"})  # never tuned
+
+
+class RegistryTask(Strict):
+    """Promotion gate of one task: versions compete on `eval_valid_<metric>`; test is reported."""
+
+    metric: str
+    direction: Literal["minimize", "maximize"]
+    threshold: float
+
+    def passes(self, value: float) -> bool:
+        if value != value:  # NaN never passes
+            return False
+        return value <= self.threshold if self.direction == "minimize" else value >= self.threshold
+
+    def better(self, value: float, than: float | None) -> bool:
+        if value != value:
+            return False
+        if than is None:
+            return True
+        return value < than if self.direction == "minimize" else value > than
+
+
+RULES = {
+    "greater_than": lambda c: f"must be > {c['gt']}",
+    "greater_than_equal": lambda c: f"must be >= {c['ge']}",
+    "less_than": lambda c: f"must be < {c['lt']}",
+    "less_than_equal": lambda c: f"must be <= {c['le']}",
+    "too_short": lambda c: f"must have at least {c['min_length']} item(s)",
+    "literal_error": lambda c: f"must be one of {c['expected']}",
+}
+
+
+def describe(error: dict, raw: Any) -> str:
+    """One line: the key path as the user wrote it (pydantic's union tags removed)."""
+    path, node, loc = [], raw, error["loc"]
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            path.append(str(part))
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            path.append(f"[{part}]")
+            node = node[part]
+        elif i == len(loc) - 1 and error["type"] in ("extra_forbidden", "missing"):
+            path.append(part)  # the offending or absent key itself
+        # anything else is a tag pydantic inserted (e.g. the union member): skip it
+    where = ".".join(path).replace(".[", "[") or "(top level)"
+    kind, ctx = error["type"], error.get("ctx", {})
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key"
+    if kind == "missing":
+        return f"{where}: required key is missing"
+    if kind == "union_tag_invalid":
+        return (
+            f"{where}.kind: unknown kind {ctx.get('tag')!r}, expected one of {ctx['expected_tags']}"
+        )
+    if kind == "value_error":
+        text = str(ctx.get("error", error["msg"])).removeprefix("Value error, ")
+        if not path:  # a whole-file check: its lines name their keys already
+            return text
+        return "\n".join(f"{where}.{line}" for line in text.splitlines())
+    rule = RULES.get(kind)
+    text = rule(ctx) if rule else error["msg"][0].lower() + error["msg"][1:]
+    return f"{where}: {text}, got {error.get('input')!r}"

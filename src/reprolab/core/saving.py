@@ -1,0 +1,56 @@
+"""Saving and loading MLflow pyfunc models: one place for how every wrapper travels (its
+source shipped as code, portable requirements) and for MLflow's quirks."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def save_pyfunc(path: str | Path, *, ship_code: bool = True, **kwargs) -> None:
+    """`mlflow.pyfunc.save_model(path, **kwargs)` for our wrappers. Their classes live in
+    reprolab, so with `ship_code` its source travels as `<model>/code/reprolab` (MLflow puts
+    `code/` on sys.path at load): the model loads where reprolab is not installed, and its
+    requirements must not name reprolab. One place, too, that silences MLflow's nag about type
+    hints on `predict` (we pass explicit signatures/requirements)."""
+    import tempfile
+    import warnings
+
+    import mlflow.pyfunc
+
+    from reprolab.core.requirements import check_portable
+
+    check_portable(kwargs.get("pip_requirements"))
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*type hints.*")
+        if ship_code:
+            kwargs["code_paths"] = [*(kwargs.get("code_paths") or ()), _package_copy(tmp)]
+        mlflow.pyfunc.save_model(str(path), **kwargs)
+
+
+def _package_copy(parent: str | Path) -> str:
+    """A copy of the reprolab package source under `parent`, without bytecode: what a saved
+    model carries is the source alone, the same bytes on every machine and Python."""
+    import shutil
+    from pathlib import Path
+
+    target = Path(parent) / "reprolab"
+    shutil.copytree(
+        Path(__file__).resolve().parent.parent,  # the reprolab package
+        target,
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo"),
+    )
+    return str(target)
+
+
+def load_predictor(location):
+    """A saved model directory or a `models:/` URI, as a pyfunc with `.predict(frame)`."""
+    import warnings
+
+    import mlflow.pyfunc
+
+    with warnings.catch_warnings():  # MLflow nags about type hints on our pyfunc wrappers
+        warnings.filterwarnings("ignore", message=".*type hints.*")
+        return mlflow.pyfunc.load_model(str(location))

@@ -1,0 +1,1 @@
+"""Mini-T: a small decoder-only language model trained on Tiny Shakespeare."""

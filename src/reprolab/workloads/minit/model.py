@@ -1,0 +1,453 @@
+"""`minit`: Mini-T, a small decoder-only transformer trained from scratch on a token stream
+(Tiny Shakespeare), nanoGPT-style, in a standard Hugging Face architecture (Llama, Mistral
+with a sliding window, or GPT-2) so that `generate`, PEFT and serving take it unchanged.
+
+The loop, in order: random windows of `block_size` tokens from the train split; AdamW
+(weight decay on matrices only); linear warm-up then cosine decay to `min_lr_ratio * lr`
+over the budget (`max_steps`, or `max_seconds` if that runs out first: the schedule follows
+whichever is further along, so a slow machine still ends annealed); gradient clipping;
+validation loss on fixed windows every `eval_every` steps; a checkpoint every
+`checkpoint_every` steps (model, optimiser, sampler RNG, elapsed time) from which an
+interrupted run resumes; dvclive/MLflow curves through `run.log_step`.
+
+Saved as a Hugging Face model directory that is also an MLflow pyfunc model (see
+reprolab.lm.pyfunc), with a model card (README.md), `samples.json` (generations after
+training) and `training.json` (steps, tokens, seconds, throughput)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Self
+
+# (OMP_WAIT_POLICY=PASSIVE is set by reprolab/__init__.py, which always loads first.)
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from reprolab.core.io import atomic_write_json
+from reprolab.core.model import Model, StepLogger
+
+CHECKPOINT = "checkpoint.pt"
+# params that do not change what is learned: a checkpoint stays valid across them
+_NOT_LEARNING = {
+    "workload",
+    "checkpoint_dir",
+    "threads",
+    "sample_tokens",
+    "temperature",
+    "top_k",
+    "task",
+}
+
+
+def hf_config(p: Any, tokenizer):
+    """The Hugging Face config of a Mini-T with params `p` and this tokenizer."""
+    common = {
+        "vocab_size": len(tokenizer),
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+        "tie_word_embeddings": True,
+    }
+    if p.arch == "gpt2":
+        from transformers import GPT2Config
+
+        return GPT2Config(
+            n_positions=p.block_size,
+            n_embd=p.n_embd,
+            n_layer=p.n_layer,
+            n_head=p.n_head,
+            n_inner=int(p.mlp_ratio * p.n_embd),
+            resid_pdrop=p.dropout,
+            embd_pdrop=p.dropout,
+            attn_pdrop=p.dropout,
+            **common,
+        )
+    llama_like = {
+        "hidden_size": p.n_embd,
+        # SwiGLU has three matrices: 2/3 of mlp_ratio keeps the parameter count of a GELU MLP
+        "intermediate_size": max(8, round(p.mlp_ratio * p.n_embd * 2 / 3 / 8) * 8),
+        "num_hidden_layers": p.n_layer,
+        "num_attention_heads": p.n_head,
+        "num_key_value_heads": p.n_head,
+        "attention_dropout": p.dropout,
+        **common,
+    }
+    if p.arch == "mistral":
+        from transformers import MistralConfig
+
+        # attention sees at most block_size tokens back, as in training; generation can run
+        # longer than the training context (RoPE positions are relative)
+        return MistralConfig(
+            sliding_window=p.block_size, max_position_embeddings=32 * p.block_size, **llama_like
+        )
+    from transformers import LlamaConfig
+
+    return LlamaConfig(max_position_embeddings=p.block_size, **llama_like)
+
+
+def build_net(config):
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_config(config)
+
+
+def lr_at(step: int, progress: float, p: Any) -> float:
+    """Linear warm-up over `warmup_steps`, then cosine from lr to min_lr_ratio * lr as
+    `progress` (fraction of the budget used after warm-up) goes from 0 to 1."""
+    if step < p.warmup_steps:
+        return p.lr * (step + 1) / p.warmup_steps
+    floor = p.lr * p.min_lr_ratio
+    return floor + 0.5 * (p.lr - floor) * (1 + math.cos(math.pi * min(1.0, max(0.0, progress))))
+
+
+class Windows:
+    """Random training windows (x, y = x shifted by one) from a token stream."""
+
+    def __init__(self, tokens: np.ndarray, block: int, batch: int, seed: int) -> None:
+        if len(tokens) < block + 2:
+            raise ValueError(f"{len(tokens)} tokens: fewer than block_size + 2 = {block + 2}")
+        self.data = torch.from_numpy(tokens.astype(np.int64))
+        self.block, self.batch = block, batch
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
+        starts = torch.randint(
+            len(self.data) - self.block - 1, (self.batch,), generator=self.generator
+        )
+        return self._at(starts)
+
+    def _at(self, starts) -> tuple[torch.Tensor, torch.Tensor]:
+        x = torch.stack([self.data[s : s + self.block] for s in starts.tolist()])
+        y = torch.stack([self.data[s + 1 : s + 1 + self.block] for s in starts.tolist()])
+        return x, y
+
+    def fixed(self, n_batches: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The same `n_batches` windows every time (comparable validation points)."""
+        g = torch.Generator().manual_seed(seed)
+        span = len(self.data) - self.block - 1
+        return [self._at(torch.randint(span, (self.batch,), generator=g)) for _ in range(n_batches)]
+
+
+def loss_of(net, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    logits = net(input_ids=x).logits
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
+
+
+class MiniT(Model):
+    def __init__(self, params: Any, seed: int) -> None:
+        super().__init__(params, seed)
+        self.net = None
+        self.tokenizer = None
+        self.samples: list[dict[str, str]] = []
+        self.summary: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ training
+
+    def checkpoint_path(self, train_tokens: np.ndarray) -> Path:
+        """checkpoint_dir/minit-<hash of the learning params, seed and train tokens>/."""
+        spec = {k: v for k, v in self.params.model_dump().items() if k not in _NOT_LEARNING}
+        digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
+        digest.update(str(self.seed).encode())
+        digest.update(np.ascontiguousarray(train_tokens).tobytes())
+        return Path(self.params.checkpoint_dir) / f"minit-{digest.hexdigest()[:16]}" / CHECKPOINT
+
+    def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
+        previous = torch.get_num_threads()
+        if self.params.threads:
+            torch.set_num_threads(self.params.threads)
+        try:
+            return self._fit(train, valid, run)
+        finally:
+            torch.set_num_threads(previous)
+
+    def _fit(self, train: Any, valid: Any, run: StepLogger | None) -> Self:
+        from tqdm.auto import tqdm
+
+        p = self.params
+        torch.manual_seed(self.seed)
+        self.tokenizer = train.tokenizer()
+        net = build_net(hf_config(p, self.tokenizer))
+        decay = [w for w in net.parameters() if w.dim() >= 2]
+        no_decay = [w for w in net.parameters() if w.dim() < 2]
+        optimiser = torch.optim.AdamW(
+            [
+                {"params": decay, "weight_decay": p.weight_decay},
+                {"params": no_decay, "weight_decay": 0.0},
+            ],
+            lr=p.lr,
+            betas=(0.9, p.beta2),
+        )
+        sampler = Windows(train.tokens, p.block_size, p.batch_size, self.seed)
+        valid_batches = Windows(valid.tokens, p.block_size, p.batch_size, self.seed).fixed(
+            p.eval_batches, self.seed + 1
+        )
+        ckpt = self.checkpoint_path(train.tokens)
+        step, elapsed, history = 0, 0.0, []
+        if ckpt.is_file():
+            state = torch.load(ckpt, map_location="cpu", weights_only=False)
+            net.load_state_dict(state["model"])
+            optimiser.load_state_dict(state["optimiser"])
+            sampler.generator.set_state(state["sampler"])
+            torch.set_rng_state(state["torch_rng"])
+            step, elapsed, history = state["step"], state["elapsed"], state["history"]
+            print(f"minit: resuming from {ckpt} at step {step} ({elapsed:.0f} s done)")
+            if run is not None:  # this run's curves start where the interrupted one began
+                for point in history:
+                    run.log_step(point["step"], {k: v for k, v in point.items() if k != "step"})
+
+        tokens_per_step = p.batch_size * p.block_size
+        losses: list[float] = []
+        bar = tqdm(total=p.max_steps, initial=step, desc="minit", unit="step", leave=False)
+        started = time.perf_counter() - elapsed
+        cpu_started = time.process_time()
+        window_start, window_steps = time.perf_counter(), 0
+        net.train()
+        while step < p.max_steps and (p.max_seconds is None or elapsed < p.max_seconds):
+            progress = (step - p.warmup_steps) / max(1, p.max_steps - p.warmup_steps)
+            if p.max_seconds is not None:
+                progress = max(progress, elapsed / p.max_seconds)
+            lr = lr_at(step, progress, p)
+            for group in optimiser.param_groups:
+                group["lr"] = lr
+            x, y = sampler.sample()
+            loss = loss_of(net, x, y)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            if p.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(net.parameters(), p.grad_clip)
+            optimiser.step()
+            step += 1
+            window_steps += 1
+            losses.append(loss.item())
+            elapsed = time.perf_counter() - started
+            bar.update(1)
+
+            last = step >= p.max_steps or (p.max_seconds is not None and elapsed >= p.max_seconds)
+            point: dict[str, float] = {}
+            if step % p.log_every == 0 or last:
+                now = time.perf_counter()
+                point = {
+                    "train_loss": float(np.mean(losses)),
+                    "lr": lr,
+                    "tokens_per_s": window_steps * tokens_per_step / max(now - window_start, 1e-9),
+                }
+                losses, window_start, window_steps = [], now, 0
+            if step % p.eval_every == 0 or last:
+                point["valid_loss"] = self._valid_loss(net, valid_batches)
+                net.train()
+            if point:
+                point["elapsed_s"] = elapsed
+                history.append({"step": step, **point})
+                bar.set_postfix(
+                    {k: f"{v:.3f}" for k, v in point.items() if k.endswith("loss")}
+                    | ({"tok/s": f"{point['tokens_per_s']:.0f}"} if "tokens_per_s" in point else {})
+                )
+            if step % p.checkpoint_every == 0 and not last:
+                self._save_checkpoint(ckpt, net, optimiser, sampler, step, elapsed, history)
+            if point and run is not None:
+                run.log_step(step, point)
+        bar.close()
+        self.net = net.eval()
+        valid_points = [h for h in history if "valid_loss" in h]
+        self.summary = {
+            "steps": step,
+            "tokens_seen": step * tokens_per_step,
+            "seconds": round(elapsed, 2),
+            "tokens_per_s": round(step * tokens_per_step / max(elapsed, 1e-9), 1),
+            "stopped_by": "max_steps" if step >= p.max_steps else "max_seconds",
+            "valid_loss": valid_points[-1]["valid_loss"] if valid_points else None,
+            "threads": torch.get_num_threads(),
+            # CPU time of this process (both threads): on a shared machine, about
+            # threads x the wall time the same work takes when the machine is idle
+            "cpu_seconds": round(time.process_time() - cpu_started, 2),
+            "parameters": sum(w.numel() for w in net.parameters()),
+            "history": history,
+        }
+        self.samples = self._samples(train)
+        shutil.rmtree(ckpt.parent, ignore_errors=True)  # a finished run needs no resume
+        return self
+
+    @staticmethod
+    def _save_checkpoint(path: Path, net, optimiser, sampler, step, elapsed, history) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        state = {
+            "model": net.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "sampler": sampler.generator.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "step": step,
+            "elapsed": elapsed,
+            "history": history,
+        }
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+
+    @staticmethod
+    def _valid_loss(net, batches) -> float:
+        net.eval()
+        with torch.no_grad():
+            return float(np.mean([loss_of(net, x, y).item() for x, y in batches]))
+
+    def _samples(self, train: Any) -> list[dict[str, str]]:
+        """Generations for the split's example prompts (those that fit half the context)."""
+        from reprolab.lm import generation
+
+        limit = generation_limit(self.net)
+        new_tokens, prompts = self.params.sample_tokens, []
+        for prompt in train.X["prompt"]:
+            length = len(self.tokenizer(prompt, add_special_tokens=False)["input_ids"])
+            if limit is None:
+                prompts.append(prompt)
+            elif length <= limit // 2:
+                prompts.append(prompt)
+                new_tokens = min(new_tokens, limit - length)
+        if not prompts:
+            return []
+        sampling = generation.Sampling(
+            max_new_tokens=new_tokens,
+            temperature=self.params.temperature,
+            top_k=self.params.top_k,
+            seed=self.seed,
+        )
+        texts = generation.generate(self.net, self.tokenizer, prompts, sampling)
+        return [{"prompt": p, "completion": t} for p, t in zip(prompts, texts, strict=True)]
+
+    def sampling(self):
+        from reprolab.lm.generation import Sampling
+
+        return Sampling(
+            max_new_tokens=self.params.sample_tokens,
+            temperature=self.params.temperature,
+            top_k=self.params.top_k,
+            seed=self.seed,
+        )
+
+    # ------------------------------------------------------------------ scoring, saving
+
+    def evaluate(self, split: Any) -> dict:
+        """Loss on every token of `split` (non-overlapping windows of block_size), its
+        perplexity and bits per character (comparable across tokenizers)."""
+        if self.net is None:
+            raise RuntimeError("fit the model before evaluating")
+        block, tokens = self.params.block_size, torch.from_numpy(split.tokens.astype(np.int64))
+        n = (len(tokens) - 1) // block
+        x = tokens[: n * block].view(n, block)
+        y = tokens[1 : n * block + 1].view(n, block)
+        total = 0.0
+        with torch.no_grad():
+            for start in range(0, n, self.params.batch_size):
+                xb = x[start : start + self.params.batch_size]
+                yb = y[start : start + self.params.batch_size]
+                total += loss_of(self.net, xb, yb).item() * yb.numel()
+        loss = total / (n * block)
+        chars = len(self.tokenizer.decode(split.tokens[: n * block + 1].tolist()))
+        return {
+            "loss": loss,
+            "perplexity": math.exp(loss),
+            "bits_per_char": loss * (n * block) / max(1, chars) / math.log(2),
+        }
+
+    def predict(self, inputs: Any) -> Any:
+        """Completions for a frame of prompts (or a list of strings)."""
+        import pandas as pd
+
+        from reprolab.lm import generation
+        from reprolab.lm.pyfunc import _prompts
+
+        if self.net is None:
+            raise RuntimeError("fit the model before predicting")
+        prompts = _prompts(inputs)
+        texts = generation.generate(self.net, self.tokenizer, prompts, self.sampling())
+        return pd.DataFrame({"prompt": prompts, "completion": texts})
+
+    def save(self, path: Path, input_example: Any) -> None:
+        from reprolab.lm import pyfunc
+
+        if self.net is None:
+            raise RuntimeError("fit the model before saving")
+        from transformers import GenerationConfig
+
+        sampling = self.sampling()
+        self.net.generation_config = GenerationConfig(
+            do_sample=True,
+            temperature=sampling.temperature,
+            top_k=sampling.top_k,
+            max_new_tokens=sampling.max_new_tokens,
+            bos_token_id=self.tokenizer.bos_token_id,
+            eos_token_id=self.tokenizer.eos_token_id,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+        prompts = None
+        if input_example is not None:
+            prompts = pyfunc._prompts(input_example)
+        pyfunc.save(Path(path), self.net, self.tokenizer, sampling, prompts)
+        atomic_write_json(Path(path) / "samples.json", self.samples)
+        atomic_write_json(Path(path) / "training.json", self.summary)
+        self._write_card(Path(path))
+
+    def _write_card(self, path: Path) -> None:
+        from reprolab.core import card
+
+        p, s = self.params, self.summary
+        name = card.model_name(path)
+        loss = s.get("valid_loss")
+        valid = {"loss": loss, "perplexity": math.exp(loss) if loss is not None else None}
+        card.write_card(
+            path,
+            name=name,
+            kind="minit",
+            summary=(
+                f"Mini-T: a small decoder-only transformer (Hugging Face `{p.arch}` "
+                f"architecture, {s.get('parameters')} parameters: {p.n_layer} layers, width "
+                f"{p.n_embd}, {p.n_head} heads, context {p.block_size} tokens, vocabulary "
+                f"{len(self.tokenizer)}) trained from scratch on Tiny Shakespeare for "
+                f"{s.get('steps')} steps ({s.get('tokens_seen')} tokens)."
+            ),
+            license=card.combined_license(*card.data_license("tiny_shakespeare")),
+            pipeline_tag="text-generation",
+            datasets=["tiny_shakespeare"],
+            tags=["text-generation", "from-scratch", p.arch, "mlflow"],
+            usage=MINIT_USAGE.format(name=name),
+            params=card.tuning_params(p),
+            metrics={"valid": valid},
+            intended_use=(
+                "Generating Shakespeare-like text, and a worked example of training a language "
+                "model reproducibly (DVC, MLflow) on a CPU."
+            ),
+            limits=[
+                "A tiny model of one corpus: no factual knowledge, not instruction-tuned, "
+                "English of Shakespeare's plays only.",
+                "Samples are plausible in form, rarely in meaning.",
+            ],
+        )
+
+
+MINIT_USAGE = """```python
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+model = AutoModelForCausalLM.from_pretrained("models/{name}")
+tokenizer = AutoTokenizer.from_pretrained("models/{name}")
+# or as an MLflow pyfunc: prompt in, prompt + completion out
+import mlflow.pyfunc, pandas as pd
+
+mlflow.pyfunc.load_model("models/{name}").predict(
+    pd.DataFrame({{"prompt": ["ROMEO:\\n"]}}), params={{"max_new_tokens": 100}}
+)
+```"""
+
+
+def generation_limit(net) -> int | None:
+    """How many tokens the model can attend over in total (None: no hard limit)."""
+    from reprolab.lm.generation import context_length
+
+    if getattr(net.config, "sliding_window", None):
+        return None
+    return context_length(net)

@@ -1,0 +1,1 @@
+"""Nuclei segmentation (BBBC038) with a U-Net."""

@@ -1,0 +1,71 @@
+"""Params of the nuclei workload: Nuclei segmentation (BBBC038) with a U-Net. Each kind is declared
+here once (its `kind` Literal, and `impl`: the module:class in this package that implements it)."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field, model_validator
+
+from reprolab.core.params import DatasetBase, ModelBase, PosInt
+
+
+class NucleiDataset(DatasetBase):
+    """BBBC038 nuclei: image/mask pairs, split by seed into train/valid/test."""
+
+    kind: Literal["nuclei"]
+    valid_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.15
+    test_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
+    limit: Annotated[int, Field(ge=6)] | None = None  # a random subset, for quick runs
+
+
+class UNetParams(ModelBase):
+    """U-Net for binary segmentation, trained on random crops (see models/unet.py)."""
+
+    kind: Literal["unet"]
+    impl: ClassVar[str] = "unet:UNetSegmenter"
+    depth: Annotated[int, Field(ge=1, le=6)] = 4
+    base_width: PosInt = 16
+    norm: Literal["batch", "group", "none"] = "batch"
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    crop_size: Annotated[int, Field(ge=16)] = 128
+    batch_size: PosInt = 8
+    lr: Annotated[float, Field(gt=0, le=1)] = 2e-3
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+    schedule: Literal["cosine", "constant"] = "cosine"
+    warmup_steps: Annotated[int, Field(ge=0)] = 100
+    max_steps: PosInt = 3000
+    eval_every: PosInt = 150
+    patience: PosInt = 6  # evaluations without a better valid Dice before stopping
+    bce_weight: Annotated[float, Field(ge=0, le=1)] = 0.5  # loss = w*BCE + (1-w)*Dice
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    standardize: bool = True  # per-image standardisation of the input
+    color_jitter: Annotated[float, Field(ge=0, lt=1)] = 0.0  # random per-channel gain/offset
+    stain: bool = False  # light-background images -> hematoxylin optical density (H&E-aware)
+    stain_channels: Literal["h", "hed"] = "h"  # stain densities fed: H x3, or H, E and DAB
+    sample_balance: Annotated[float, Field(ge=0, le=1)] = 0.0  # draw rare modalities more often
+    ema: Annotated[float, Field(ge=0, lt=1)] = 0.0  # weight averaging decay (0: off)
+    scale_jitter: Annotated[float, Field(ge=0, le=1)] = 0.0  # crops rescaled by up to 1 + s
+    bf16: bool = True  # bf16 autocast (oneDNN AVX512-BF16 on CPU)
+    channels_last: bool = True
+    tile_size: Annotated[int, Field(ge=32)] = 512  # larger images are predicted in tiles
+    tile_overlap: Annotated[int, Field(ge=0)] = 64
+    tta: bool = False  # predict as the mean over the 8 flips/rotations (8x prediction time)
+
+    @model_validator(mode="after")
+    def _shapes(self) -> UNetParams:
+        step = 2**self.depth
+        problems = [
+            f"{key}: must be a multiple of 2**depth = {step}, got {value}"
+            for key, value in (("crop_size", self.crop_size), ("tile_size", self.tile_size))
+            if value % step
+        ]
+        if self.tile_overlap * 2 >= self.tile_size:
+            problems.append(f"tile_overlap: must be < tile_size / 2, got {self.tile_overlap}")
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+DATASETS = (NucleiDataset,)
+MODELS = (UNetParams,)

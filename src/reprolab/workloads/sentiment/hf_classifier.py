@@ -1,0 +1,440 @@
+"""`hf_classifier`: a BERT-family encoder fine-tuned for sequence classification.
+
+The base is a standard Hugging Face directory: `models/<base>` written by a pretrain stage
+(`bert_mlm`) or an import stage (`hf`: a hub id such as beomi/kcbert-base, or a local path).
+The loop is plain PyTorch, step by step:
+
+- `unfrozen_layers: N` trains only the top N encoder layers plus the head (pooler and
+  classifier); embeddings and lower layers keep their base weights (null: train everything);
+- dynamic padding over length-grouped batches; AdamW with linear warm-up and decay;
+  gradient clipping; bf16 autocast behind a param;
+- every `eval_every` steps the valid accuracy is measured and logged; the best weights are
+  kept and training stops after `patience` evaluations without improvement;
+- every `checkpoint_every` steps a checkpoint (weights, optimiser, schedule, position in the
+  epoch, RNG, best-so-far) is written under `.reprolab/checkpoints/`; rerunning the same
+  params on the same base resumes from it and ends with the same weights as an uninterrupted
+  run.
+
+Saved as one directory that is at once a standard Hugging Face directory (config.json with
+`id2label`/`label2id` from the dataset's `label_names`, model.safetensors, tokenizer files and
+a model card README.md at its root: `AutoModelForSequenceClassification.from_pretrained(dir)`)
+and an MLflow pyfunc (frame with `text` -> (n, 2) probabilities, like every sentiment model)
+whose `artifacts/reprolab.json` holds the prediction settings; its folder's parent is the
+root. Models saved before kept the HF files under `artifacts/hf/`; they still load."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import tempfile
+import time
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import mlflow.pyfunc
+import numpy as np
+
+from reprolab.core.model import Model, StepLogger
+from reprolab.core.saving import save_pyfunc
+
+TEXT = "text"
+CONFIG_FILE = "reprolab.json"  # MLflow artifact: max_length, batch size, labels to predict
+LEGACY_HF = "hf"  # the artifact that held the HF directory in models saved before
+PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas")
+
+
+def base_dir(base: str | None) -> Path:
+    """The HF directory of `base`: models/<base> (a pretrain or imports entry), or a path."""
+    from reprolab.core.errors import DataError
+    from reprolab.core.layout import model_dir
+    from reprolab.lm import hf_dir
+
+    if not base:
+        raise DataError("hf_classifier: no `base` given (a pretrain/imports entry or a path)")
+    for candidate in (model_dir(base), Path(base)):
+        if candidate.is_dir():
+            return hf_dir(candidate)
+    raise DataError(f"{model_dir(base)}: base model not found; run its pretrain@/import@ stage")
+
+
+def load_classifier(
+    directory: Path,
+    num_labels: int = 2,
+    dropout: float | None = None,
+    labels: Sequence[str] | None = None,
+):
+    """AutoModelForSequenceClassification from any BERT-family directory (a fresh head when
+    the directory holds an encoder or an MLM model), quietly; `labels` name the classes in
+    its config (id2label), else the directory's own names are kept."""
+    from transformers import AutoModelForSequenceClassification
+    from transformers.utils import logging as hf_logging
+
+    extra: dict[str, Any] = {"classifier_dropout": dropout} if dropout is not None else {}
+    if labels is not None:
+        extra["id2label"] = dict(enumerate(labels))
+        extra["label2id"] = {name: i for i, name in enumerate(labels)}
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "some weights were newly initialised": expected here
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return AutoModelForSequenceClassification.from_pretrained(
+                directory, num_labels=num_labels, **extra
+            )
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def label_names(split: Any, dataset: str | None) -> list[str]:
+    """The dataset's class names, for config.json's id2label: the split's own when it carries
+    them, else params.yaml's `datasets.<dataset>.label_names`, else the NSMC default."""
+    names = getattr(split, "label_names", None)
+    if names:
+        return [str(n) for n in names]
+    from reprolab.workloads.sentiment.params import NsmcDataset
+
+    return _params_label_names(dataset) or list(NsmcDataset.model_fields["label_names"].default)
+
+
+def _params_label_names(dataset: str | None) -> list[str] | None:
+    from reprolab.core.errors import ReprolabError
+    from reprolab.core.paths import workspace_root
+    from reprolab.params import load_params
+
+    path = workspace_root() / "params.yaml"
+    if dataset is None or not path.is_file():
+        return None
+    try:
+        spec = load_params(path, only=dataset).datasets.get(dataset)
+    except ReprolabError:
+        return None
+    names = getattr(spec, "label_names", None)
+    return [str(n) for n in names] if names else None
+
+
+def freeze(model, unfrozen_layers: int | None) -> list[str]:
+    """Train only the top `unfrozen_layers` encoder layers and the head; returns the names of
+    the frozen parameters. None: nothing frozen."""
+    if unfrozen_layers is None:
+        return []
+    base = getattr(model, model.base_model_prefix)
+    layers = base.encoder.layer
+    keep = {id(t) for layer in layers[len(layers) - unfrozen_layers :] for t in layer.parameters()}
+    frozen = []
+    for name, tensor in base.named_parameters():
+        if name.startswith("pooler."):  # part of the head (a fresh one for an MLM base)
+            continue
+        if id(tensor) not in keep:
+            tensor.requires_grad_(False)
+            frozen.append(f"{model.base_model_prefix}.{name}")
+    return frozen
+
+
+def predict_proba(model, tokenizer, texts, max_length: int, batch_size: int, bf16: bool):
+    """(n, 2) float64 softmax probabilities, batches in length order, results in input order."""
+    import torch
+
+    from reprolab.workloads.sentiment import hf_text
+
+    ids = hf_text.encode(tokenizer, [str(t) for t in texts], max_length)
+    out = np.zeros((len(ids), model.config.num_labels), dtype=np.float64)
+    model.eval()
+    with torch.inference_mode():
+        for index in hf_text.sorted_batches([len(x) for x in ids], batch_size):
+            batch, attention = hf_text.pad([ids[i] for i in index], tokenizer.pad_token_id)
+            with hf_text.autocast(bf16):
+                logits = model(input_ids=batch, attention_mask=attention).logits
+            out[index] = torch.softmax(logits.float(), dim=-1).double().numpy()
+    return out
+
+
+class HFClassifier(Model):
+    def __init__(self, params: Any, seed: int) -> None:
+        super().__init__(params, seed)
+        self.model = None
+        self.tokenizer = None
+        self.summary: dict[str, Any] = {}
+        self.frozen: list[str] = []
+        self.labels: list[str] = []
+
+    def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
+        import torch
+        from tqdm.auto import tqdm
+        from transformers import AutoTokenizer
+
+        from reprolab.workloads.sentiment import hf_text
+
+        p = self.params
+        hf_text.set_threads(p.num_threads)
+        torch.manual_seed(self.seed)
+        source = base_dir(p.base)
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        self.labels = label_names(train, p.dataset)
+        model = load_classifier(source, len(self.labels), p.classifier_dropout, self.labels)
+        self.frozen = freeze(model, p.unfrozen_layers)
+
+        ids = hf_text.encode(tokenizer, list(train.X[TEXT]), p.max_length)
+        labels = np.asarray(train.y, dtype=np.int64)
+        lengths = [len(x) for x in ids]
+        per_epoch = -(-len(ids) // p.batch_size)
+        total = (
+            per_epoch * p.epochs if p.max_steps is None else min(p.max_steps, per_epoch * p.epochs)
+        )
+        trainable = [t for t in model.parameters() if t.requires_grad]
+        optimiser = torch.optim.AdamW(
+            hf_text.decay_groups(model, p.weight_decay), lr=p.lr, fused=True
+        )
+        schedule = hf_text.linear_schedule(optimiser, int(p.warmup_ratio * total), total)
+
+        ckdir = hf_text.checkpoint_dir(
+            "hf_classifier", p, self.seed, extra=_fingerprint(source, train)
+        )
+        state = hf_text.load_checkpoint(ckdir)
+        step, epoch, position, stale, losses = 0, 0, 0, 0, []
+        best, best_step, best_state, history = -1.0, 0, None, []
+        if state is not None:
+            hf_text.restore_training(state, model, optimiser, schedule)
+            step, epoch, position = state["step"], state["epoch"], state["position"]
+            best, best_step, best_state = state["best"], state["best_step"], state["best_state"]
+            stale, history = state["stale"], state["history"]
+        resumed_from = step
+        bar = tqdm(total=total, initial=step, desc="finetune", unit="step", leave=False)
+        started, seen = time.perf_counter(), 0
+        stop = step >= total
+        while not stop:
+            batches = hf_text.epoch_batches(lengths, p.batch_size, self.seed, epoch)
+            for index in batches[position:]:
+                model.train()
+                batch, attention = hf_text.pad([ids[i] for i in index], tokenizer.pad_token_id)
+                target = torch.from_numpy(labels[index])
+                with hf_text.autocast(p.bf16):
+                    logits = model(input_ids=batch, attention_mask=attention).logits
+                loss = torch.nn.functional.cross_entropy(logits.float(), target)
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trainable, p.max_grad_norm)
+                optimiser.step()
+                schedule.step()
+                step, position, seen = step + 1, position + 1, seen + len(index)
+                losses.append(loss.item())
+                bar.update(1)
+                metrics = None
+                if step % p.eval_every == 0 or step == total:
+                    accuracy = self._accuracy(model, tokenizer, valid)
+                    metrics = {
+                        "train_loss": float(np.mean(losses)),
+                        "valid_accuracy": accuracy,
+                        "lr": schedule.get_last_lr()[0],
+                    }
+                    losses = []
+                    history.append({"step": step, **metrics})
+                    if accuracy > best:
+                        best, best_step, stale = accuracy, step, 0
+                        best_state = copy.deepcopy(model.state_dict())
+                    else:
+                        stale += 1
+                    bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", valid=f"{accuracy:.4f}")
+                stop = stale >= p.patience or step >= total
+                if step % p.checkpoint_every == 0 and not stop:
+                    hf_text.save_training(
+                        ckdir,
+                        model,
+                        optimiser,
+                        schedule,
+                        step=step,
+                        epoch=epoch,
+                        position=position,
+                        best=best,
+                        best_step=best_step,
+                        best_state=best_state,
+                        stale=stale,
+                        history=history,
+                    )
+                if metrics is not None and run is not None:
+                    run.log_step(step, metrics)
+                if stop:
+                    break
+            else:
+                epoch, position = epoch + 1, 0
+        bar.close()
+        seconds = time.perf_counter() - started
+        if best_state is not None:
+            model.load_state_dict(best_state)
+        self.model, self.tokenizer = model.eval(), tokenizer
+        self.summary = {
+            "base": str(source),
+            "steps": step,
+            "planned_steps": total,
+            "best_step": best_step,
+            "best_valid_accuracy": best,
+            "stopped_early": step < total,
+            "frozen_parameters": len(self.frozen),
+            "trainable_parameters": sum(t.numel() for t in trainable),
+            "parameters": sum(t.numel() for t in model.parameters()),
+            "train_examples_per_s": round(seen / max(seconds, 1e-9), 1),
+            "resumed_from_step": resumed_from or None,
+        }
+        hf_text.clear_checkpoint(ckdir)
+        return self
+
+    def _accuracy(self, model, tokenizer, split: Any) -> float:
+        probs = predict_proba(
+            model,
+            tokenizer,
+            list(split.X[TEXT]),
+            self.params.max_length,
+            self.params.eval_batch_size,
+            self.params.bf16,
+        )
+        return float(np.mean(probs.argmax(1) == np.asarray(split.y)))
+
+    def predict(self, inputs: Any) -> np.ndarray:
+        """(n, 2) class probabilities, like the saved pyfunc."""
+        if self.model is None:
+            raise RuntimeError("fit the model before predicting")
+        texts = list(inputs[TEXT]) if hasattr(inputs, "columns") else list(inputs)
+        p = self.params
+        return predict_proba(
+            self.model, self.tokenizer, texts, p.max_length, p.eval_batch_size, p.bf16
+        )
+
+    def save(self, path: Path, input_example: Any) -> None:
+        """The MLflow pyfunc files, then the HF model, tokenizer and model card, at `path`."""
+        from mlflow.models import infer_signature
+
+        from reprolab.core.requirements import pins
+
+        if self.model is None:
+            raise RuntimeError("fit the model before saving")
+        path = Path(path)
+        signature = None
+        if input_example is not None:
+            signature = infer_signature(input_example, self.predict(input_example))
+        with tempfile.TemporaryDirectory() as tmp:
+            config = Path(tmp) / CONFIG_FILE
+            config.write_text(json.dumps(self._config(), indent=2, sort_keys=True) + "\n")
+            save_pyfunc(
+                path,
+                python_model=HFClassifierPyfunc(),
+                artifacts={"config": str(config)},
+                input_example=input_example,
+                signature=signature,
+                pip_requirements=pins(*PACKAGES),
+            )
+        self.model.save_pretrained(path)
+        self.tokenizer.save_pretrained(path)
+        self._write_card(path)
+
+    def _config(self) -> dict[str, Any]:
+        p = self.params
+        return {
+            "max_length": p.max_length,
+            "batch_size": p.eval_batch_size,
+            "bf16": p.bf16,
+            "num_threads": p.num_threads,
+            "label_names": self.labels,
+            "summary": self.summary,
+        }
+
+    def _write_card(self, path: Path) -> None:
+        from reprolab.core import card
+        from reprolab.lm import model_root
+
+        base_model, base_license = card.base_card(model_root(base_dir(self.params.base)))
+        labels = ", ".join(f"{i} {name}" for i, name in enumerate(self.labels))
+        name = card.model_name(path)
+        card.write_card(
+            path,
+            name=name,
+            kind="hf_classifier",
+            summary=(
+                f"A BERT-family encoder (base: `{base_model}`) fine-tuned for binary sentiment "
+                f"classification of Korean movie reviews. Labels: {labels}."
+            ),
+            license=card.combined_license(base_license, *card.data_license("nsmc")),
+            pipeline_tag="text-classification",
+            datasets=["nsmc"],
+            base_model=base_model,
+            tags=["bert", "sentiment", "text-classification", "mlflow"],
+            usage=USAGE.format(name=name),
+            params=card.tuning_params(self.params),
+            metrics={"valid": {"accuracy": self.summary.get("best_valid_accuracy")}},
+            intended_use=(
+                "Sentiment (negative/positive) of short Korean movie reviews, as a baseline "
+                "and a worked example of a reproducible fine-tuning pipeline."
+            ),
+            limits=[
+                "Trained on movie reviews only: other domains, long texts and other "
+                "languages are out of distribution.",
+                f"Texts are cut to {self.params.max_length} tokens.",
+                "Two classes only: neutral or mixed reviews get one of the two labels.",
+            ],
+        )
+
+
+USAGE = """```python
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+model = AutoModelForSequenceClassification.from_pretrained("models/{name}")
+tokenizer = AutoTokenizer.from_pretrained("models/{name}")
+# or as an MLflow pyfunc: a frame with a `text` column -> (n, 2) probabilities
+import mlflow.pyfunc, pandas as pd
+
+mlflow.pyfunc.load_model("models/{name}").predict(pd.DataFrame({{"text": ["재밌어요"]}}))
+```"""
+
+
+class HFClassifierPyfunc(mlflow.pyfunc.PythonModel):
+    """Serving wrapper: a frame with a `text` column in, (n, 2) probabilities out."""
+
+    def __getstate__(self) -> dict:
+        # MLflow may load the model while saving it (input example): never pickle weights
+        return {}
+
+    def load_context(self, context) -> None:
+        from transformers import AutoTokenizer
+
+        from reprolab.workloads.sentiment import hf_text
+
+        directory, config = _locate(context.artifacts)
+        self.config = json.loads(config.read_text())
+        hf_text.set_threads(self.config.get("num_threads"))
+        self.tokenizer = AutoTokenizer.from_pretrained(directory)
+        self.model = load_classifier(directory).eval()
+
+    def predict(self, context, model_input, params=None):
+        column = model_input[TEXT] if TEXT in model_input else model_input.iloc[:, 0]
+        texts = column.fillna("").astype(str).tolist()
+        c = self.config
+        return predict_proba(
+            self.model, self.tokenizer, texts, c["max_length"], c["batch_size"], c["bf16"]
+        )
+
+
+def _locate(artifacts: dict[str, str]) -> tuple[Path, Path]:
+    """(HF directory, prediction settings): the model's root and its artifacts/reprolab.json,
+    or, for a model saved before, artifacts/hf and the settings inside it."""
+    if LEGACY_HF in artifacts:
+        directory = Path(artifacts[LEGACY_HF])
+        return directory, directory / CONFIG_FILE
+    config = Path(artifacts["config"])
+    return config.parent.parent, config
+
+
+def _fingerprint(source: Path, train: Any) -> str:
+    """The base's weights and the training texts: a checkpoint only resumes the same run."""
+    digest = hashlib.sha256()
+    for name in ("model.safetensors", "pytorch_model.bin", "config.json"):
+        f = source / name
+        if f.is_file():
+            digest.update(f.read_bytes())
+    digest.update(str(len(train.y)).encode())
+    digest.update(hashlib.sha256("\n".join(train.X[TEXT]).encode()).digest())
+    return digest.hexdigest()[:16]
+
+
+logging.getLogger("transformers.modeling_utils").setLevel(logging.ERROR)

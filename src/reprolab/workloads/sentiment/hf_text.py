@@ -1,0 +1,242 @@
+"""Shared pieces of the BERT-family text models (pretrain `bert_mlm`, finetune `hf_classifier`,
+import `hf`): a WordPiece tokenizer trained with HF `tokenizers`, token-id batches with dynamic
+padding grouped by length, linear warm-up and decay, checkpoints for resuming, thread caps.
+
+Everything here is plain PyTorch and transformers: the training loops themselves live in the
+kinds' modules, written out step by step (no HF Trainer)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+def set_threads(n: int | None) -> None:
+    """Cap torch's intra-op threads (the machine is shared; oversubscription is slower)."""
+    if n:
+        torch.set_num_threads(int(n))
+
+
+def train_tokenizer(
+    texts: Sequence[str], vocab_size: int, min_frequency: int, lowercase: bool, max_length: int
+):
+    """A BERT-style WordPiece tokenizer learned from `texts`, as a transformers fast tokenizer
+    (saves tokenizer.json + tokenizer_config.json; AutoTokenizer loads it).
+
+    No accent stripping and NFC normalisation: BERT's default NFD + strip_accents would cut
+    Hangul syllables into jamo and drop nothing useful."""
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"))
+    steps = [
+        normalizers.NFC(),
+        normalizers.BertNormalizer(
+            clean_text=True, handle_chinese_chars=True, strip_accents=False, lowercase=lowercase
+        ),
+    ]
+    tok.normalizer = normalizers.Sequence(steps)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=SPECIAL_TOKENS,
+        continuing_subword_prefix="##",
+        show_progress=False,
+    )
+    tok.train_from_iterator((t for t in texts if t.strip()), trainer=trainer, length=len(texts))
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    from tokenizers import decoders
+
+    tok.decoder = decoders.WordPiece(prefix="##")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+        model_max_length=max_length,
+    )
+
+
+def encode(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Token ids per text ([CLS] ... [SEP]), cut to `max_length`; no padding (done per batch)."""
+    out = tokenizer(
+        list(texts),
+        truncation=True,
+        max_length=max_length,
+        padding=False,
+        return_attention_mask=False,
+        return_token_type_ids=False,
+    )
+    return out["input_ids"]
+
+
+def pad(
+    ids: Sequence[Sequence[int]], pad_id: int, multiple: int = 8
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Dynamic padding: to the longest sequence of this batch (rounded up to a multiple of
+    `multiple`, so that CPU kernels see a handful of shapes), not a global max_length."""
+    lengths = np.fromiter((len(x) for x in ids), dtype=np.int64, count=len(ids))
+    width = int(-(-lengths.max() // multiple) * multiple)
+    batch = np.full((len(ids), width), pad_id, dtype=np.int64)
+    mask = np.arange(width)[None, :] < lengths[:, None]
+    batch[mask] = np.fromiter((t for x in ids for t in x), dtype=np.int64, count=lengths.sum())
+    return torch.from_numpy(batch), torch.from_numpy(mask.astype(np.int64))
+
+
+def autocast(enabled: bool):
+    """bf16 autocast on CPU (AMX / AVX512-BF16 make small-batch matmuls faster)."""
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
+
+
+def epoch_batches(
+    lengths: Sequence[int], batch_size: int, seed: int, epoch: int, pool: int = 50
+) -> list[np.ndarray]:
+    """Index batches for one epoch: shuffled by (seed, epoch), then within pools of
+    `pool` batches sorted by length so that each batch pads little; batch order shuffled
+    again. Deterministic in (seed, epoch): a resumed run replays the same order."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(lengths))
+    lengths = np.asarray(lengths)
+    batches = []
+    span = batch_size * pool
+    for start in range(0, len(order), span):
+        chunk = order[start : start + span]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarray]:
+    """Prediction batches in length order (least padding); callers put results back."""
+    order = np.argsort(np.asarray(lengths), kind="stable")
+    for start in range(0, len(order), batch_size):
+        yield order[start : start + batch_size]
+
+
+def linear_schedule(optimiser, warmup_steps: int, total_steps: int):
+    """Linear warm-up to the peak learning rate, then linear decay to zero at total_steps."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / max(1, warmup_steps)
+        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+    return torch.optim.lr_scheduler.LambdaLR(optimiser, factor)
+
+
+# ---------------------------------------------------------------- checkpoints
+
+
+def checkpoint_dir(kind: str, params: Any, seed: int, extra: str = "") -> Path:
+    """Where an interrupted run of these exact params (and base) keeps its checkpoint:
+    `<workspace>/.reprolab/checkpoints/<kind>-<hash>` (REPROLAB_CHECKPOINTS overrides the
+    parent). Same params -> same directory, so rerunning the stage resumes."""
+    from reprolab.core.paths import workspace_root
+
+    blob = json.dumps(
+        {
+            "params": params.model_dump(mode="json", exclude={"workload"}),
+            "seed": seed,
+            "extra": extra,
+        },
+        sort_keys=True,
+    )
+    digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    parent = os.environ.get("REPROLAB_CHECKPOINTS")
+    root = Path(parent) if parent else workspace_root() / ".reprolab" / "checkpoints"
+    return root / f"{kind}-{digest}"
+
+
+def save_checkpoint(directory: Path, state: dict) -> None:
+    """One file, written to a temporary name and renamed: never half-written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = directory / "state.pt.tmp"
+    torch.save(state, tmp)
+    os.replace(tmp, directory / "state.pt")
+
+
+def load_checkpoint(directory: Path) -> dict | None:
+    path = directory / "state.pt"
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def save_training(directory: Path, model, optimiser, schedule, **progress: Any) -> None:
+    """A resumable checkpoint: weights, optimiser, schedule and RNG, plus the loop's own
+    counters (`progress`: step, position in the epoch, best-so-far...)."""
+    save_checkpoint(
+        directory,
+        {
+            "model": model.state_dict(),
+            "optimiser": optimiser.state_dict(),
+            "schedule": schedule.state_dict(),
+            "rng": rng_state(),
+            **progress,
+        },
+    )
+
+
+def restore_training(state: dict, model, optimiser, schedule) -> dict:
+    """Put a `save_training` checkpoint back; returns it for the loop's counters."""
+    model.load_state_dict(state["model"])
+    optimiser.load_state_dict(state["optimiser"])
+    schedule.load_state_dict(state["schedule"])
+    set_rng_state(state["rng"])
+    return state
+
+
+def decay_groups(model, weight_decay: float) -> list[dict]:
+    """AdamW groups with no weight decay on biases and LayerNorm weights (BERT's convention);
+    frozen parameters are left out."""
+    decay, plain = [], []
+    for name, tensor in model.named_parameters():
+        if not tensor.requires_grad:
+            continue
+        (plain if tensor.ndim < 2 or "LayerNorm" in name else decay).append(tensor)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+def clear_checkpoint(directory: Path) -> None:
+    import shutil
+
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def rng_state() -> dict:
+    return {"torch": torch.get_rng_state()}
+
+
+def set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+
+
+def hf_dir_of(path: Path) -> Path:
+    """The standard HF directory inside a saved model: the path itself when it holds a
+    config.json, else its MLflow artifacts/hf."""
+    path = Path(path)
+    if (path / "config.json").is_file():
+        return path
+    inner = path / "artifacts" / "hf"
+    if (inner / "config.json").is_file():
+        return inner
+    from reprolab.core.errors import DataError
+
+    raise DataError(f"{path}: not a Hugging Face model directory (no config.json)")

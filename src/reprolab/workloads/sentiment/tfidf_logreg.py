@@ -1,0 +1,95 @@
+"""TF-IDF over character and word n-grams into logistic regression: the strong, cheap
+sentiment baseline. Korean is agglutinative, so character n-grams carry most of the signal
+that word n-grams split across inflected forms.
+
+Saved with the real `mlflow.sklearn` flavour whose pyfunc calls `predict_proba`: it takes a
+frame with a `text` column and returns (n, 2) probabilities [P(0), P(1)], the contract every
+sentiment model follows (reprolab.workloads.sentiment.data, reprolab.workloads.sentiment.api)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+from reprolab.core.model import Model, StepLogger
+from reprolab.core.requirements import SKLEARN, pins
+
+TEXT = "text"
+
+
+def _hashed_tfidf(p: Any, **analyzer: Any):
+    """Hashed n-gram counts, then TF-IDF. Hashing instead of a vocabulary: NSMC's 800k
+    n-grams as a vocabulary dict made a 676 MB skops file (87.29 % test accuracy); hashed
+    into 2**20 columns it is 34 MB (87.12 %), 2**21 67 MB (87.35 %)."""
+    from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(
+        HashingVectorizer(n_features=2**p.hash_bits, alternate_sign=False, norm=None, **analyzer),
+        TfidfTransformer(sublinear_tf=p.sublinear_tf),
+    )
+
+
+class TfidfLogReg(Model):
+    def __init__(self, params: Any, seed: int) -> None:
+        super().__init__(params, seed)
+        self.estimator = self._make_estimator()
+
+    def _make_estimator(self):
+        from sklearn.compose import ColumnTransformer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import Pipeline
+
+        p = self.params
+        char = _hashed_tfidf(p, analyzer="char", ngram_range=tuple(p.char_ngrams))
+        word = _hashed_tfidf(
+            p, analyzer="word", ngram_range=tuple(p.word_ngrams), token_pattern=r"(?u)\b\w+\b"
+        )
+        # a string column name (not a list) hands each vectorizer the 1-D texts
+        vectorizers = ColumnTransformer([("char", char, TEXT), ("word", word, TEXT)])
+        classifier = LogisticRegression(
+            C=p.C, max_iter=p.max_iter, solver="liblinear", random_state=self.seed
+        )
+        return Pipeline([("tfidf", vectorizers), ("logreg", classifier)])
+
+    def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
+        self.estimator.fit(train.X, np.asarray(train.y).astype(int))
+        if run is not None:  # no iterations worth a curve: one point of train/valid accuracy
+            run.log_step(
+                1,
+                {
+                    "train_accuracy": self._accuracy(train),
+                    "valid_accuracy": self._accuracy(valid),
+                },
+            )
+        return self
+
+    def _accuracy(self, split: Any) -> float:
+        return float(np.mean(self.estimator.predict(split.X) == np.asarray(split.y)))
+
+    def predict(self, inputs: Any) -> np.ndarray:
+        """(n, 2) class probabilities, like the saved pyfunc."""
+        return self.estimator.predict_proba(inputs)
+
+    def save(self, path: Path, input_example: Any) -> None:
+        import mlflow.sklearn
+        import skops.io
+        from mlflow.models import infer_signature
+
+        # our own freshly trained objects: trust exactly the types this pipeline contains
+        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(self.estimator))
+        # the signature describes what the pyfunc returns: probabilities, not labels
+        signature = None
+        if input_example is not None:
+            signature = infer_signature(input_example, self.predict(input_example))
+        mlflow.sklearn.save_model(
+            self.estimator,
+            str(path),
+            input_example=input_example,
+            signature=signature,
+            skops_trusted_types=trusted,
+            pyfunc_predict_fn="predict_proba",
+            pip_requirements=pins(*SKLEARN),
+        )

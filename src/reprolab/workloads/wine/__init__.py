@@ -1,0 +1,1 @@
+"""UCI Wine Quality: regression with scikit-learn models and a torch MLP."""

@@ -1,0 +1,71 @@
+"""Params of the wine workload: UCI Wine Quality regression: sklearn regressors and a torch MLP.
+Each kind is declared here once (its `kind` Literal, and `impl`: the module:class in this
+package that implements it)."""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
+
+from reprolab.core.params import DatasetBase, Fraction, ModelBase, PosInt
+
+
+class WineDataset(DatasetBase):
+    """UCI Wine Quality, red and white, as one regression set with a `color` feature."""
+
+    kind: Literal["wine"]
+    colors: list[Literal["red", "white"]] = Field(default=["red", "white"], min_length=1)
+    drop_duplicates: bool = True
+    valid_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.15
+    test_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
+    sample_fraction: Fraction = 1.0
+
+
+class RidgeParams(ModelBase):
+    kind: Literal["ridge"]
+    impl: ClassVar[str] = "sklearn_models:SklearnRegressor"
+    alpha: Annotated[float, Field(ge=0)] = 1.0
+
+
+class RandomForestParams(ModelBase):
+    kind: Literal["random_forest"]
+    impl: ClassVar[str] = "sklearn_models:SklearnRegressor"
+    n_estimators: PosInt = 300
+    max_depth: PosInt | None = None
+    min_samples_leaf: PosInt = 1
+    max_features: Fraction | Literal["sqrt", "log2"] | None = 1.0
+    n_jobs: int = -1
+
+
+class HistGradientBoostingParams(ModelBase):
+    kind: Literal["hist_gradient_boosting"]
+    impl: ClassVar[str] = "sklearn_models:SklearnRegressor"
+    learning_rate: Annotated[float, Field(gt=0, le=1)] = 0.05
+    max_iter: PosInt = 500
+    max_leaf_nodes: Annotated[int, Field(ge=2)] = 31
+    min_samples_leaf: PosInt = 20
+    l2_regularization: Annotated[float, Field(ge=0)] = 0.0
+    max_features: Fraction = 1.0  # share of features tried at each split (1: all)
+    early_stopping: bool = True
+
+
+class TorchMLPParams(ModelBase):
+    kind: Literal["torch_mlp"]
+    impl: ClassVar[str] = "torch_mlp:TorchMLPRegressor"
+    hidden: list[PosInt] = Field(default=[64, 64], min_length=1)
+    dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    lr: Annotated[float, Field(gt=0, le=1)] = 1e-3
+    weight_decay: Annotated[float, Field(ge=0)] = 1e-4
+    batch_size: PosInt = 64
+    max_epochs: PosInt = 200
+    patience: PosInt = 20
+
+
+DATASETS = (WineDataset,)
+MODELS = (
+    RidgeParams,
+    RandomForestParams,
+    HistGradientBoostingParams,
+    TorchMLPParams,
+)
