@@ -11,7 +11,10 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 _CHUNK = 1 << 20
 
@@ -76,3 +79,23 @@ def dvc_md5(path: Path) -> str:
     )
     blob = json.dumps(entries, sort_keys=True).encode("utf-8")
     return hashlib.md5(blob).hexdigest() + ".dir"
+
+
+def read_input_csv(source: Path) -> pd.DataFrame:
+    """A CSV of inputs to predict, or one line naming the file and what is wrong."""
+    import pandas as pd
+
+    from reprolab.core.errors import DataError
+
+    if not Path(source).is_file():
+        raise DataError(f"{source}: input CSV not found")
+    try:
+        return pd.read_csv(source)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
+        raise DataError(f"{source}: cannot parse as CSV: {err}") from err
+
+
+def write_predictions_csv(frame: pd.DataFrame, output: Path) -> Path:
+    """Predictions as CSV (5 decimals), written atomically."""
+    atomic_write_text(Path(output), frame.to_csv(index=False, float_format="%.5f"))
+    return Path(output)

@@ -6,13 +6,20 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, runtime_checkable
 
 
 class StepLogger(Protocol):
     """What a training loop may report to: a tracking.Run, or anything with this method."""
 
     def log_step(self, step: int, metrics: dict[str, float]) -> None: ...
+
+
+@runtime_checkable
+class RunLogger(StepLogger, Protocol):
+    """A logger that also takes final metrics (a tracking.Run; an HPO trial's is not one)."""
+
+    def log_metrics(self, metrics: dict[str, Any]) -> None: ...
 
 
 class Model(ABC):

@@ -8,13 +8,11 @@ from __future__ import annotations
 import json
 import time
 
-import pandas as pd
-
 from reprolab import workloads
-from reprolab.core import saving
 from reprolab.core.errors import DataError
 from reprolab.core.io import atomic_write_json, atomic_write_text
 from reprolab.core.layout import RUN_FILE, eval_dir, model_dir, processed_dir, train_dir
+from reprolab.core.split import Split
 from reprolab.core.tracking import Run
 from reprolab.params import Params
 
@@ -24,16 +22,16 @@ VALID_FILE = "valid.json"  # a DVC metrics file beside dvclive's test metrics.js
 def evaluate(name: str, params: Params) -> dict:
     spec = params.model(name)
     module = workloads.data_module(params.datasets[spec.dataset])
-    valid = module.load_split(processed_dir(spec.dataset), "valid")
-    test = module.load_split(processed_dir(spec.dataset), "test")
+    valid: Split = module.load_split(processed_dir(spec.dataset), "valid")
+    test: Split = module.load_split(processed_dir(spec.dataset), "test")
     run_file = train_dir(name) / RUN_FILE
     if not run_file.is_file():
         raise DataError(f"{run_file}: not found; run train@{name} first")
     info = json.loads(run_file.read_text())
 
-    valid_metrics = _score(valid, model_dir(name))[0]
+    valid_metrics = valid.score_model(model_dir(name)).metrics
     started = time.perf_counter()
-    metrics, frame, files = _score(test, model_dir(name))
+    metrics, frame, files = test.score_model(model_dir(name))
     seconds = time.perf_counter() - started
     out = eval_dir(spec.task, name)
     with Run(spec.task, run_name=name, live_dir=out, resume_run_id=info["run_id"]) as run:
@@ -49,16 +47,3 @@ def evaluate(name: str, params: Params) -> dict:
             run.log_artifact(out / file_name, "eval")
         atomic_write_json(out / RUN_FILE, {**info, "valid": valid_metrics, "test": metrics})
     return metrics
-
-
-def _score(test, path) -> tuple[dict, pd.DataFrame, dict]:
-    """Test metrics, the per-item table kept beside them (predictions.csv), and further JSON
-    files for the eval directory (a split's score_model may return them as a third item)."""
-    if hasattr(test, "score_model"):  # e.g. language models: perplexity needs the model itself
-        scored = test.score_model(path)
-        return scored[0], scored[1], (scored[2] if len(scored) > 2 else {})
-    predicted = saving.load_predictor(path).predict(test.X)
-    if hasattr(test, "prediction_table"):  # per-item rows (per-image Dice, probabilities)
-        return test.score(predicted), test.prediction_table(predicted), {}
-    frame = pd.DataFrame({"actual": test.y, "predicted": predicted, "group": test.groups})
-    return test.score(predicted), frame, {}

@@ -7,13 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pandas as pd
-
 from reprolab import workloads
 from reprolab.core import registry, saving
 from reprolab.core.errors import DataError
-from reprolab.core.io import atomic_dir, atomic_write_text
 from reprolab.core.layout import predictions_file
+from reprolab.core.split import PredictsFromFiles
 from reprolab.params import Params
 
 
@@ -28,6 +26,11 @@ def infer(
     spec = params.infer[task]
     dataset = params.datasets[spec.dataset]
     module = workloads.data_module(dataset)
+    if not isinstance(module, PredictsFromFiles):
+        raise DataError(
+            f"infer.{task}: workload {dataset.workload!r} does not predict from files "
+            "(its data module has no read_inputs/write_predictions)"
+        )
     source = Path(input_csv or spec.input)
 
     if run_id:
@@ -42,68 +45,16 @@ def infer(
             source = fetch_data(run_id) / source.relative_to(data_path)
             used += f" on its own {data_path} (md5 {tags.get('data_md5', '?')})"
         output = output or predictions_file(task).with_name(f"{task}-{run_id[:8]}.csv")
-        inputs = _read_inputs(module, source)
+        inputs = module.read_inputs(source)
         predictor = saving.load_predictor(model_dir)
     else:
-        inputs = _read_inputs(module, source)  # bad input fails before any model loads
+        inputs = module.read_inputs(source)  # bad input fails before any model loads
         uri, which = registry.champion(task)
         predictor = saving.load_predictor(uri)
         used = f"{uri} = {which}"
         output = output or predictions_file(task)
 
-    if hasattr(module, "read_inputs"):
-        return _write_masks(predictor, *inputs, Path(output)), used
-    frame, features = inputs
-    predicted = predictor.predict(features)
-    if hasattr(module, "prediction_columns"):  # e.g. label name + probability
-        for column, values in module.prediction_columns(predicted, dataset).items():
-            frame[column] = values
-    else:
-        frame["prediction"] = predicted
-    atomic_write_text(Path(output), frame.to_csv(index=False, float_format="%.5f"))
-    return Path(output), used
-
-
-def _read_inputs(module, source: Path) -> tuple:
-    """(ids, image frame) for image tasks, (raw frame, model features) for tabular and text
-    ones (`read_table` when the dataset's files need more than a plain CSV reader)."""
-    if hasattr(module, "read_inputs"):
-        return module.read_inputs(source)
-    frame = module.read_table(source) if hasattr(module, "read_table") else _read_csv(source)
-    return frame, module.features(frame, str(source))
-
-
-def _write_masks(predictor, ids: list[str], inputs: pd.DataFrame, output: Path) -> Path:
-    """One CSV row per image (size, foreground fraction, run-length mask) and a PNG mask per
-    image in a folder named like the CSV."""
-    from reprolab.workloads.nuclei import images
-
-    predicted = predictor.predict(inputs)
-    masks = [images.text_to_mask(text) for text in predicted["mask"]]
-    with atomic_dir(output.with_suffix("")) as staging:
-        for key, mask in zip(ids, masks, strict=True):
-            (staging / f"{key}.png").write_bytes(images.encode_png(mask))
-    frame = pd.DataFrame(
-        {
-            "id": ids,
-            "width": predicted["width"],
-            "height": predicted["height"],
-            "foreground_fraction": predicted["foreground_fraction"],
-            "mask_png": [f"{output.with_suffix('').name}/{key}.png" for key in ids],
-            "mask_rle": [images.rle_encode(m) for m in masks],
-        }
-    )
-    atomic_write_text(output, frame.to_csv(index=False, float_format="%.5f"))
-    return output
-
-
-def _read_csv(source: Path) -> pd.DataFrame:
-    if not source.is_file():
-        raise DataError(f"{source}: input CSV not found")
-    try:
-        return pd.read_csv(source)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise DataError(f"{source}: cannot parse as CSV: {err}") from err
+    return module.write_predictions(predictor, inputs, Path(output), dataset), used
 
 
 def _is_under(path: Path, folder: Path) -> bool:

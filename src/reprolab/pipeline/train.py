@@ -15,6 +15,7 @@ from reprolab import workloads
 from reprolab.core.errors import DataError
 from reprolab.core.io import atomic_dir, atomic_write_json, dvc_md5
 from reprolab.core.layout import HPO_BEST, RUN_FILE, hpo_dir, model_dir, processed_dir, train_dir
+from reprolab.core.split import Split
 from reprolab.core.tracking import Run
 from reprolab.params import Params
 
@@ -73,8 +74,9 @@ def _train(name: str, params: Params, log: bool = True, world_size: int = 1) -> 
         final: dict = {"fit_seconds": fit_seconds}
         if valid_split is not None:
             final["valid"] = _overall(model.evaluate(valid_split))
-        if hasattr(train_split, "y"):
-            final["train_rows_per_s"] = len(train_split.y) / max(fit_seconds, 1e-9)
+        rows = train_split.labelled_rows() if train_split is not None else None
+        if rows is not None:
+            final["train_rows_per_s"] = rows / max(fit_seconds, 1e-9)
         run.log_metrics(final, mlflow_prefix="final")
         with atomic_dir(model_dir(name)) as staging:
             model.save(staging, input_example=_input_example(train_split))
@@ -117,12 +119,9 @@ def params_digest(spec, seed: int) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _input_example(split):
+def _input_example(split: Split | None):
     """A few inputs for the MLflow signature (None for an import: no data)."""
-    inputs = getattr(split, "X", None)
-    if inputs is None:
-        return None
-    return inputs.head(5) if hasattr(inputs, "head") else inputs[:5]
+    return None if split is None else split.example()
 
 
 def _overall(metrics: dict) -> dict:

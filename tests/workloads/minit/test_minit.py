@@ -19,7 +19,7 @@ from reprolab.core import saving
 from reprolab.core.errors import ParamsError
 from reprolab.lm import tokenizers as tokenization
 from reprolab.params import parse_params
-from reprolab.workloads import minit
+from reprolab.workloads.minit import model as minit
 from reprolab.workloads.minit.params import MiniTParams
 
 TEXT = "the quick brown fox jumps over the lazy dog.\nnow is the time for all good men.\n" * 60

@@ -18,6 +18,7 @@ import pandas as pd
 
 from reprolab.core.errors import DataError, ReprolabError
 from reprolab.core.io import atomic_write_json
+from reprolab.core.split import Split
 from reprolab.workloads.control import tuning
 from reprolab.workloads.control.params import ControlDataset
 from reprolab.workloads.control.plants import Loop, Plant, check, sample
@@ -50,7 +51,7 @@ def features_of(plants: list[Plant], loop: Loop) -> pd.DataFrame:
 
 
 @dataclass
-class ControlSplit:
+class ControlSplit(Split):
     """Plants of one split: X = identified step-test features, groups = plant kind."""
 
     plants: list[Plant]

@@ -21,6 +21,7 @@ from reprolab.core.errors import DataError
 from reprolab.core.fetch import RemoteFile, fetch_one
 from reprolab.core.io import atomic_write_json, atomic_write_text
 from reprolab.core.metrics import perplexities
+from reprolab.core.split import Scored, Split
 from reprolab.workloads.llm.instructions import PromptTemplate, synthetic_mlops, validate_records
 
 PROBLEM = "language-modeling"  # predictions are per-example log-likelihoods
@@ -37,7 +38,7 @@ COLUMNS = ("source", "instruction", "input", "prompt", "response")
 
 
 @dataclass(frozen=True)
-class InstructionSplit:
+class InstructionSplit(Split):
     """Prompts and responses (`X`, the frame a language-model pyfunc scores), the responses
     (`y`), the source of each example (`groups`) and the prompt template.
 
@@ -54,12 +55,15 @@ class InstructionSplit:
         frame = pd.DataFrame(predicted)
         return perplexities(frame, self.groups)
 
-    def score_model(self, path: Path) -> tuple[dict, pd.DataFrame, dict]:
+    def score_model(self, path: Path) -> Scored:
         """Perplexity of the saved model at `path` and of its base on this split, the
         per-example table, and generations.json (fixed prompts, base vs fine-tuned)."""
         from reprolab.workloads.llm.saved import score_saved
 
-        return score_saved(Path(path), self)
+        return Scored(*score_saved(Path(path), self))
+
+    def labelled_rows(self) -> None:
+        return None  # examples of varying length: throughput is counted in tokens
 
     def prediction_table(self, predicted) -> pd.DataFrame:
         frame = pd.DataFrame(predicted).reset_index(drop=True)

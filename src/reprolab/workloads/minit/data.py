@@ -21,6 +21,7 @@ import pandas as pd
 from reprolab.core.errors import DataError
 from reprolab.core.fetch import RemoteFile, fetch_one
 from reprolab.core.io import atomic_write_json
+from reprolab.core.split import Split
 from reprolab.workloads.minit.params import ShakespeareDataset
 
 PROBLEM = "language_modeling"
@@ -41,7 +42,7 @@ PROMPTS = ["ROMEO:\n", "First Citizen:\nBefore we proceed", "KING HENRY VI:\nO G
 
 
 @dataclass
-class TokenSplit:
+class TokenSplit(Split):
     """One split of a token stream: `tokens` (ids), `X` a frame of example prompts (the
     model's pyfunc input), `tokenizer_dir` the tokenizer. No `y`: there are no rows to
     count, and the model scores the split itself (MiniT.evaluate)."""
@@ -54,6 +55,9 @@ class TokenSplit:
         from reprolab.lm import tokenizers as tokenization
 
         return tokenization.load(self.tokenizer_dir)
+
+    def labelled_rows(self) -> None:
+        return None  # a token stream: throughput is counted in tokens
 
 
 def read_corpus(path: Path) -> str:

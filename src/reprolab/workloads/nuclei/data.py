@@ -23,8 +23,16 @@ import pandas as pd
 
 from reprolab.core.errors import DataError
 from reprolab.core.fetch import RemoteFile, fetch_one
-from reprolab.core.io import atomic_write_bytes, atomic_write_json, atomic_write_text, file_digest
+from reprolab.core.io import (
+    atomic_dir,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    file_digest,
+    write_predictions_csv,
+)
 from reprolab.core.metrics import mask_scores, segmentation
+from reprolab.core.split import Split
 from reprolab.workloads.nuclei import images
 from reprolab.workloads.nuclei.params import NucleiDataset
 
@@ -243,7 +251,7 @@ def _sizes(out_dir: Path) -> list[tuple[int, int]]:
 
 
 @dataclass
-class SegmentationSplit:
+class SegmentationSplit(Split):
     """One split: `X` is what the model takes (a frame of encoded images), `masks` the truth;
     `score` gives the model's metrics and the Otsu baseline's on the same images."""
 
@@ -326,3 +334,25 @@ def read_inputs(source: Path) -> tuple[list[str], pd.DataFrame]:
     for path in files:
         images.read_rgb(path, str(path))  # a clear error before any prediction
     return [p.stem for p in files], pd.DataFrame({"image": [p.read_bytes() for p in files]})
+
+
+def write_predictions(predictor, inputs: tuple, output: Path, params: NucleiDataset) -> Path:
+    """One CSV row per image (size, foreground fraction, run-length mask) and a PNG mask per
+    image in a folder named like the CSV."""
+    ids, frame_in = inputs
+    predicted = predictor.predict(frame_in)
+    masks = [images.text_to_mask(text) for text in predicted["mask"]]
+    with atomic_dir(output.with_suffix("")) as staging:
+        for key, mask in zip(ids, masks, strict=True):
+            (staging / f"{key}.png").write_bytes(images.encode_png(mask))
+    frame = pd.DataFrame(
+        {
+            "id": ids,
+            "width": predicted["width"],
+            "height": predicted["height"],
+            "foreground_fraction": predicted["foreground_fraction"],
+            "mask_png": [f"{output.with_suffix('').name}/{key}.png" for key in ids],
+            "mask_rle": [images.rle_encode(m) for m in masks],
+        }
+    )
+    return write_predictions_csv(frame, output)

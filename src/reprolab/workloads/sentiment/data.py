@@ -22,8 +22,14 @@ import pandas as pd
 
 from reprolab.core.errors import DataError
 from reprolab.core.fetch import RemoteFile, fetch_one
-from reprolab.core.io import atomic_write_json, atomic_write_text, file_digest
+from reprolab.core.io import (
+    atomic_write_json,
+    atomic_write_text,
+    file_digest,
+    write_predictions_csv,
+)
 from reprolab.core.metrics import classification_by_group
+from reprolab.core.split import Split
 from reprolab.workloads.sentiment.params import NsmcDataset
 
 PROBLEM = "classification"  # how the report and infer treat this dataset's predictions
@@ -55,7 +61,7 @@ BUCKETS = ((20, "short"), (60, "medium"), (10**9, "long"))
 
 
 @dataclass(frozen=True)
-class TextSplit:
+class TextSplit(Split):
     """Texts (`X`, a frame with one `text` column: the pyfunc input), labels 0/1 and length
     buckets; `score` takes labels or an (n, 2) / (n,) probability array. Every sentiment
     model's pyfunc returns (n, 2) probabilities [P(0), P(1)] for a frame with `text`."""
@@ -253,3 +259,17 @@ def load_split(out_dir: Path, split: str) -> TextSplit:
     frame = read_ratings(path)
     X = features(frame, str(path))
     return TextSplit(X=X, y=frame["label"].to_numpy(dtype=int), groups=length_groups(X[TEXT]))
+
+
+def read_inputs(source: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """infer@: a CSV/TSV of texts and the model input from it (one line on a bad file)."""
+    frame = read_table(source)
+    return frame, features(frame, str(source))
+
+
+def write_predictions(predictor, inputs: tuple, output: Path, params: NsmcDataset) -> Path:
+    """The input rows with the predicted label name and P(label 1)."""
+    frame, feats = inputs
+    for column, values in prediction_columns(predictor.predict(feats), params).items():
+        frame[column] = values
+    return write_predictions_csv(frame, output)

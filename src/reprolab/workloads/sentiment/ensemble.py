@@ -16,7 +16,7 @@ from typing import Any, Self
 import mlflow.pyfunc
 import numpy as np
 
-from reprolab.core.model import Model, StepLogger
+from reprolab.core.model import Model, RunLogger, StepLogger
 from reprolab.core.saving import save_pyfunc
 
 CONFIG_FILE = "ensemble.json"
@@ -68,7 +68,7 @@ class ProbAverage(Model):
                 for i, (w, s) in enumerate(zip(grid, scores, strict=True)):
                     run.log_step(i, {"weight": float(w), "valid_accuracy": s})
         self.valid_scores["ensemble"] = float(np.mean(combine(probs, self.weight).argmax(1) == y))
-        if hasattr(run, "log_metrics"):  # the chosen weight, not the grid's last point
+        if isinstance(run, RunLogger):  # the chosen weight, not the grid's last point
             run.log_metrics(
                 {"weight": self.weight, "valid_accuracy": self.valid_scores["ensemble"]}
             )

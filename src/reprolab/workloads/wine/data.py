@@ -12,8 +12,14 @@ import pandas as pd
 
 from reprolab.core.errors import DataError
 from reprolab.core.fetch import RemoteFile, fetch
-from reprolab.core.io import atomic_write_json, atomic_write_text
+from reprolab.core.io import (
+    atomic_write_json,
+    atomic_write_text,
+    read_input_csv,
+    write_predictions_csv,
+)
 from reprolab.core.metrics import regression_by_group
+from reprolab.core.split import Split
 from reprolab.workloads.wine.params import WineDataset
 
 UCI = "https://archive.ics.uci.edu/ml/machine-learning-databases/wine-quality"
@@ -51,7 +57,7 @@ SPLITS = ("train", "valid", "test")
 
 
 @dataclass(frozen=True)
-class TabularSplit:
+class TabularSplit(Split):
     """Features, target and group labels of one split; `score` gives the task's metrics."""
 
     X: pd.DataFrame
@@ -193,3 +199,16 @@ def load_split(out_dir: Path, split: str) -> TabularSplit:
         y=frame[TARGET].to_numpy(dtype=float),
         groups=frame[COLOR].to_numpy(),
     )
+
+
+def read_inputs(source: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """infer@: the CSV as given and the model's features from it (one line on a bad file)."""
+    frame = read_input_csv(source)
+    return frame, features(frame, str(source))
+
+
+def write_predictions(predictor, inputs: tuple, output: Path, params: WineDataset) -> Path:
+    """The input rows with a `prediction` column."""
+    frame, feats = inputs
+    frame["prediction"] = predictor.predict(feats)
+    return write_predictions_csv(frame, output)
