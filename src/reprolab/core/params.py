@@ -61,6 +61,72 @@ class ModelBase(_Routed):
 ROUTING_KEYS = frozenset({"workload", "dataset", "task", "base", "kind", "use_hpo"})  # never tuned
 
 
+class SearchParam(Strict):
+    """One dimension of a search space: int or float in [low, high] (optionally log-scaled),
+    or a categorical choice."""
+
+    type: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: Annotated[float, Field(gt=0)] | None = None
+    choices: list[Any] | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> SearchParam:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("choices: a categorical needs a non-empty list")
+            if self.low is not None or self.high is not None:
+                raise ValueError("type: a categorical takes `choices`, not low/high")
+            return self
+        if self.low is None or self.high is None:
+            raise ValueError(f"type: {self.type} needs both `low` and `high`")
+        if self.low > self.high:
+            raise ValueError(f"low: {self.low} > high {self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"low: a log scale needs low > 0, got {self.low}")
+        if self.type == "int" and (self.low != int(self.low) or self.high != int(self.high)):
+            raise ValueError(f"type: int needs integer low and high, got {self.low}, {self.high}")
+        if self.choices is not None:
+            raise ValueError(f"choices: only for categorical, not {self.type}")
+        return self
+
+    def corners(self) -> list[Any]:
+        """Values that must all be valid for the model (bounds, or every choice)."""
+        if self.type == "categorical":
+            return list(self.choices or [])
+        if self.type == "int":
+            return [int(self.low), int(self.high)]
+        probes = [float(self.low), float(self.high)]
+        if self.high > self.low:  # a fractional value: an int-only param must refuse it
+            mid = self.low + (self.high - self.low) / 2
+            probes.append(mid if mid != int(mid) else mid + (self.high - self.low) / 100)
+        return probes
+
+
+class PrunerParams(Strict):
+    kind: Literal["median", "none"] = "median"
+    n_startup_trials: Annotated[int, Field(ge=0)] = 5
+    n_warmup_steps: Annotated[int, Field(ge=0)] = 5
+
+
+class HpoStudy(Strict):
+    """An Optuna study over one model's params (params.yaml `hpo.<model>`). The objective is
+    the task's registry metric on the validation split; intermediate values are
+    `valid_<metric>` from the training loop."""
+
+    space: dict[str, SearchParam] = Field(min_length=1)
+    n_trials: PosInt = 20
+    timeout: Annotated[float, Field(gt=0)] | None = None  # seconds for this invocation
+    seed: int = 0
+    pruner: PrunerParams = PrunerParams()
+    cv_folds: Annotated[int, Field(ge=0)] = 0  # >1: objective = k-fold mean over train+valid
+    n_threads: PosInt | None = 1  # threads of native libraries (OpenMP/BLAS) inside a trial
+    storage: str | None = None  # SQLAlchemy URL; default sqlite:///<repo root>/optuna.db
+    study_name: str | None = None  # default: <model>-<hash of this section and the model's>
+
+
 class RegistryTask(Strict):
     """Promotion gate of one task: versions compete on `eval_valid_<metric>`; test is reported."""
 

@@ -8,7 +8,7 @@ import hashlib
 import json
 from typing import Any
 
-from reprolab.params import HpoStudy, SearchParam
+from reprolab.core.params import HpoStudy, SearchParam
 
 
 def suggest(trial: Any, name: str, dim: SearchParam) -> Any:

@@ -16,10 +16,11 @@ from typing import Any
 
 from reprolab import workloads
 from reprolab.core.errors import ParamsError
+from reprolab.core.params import HpoStudy
 from reprolab.core.tracking import TAG, base_tags, client, experiment_id
 from reprolab.hpo import space
 from reprolab.hpo.storage import open_storage, storage_url
-from reprolab.params import HpoStudy, Params
+from reprolab.params import Params
 
 DONE_STATES = ("COMPLETE", "PRUNED", "FAIL")
 
