@@ -15,9 +15,10 @@ from reprolab import workloads
 from reprolab.core import saving
 from reprolab.core.errors import DataError, ParamsError
 from reprolab.core.metrics import mask_scores
+from reprolab.core.train.schedule import warmup_decay
 from reprolab.params import parse_params
 from reprolab.workloads.nuclei import images
-from reprolab.workloads.nuclei.unet import UNetSegmenter, lr_factor
+from reprolab.workloads.nuclei.unet import UNetSegmenter
 from reprolab.workloads.nuclei.unet_net import NetConfig, build, predict_proba
 
 
@@ -359,7 +360,7 @@ def test_params_name_the_bad_key():
 
 
 def test_schedule_warms_up_then_decays():
-    assert lr_factor(0, 10, 100, "cosine") == pytest.approx(0.1)
-    assert lr_factor(10, 10, 100, "cosine") == pytest.approx(1.0)
-    assert lr_factor(100, 10, 100, "cosine") == pytest.approx(0.0)
-    assert lr_factor(50, 10, 100, "constant") == 1.0
+    assert warmup_decay(0, warmup=10, total=100, decay="cosine") == pytest.approx(0.1)
+    assert warmup_decay(10, warmup=10, total=100, decay="cosine") == pytest.approx(1.0)
+    assert warmup_decay(100, warmup=10, total=100, decay="cosine") == pytest.approx(0.0)
+    assert warmup_decay(50, warmup=10, total=100, decay="constant") == 1.0

@@ -8,7 +8,6 @@ as an MLflow pyfunc model: features in, a frame of (kp, ki, kd) out."""
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any, Self
 
@@ -20,6 +19,7 @@ from torch import nn
 
 from reprolab.core import torch_pyfunc
 from reprolab.core.model import Model, StepLogger
+from reprolab.core.train.early_stopping import EarlyStopping
 from reprolab.workloads.control.tuning import FEATURES
 
 GAINS = ["kp", "ki", "kd"]
@@ -95,7 +95,7 @@ class PIDNet(Model):
         opt = torch.optim.Adam(self.module.parameters(), lr=p.lr)
         feats = torch.tensor(train.X[FEATURES].to_numpy(), dtype=torch.float64)
         batch = train.batch()
-        best, best_state, stale = float("inf"), copy.deepcopy(self.module.state_dict()), 0
+        stopping = EarlyStopping(p.patience, "min", min_delta=1e-4, module=self.module)
         bar = tqdm(range(1, p.epochs + 1), desc="pidnet", unit="epoch", leave=False)
         for epoch in bar:
             self.module.train()
@@ -113,14 +113,10 @@ class PIDNet(Model):
             bar.set_postfix(loss=f"{total / count:.2f}", valid_iae=f"{valid_iae:.2f}")
             if run is not None:
                 run.log_step(epoch, {"train_loss": total / count, "valid_iae": valid_iae})
-            if valid_iae < best - 1e-4:
-                best, stale, best_state = valid_iae, 0, copy.deepcopy(self.module.state_dict())
-            else:
-                stale += 1
-                if stale >= p.patience:
-                    break
+            if not stopping.update(valid_iae, self.module) and stopping.stop:
+                break
         bar.close()
-        self.module.load_state_dict(best_state)
+        stopping.restore(self.module)
         self.module.eval()
         return self
 

@@ -19,6 +19,8 @@ import torch.nn.functional as F
 from reprolab.core import torch_pyfunc
 from reprolab.core.metrics import mask_scores
 from reprolab.core.model import Model, StepLogger
+from reprolab.core.train.early_stopping import EarlyStopping
+from reprolab.core.train.schedule import lambda_lr
 from reprolab.workloads.nuclei.unet_net import (
     NetConfig,
     autocast,
@@ -160,15 +162,6 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> t
     return (1 - (2 * inter + eps) / (total + eps)).mean()
 
 
-def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    if schedule == "constant":
-        return 1.0
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
 class UNetSegmenter(Model):
     def __init__(self, params: Any, seed: int) -> None:
         super().__init__(params, seed)
@@ -196,12 +189,11 @@ class UNetSegmenter(Model):
         )
         net = build(config)
         optimiser = torch.optim.AdamW(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-        schedule = torch.optim.lr_scheduler.LambdaLR(
-            optimiser, lambda s: lr_factor(s, p.warmup_steps, p.max_steps, p.schedule)
-        )
+        schedule = lambda_lr(optimiser, warmup=p.warmup_steps, total=p.max_steps, decay=p.schedule)
         average = WeightAverage(net, p.ema) if p.ema else None
         scored = average.net if average else net  # what is validated, kept and saved
-        best, best_state, stale, losses = -1.0, copy.deepcopy(scored.state_dict()), 0, []
+        stopping = EarlyStopping(p.patience, "max", min_delta=1e-4, module=scored, best=-1.0)
+        losses = []
         bar = tqdm(range(1, p.max_steps + 1), desc="unet", unit="step", leave=False)
         for step in bar:
             net.train()
@@ -237,15 +229,12 @@ class UNetSegmenter(Model):
                         "lr": schedule.get_last_lr()[0],
                     },
                 )
-            if valid_dice > best + 1e-4:
-                best, stale, self.best_step = valid_dice, 0, step
-                best_state = copy.deepcopy(scored.state_dict())
-            else:
-                stale += 1
-                if stale >= p.patience:
-                    break
+            if stopping.update(valid_dice, scored):
+                self.best_step = step
+            elif stopping.stop:
+                break
         bar.close()
-        scored.load_state_dict(best_state)
+        stopping.restore(scored)
         self.net = scored.eval()
         return self
 

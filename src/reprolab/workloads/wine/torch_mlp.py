@@ -6,7 +6,6 @@ equal shard of every epoch's permutation, gradients are averaged, only rank 0 lo
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 from typing import Any, Self
 
@@ -17,6 +16,7 @@ from torch import nn
 
 from reprolab.core import distributed, torch_pyfunc
 from reprolab.core.model import Model, StepLogger
+from reprolab.core.train.early_stopping import EarlyStopping
 
 
 class MLP(nn.Module):
@@ -64,7 +64,7 @@ class TorchMLPRegressor(Model):
         optimiser = torch.optim.AdamW(module.parameters(), lr=p.lr, weight_decay=p.weight_decay)
         batch = max(1, p.batch_size // dist.world_size)  # the global batch stays batch_size
 
-        best, best_state, stale = float("inf"), copy.deepcopy(module.state_dict()), 0
+        stopping = EarlyStopping(p.patience, "min", min_delta=1e-5, module=module)
         bar = tqdm(
             range(1, p.max_epochs + 1),
             desc="mlp",
@@ -89,16 +89,13 @@ class TorchMLPRegressor(Model):
             bar.set_postfix(train_rmse=f"{train_rmse:.3f}", valid_rmse=f"{valid_rmse:.3f}")
             if run is not None:
                 run.log_step(epoch, {"train_rmse": train_rmse, "valid_rmse": valid_rmse})
-            if valid_rmse < best - 1e-5:
-                best, stale, self.best_epoch = valid_rmse, 0, epoch
-                best_state = copy.deepcopy(module.state_dict())
-            else:
-                stale += 1
-                if stale >= p.patience:
-                    break
+            if stopping.update(valid_rmse, module):
+                self.best_epoch = epoch
+            elif stopping.stop:
+                break
         bar.close()
         distributed.check_in_sync(module, dist)
-        module.load_state_dict(best_state)
+        stopping.restore(module)
         self.module = module.cpu().eval()
         return self
 
