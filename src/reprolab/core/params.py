@@ -122,7 +122,7 @@ class HpoStudy(Strict):
     seed: int = 0
     pruner: PrunerParams = PrunerParams()
     cv_folds: Annotated[int, Field(ge=0)] = 0  # >1: objective = k-fold mean over train+valid
-    n_threads: PosInt | None = 1  # threads of native libraries (OpenMP/BLAS) inside a trial
+    threads: PosInt | None = 1  # threads of native libraries (OpenMP/BLAS) inside a trial
     storage: str | None = None  # SQLAlchemy URL; default sqlite:///<repo root>/optuna.db
     study_name: str | None = None  # default: <model>-<hash of this section and the model's>
 

@@ -133,7 +133,7 @@ def run_study(
         status = "FAILED"
         try:
             logger = TrialLogger(trial, mlflow_client, run_id, f"valid_{metric}")
-            with _threads(cfg.n_threads):
+            with _threads(cfg.threads):
                 if folds:
                     value = cross_validate(spec, params.seed, folds, metric, logger)
                 else:

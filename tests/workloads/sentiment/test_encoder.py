@@ -69,7 +69,7 @@ TINY = dict(
     eval_rows=40,
     checkpoint_every=3,
     bf16=False,
-    num_threads=1,
+    threads=1,
 )
 
 
@@ -204,7 +204,7 @@ def classifier_params(base, **extra):
         patience=10,
         checkpoint_every=2,
         bf16=False,
-        num_threads=1,
+        threads=1,
     )
     return HFClassifierParams(**{**values, **extra})
 

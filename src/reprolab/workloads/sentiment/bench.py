@@ -84,7 +84,7 @@ def _setup():
         eval_every=10**6,
         checkpoint_every=500,
         bf16=True,
-        num_threads=1,
+        threads=1,
     )
     return params, train, valid, base / "hf", tokenizer, HFClassifier, load_classifier
 

@@ -84,7 +84,7 @@ class BertMLM(Model):
         from reprolab.workloads.sentiment import hf_text
 
         p = self.params
-        hf_text.set_threads(p.num_threads)
+        hf_text.set_threads(p.threads)
         torch.manual_seed(self.seed)
         texts = list(train.X[TEXT])
         ckdir = hf_text.checkpoint_dir("bert_mlm", p, self.seed, extra=_fingerprint(texts))

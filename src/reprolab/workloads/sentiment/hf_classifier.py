@@ -169,7 +169,7 @@ class HFClassifier(Model):
         from reprolab.workloads.sentiment import hf_text
 
         p = self.params
-        hf_text.set_threads(p.num_threads)
+        hf_text.set_threads(p.threads)
         torch.manual_seed(self.seed)
         source = base_dir(p.base)
         tokenizer = AutoTokenizer.from_pretrained(source)
@@ -335,7 +335,7 @@ class HFClassifier(Model):
             "max_length": p.max_length,
             "batch_size": p.eval_batch_size,
             "bf16": p.bf16,
-            "num_threads": p.num_threads,
+            "threads": p.threads,
             "label_names": self.labels,
             "summary": self.summary,
         }
@@ -402,7 +402,7 @@ class HFClassifierPyfunc(mlflow.pyfunc.PythonModel):
 
         directory, config = _locate(context.artifacts)
         self.config = json.loads(config.read_text())
-        hf_text.set_threads(self.config.get("num_threads"))
+        hf_text.set_threads(self.config.get("threads", self.config.get("num_threads")))
         self.tokenizer = AutoTokenizer.from_pretrained(directory)
         self.model = load_classifier(directory).eval()
 

@@ -60,7 +60,7 @@ class BertMLMParams(ModelBase):
     eval_rows: PosInt = 2000  # valid texts the MLM loss is measured on
     checkpoint_every: PosInt = 250  # steps between resumable checkpoints
     bf16: bool = True  # bf16 autocast (AMX / AVX512-BF16 CPUs: ~1.3-1.4x here)
-    num_threads: PosInt | None = 1  # torch intra-op threads (1: see docs/sentiment.md); null: all
+    threads: PosInt | None = 1  # torch intra-op threads (1: see docs/sentiment.md); null: all
 
     @model_validator(mode="after")
     def _heads(self) -> BertMLMParams:
@@ -93,7 +93,7 @@ class HFClassifierParams(ModelBase):
     checkpoint_every: PosInt = 500
     classifier_dropout: Annotated[float, Field(ge=0, lt=1)] | None = None  # null: the base's
     bf16: bool = True  # bf16 autocast in training and prediction
-    num_threads: PosInt | None = 1
+    threads: PosInt | None = 1
 
 
 class HFImportParams(ModelBase):
