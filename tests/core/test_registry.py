@@ -32,7 +32,7 @@ def model_dir(tmp_path, regression_splits):
 def finished_run(model_dir, rmse: float, test: float = 9.0) -> str:
     """A run evaluated like evaluate@ does: valid_rmse is the gate's, test_rmse reported."""
     with Run(TASK, run_name="m") as run:
-        run.log_model_dir(model_dir, workload="wine", kind="ridge")
+        run.log_model_dir(model_dir, kind="ridge")
         run.log_step(50, {"valid_rmse": 9.9})  # a training curve's last step: never the gate's
         if not math.isnan(rmse):
             run.log_metrics({"rmse": rmse}, mlflow_prefix="eval_valid")

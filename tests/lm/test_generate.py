@@ -146,7 +146,7 @@ def test_a_run_s_logged_model_is_found_by_run_id(lm_dir, tmp_path):
     saved = tmp_path / "model"
     pyfunc.save(saved, model, tok, generation.Sampling(max_new_tokens=5), ["ab"])
     with Run("tiny-lm", run_name="lm") as run:
-        run.log_model_dir(saved, workload="minit", kind="minit")
+        run.log_model_dir(saved, kind="minit")
     found = generation.locate(run_id=run.run_id)
     assert (found / "config.json").is_file() and (found / "MLmodel").is_file()
 

@@ -3,10 +3,9 @@ source shipped as code, portable requirements) and for MLflow's quirks."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 
 def save_pyfunc(path: str | Path, *, ship_code: bool = True, **kwargs) -> None:
@@ -54,3 +53,35 @@ def load_predictor(location):
     with warnings.catch_warnings():  # MLflow nags about type hints on our pyfunc wrappers
         warnings.filterwarnings("ignore", message=".*type hints.*")
         return mlflow.pyfunc.load_model(str(location))
+
+
+def save_sklearn(
+    estimator: Any,
+    path: str | Path,
+    input_example: Any,
+    outputs: Callable[[Any], Any],
+    pyfunc_predict_fn: str = "predict",
+) -> None:
+    """A scikit-learn estimator as an MLflow sklearn model, stored with skops (no pickle).
+    skops refuses types it cannot audit (tree node arrays); these are our own freshly trained
+    objects, so trust exactly the types this estimator contains. The signature describes what
+    the pyfunc returns (`outputs` of the example: values, or probabilities)."""
+    import mlflow.sklearn
+    import skops.io
+    from mlflow.models import infer_signature
+
+    from reprolab.core.requirements import SKLEARN, pins
+
+    trusted = skops.io.get_untrusted_types(data=skops.io.dumps(estimator))
+    signature = None
+    if input_example is not None:
+        signature = infer_signature(input_example, outputs(input_example))
+    mlflow.sklearn.save_model(
+        estimator,
+        str(path),
+        input_example=input_example,
+        signature=signature,
+        skops_trusted_types=trusted,
+        pyfunc_predict_fn=pyfunc_predict_fn,
+        pip_requirements=pins(*SKLEARN),
+    )

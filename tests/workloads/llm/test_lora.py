@@ -10,7 +10,7 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("peft")
 
 from reprolab.core.errors import DataError  # noqa: E402
-from reprolab.workloads.llm import lora  # noqa: E402
+from reprolab.workloads.llm import loading, lora, scoring  # noqa: E402
 from reprolab.workloads.llm.instructions import IGNORE, collate, encode  # noqa: E402
 from tests.workloads.llm import tiny  # noqa: E402
 
@@ -73,9 +73,9 @@ def test_truncation_keeps_only_examples_with_a_response():
 
 
 def test_lora_changes_only_adapters_and_merge_matches(base, tmp_path):
-    tok = lora.load_tokenizer(base)
-    device = lora.pick_device("float32")
-    model = lora.load_base(base, device)
+    tok = loading.load_tokenizer(base)
+    device = loading.pick_device("float32")
+    model = loading.load_base(base, device)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     peft_model = lora.attach_lora(model, ["q_proj", "v_proj"], 4, 8, 0.0, quantized=False)
     ex = examples(tok)
@@ -99,7 +99,7 @@ def test_lora_changes_only_adapters_and_merge_matches(base, tmp_path):
     with torch.no_grad():
         a = peft_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         b = merged(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        plain = lora.load_base(base, device)(
+        plain = loading.load_base(base, device)(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
         ).logits
     assert torch.allclose(a, b, atol=1e-5)
@@ -107,7 +107,7 @@ def test_lora_changes_only_adapters_and_merge_matches(base, tmp_path):
 
 
 def test_targets_checked_against_architecture(base):
-    names = lora.linear_module_names(lora.load_config(base))
+    names = lora.linear_module_names(loading.load_config(base))
     assert lora.resolve_targets(None, "llama", names) == ["q_proj", "k_proj", "v_proj", "o_proj"]
     assert lora.resolve_targets({"llama": ["gate_proj"]}, "llama", names) == ["gate_proj"]
     with pytest.raises(DataError, match=r"\['c_attn'\] match no linear layer.*q_proj"):
@@ -120,12 +120,12 @@ def test_targets_checked_against_architecture(base):
 
 def test_qlora_trains_on_cpu_after_an_eval_pass(base):
     pytest.importorskip("bitsandbytes")
-    tok = lora.load_tokenizer(base)
-    device = lora.pick_device("float32")
-    model = lora.load_base(base, device, quantization="nf4")
+    tok = loading.load_tokenizer(base)
+    device = loading.pick_device("float32")
+    model = loading.load_base(base, device, quantization="nf4")
     assert any("Linear4bit" in type(m).__name__ for m in model.modules())
     ex = examples(tok)
-    lora.example_nll(model, ex, tok.pad_token_id)  # an eval pass first: the repack trap
+    scoring.example_nll(model, ex, tok.pad_token_id)  # an eval pass first: the repack trap
     peft_model = lora.attach_lora(model, ["q_proj", "v_proj"], 4, 8, 0.0, quantized=True)
     rows = lora.train(peft_model, ex, ex, tok.pad_token_id, config(8), seed=0)  # checks grads
     assert rows[-1]["valid_loss"] < rows[0]["valid_loss"]
@@ -157,21 +157,21 @@ def test_qlora_repack_trap_is_caught_not_silent(tmp_path):
         pytest.skip("this CPU has no AVX512-BF16: bitsandbytes never repacks here")
     # the CPU layout packs 32 output rows at a time: every projection needs >= 32 outputs
     base = tiny.save_base(tmp_path / "base", hidden_size=64, num_key_value_heads=4)
-    tok = lora.load_tokenizer(base)
-    model = lora.load_base(base, lora.pick_device("float32"), quantization="nf4")
-    for module in model.modules():  # undo lora.no_cpu_repack
+    tok = loading.load_tokenizer(base)
+    model = loading.load_base(base, loading.pick_device("float32"), quantization="nf4")
+    for module in model.modules():  # undo loading.no_cpu_repack
         if hasattr(module, "support_avx512bf16_for_cpu"):
             module.support_avx512bf16_for_cpu = True
     ex = examples(tok)
-    lora.example_nll(model, ex, tok.pad_token_id)
+    scoring.example_nll(model, ex, tok.pad_token_id)
     peft_model = lora.attach_lora(model, ["q_proj", "v_proj"], 4, 8, 0.0, quantized=True)
     with pytest.raises(RuntimeError, match="no gradient"):
         lora.train(peft_model, ex, ex, tok.pad_token_id, config(2), seed=0)
 
 
 def test_last_layers_only(base):
-    tok = lora.load_tokenizer(base)
-    model = lora.load_base(base, lora.pick_device("float32"))
+    tok = loading.load_tokenizer(base)
+    model = loading.load_base(base, loading.pick_device("float32"))
     peft_model = lora.attach_lora(model, ["q_proj"], 4, 8, 0.0, quantized=False, last_layers=1)
     names = [n for n, p in peft_model.named_parameters() if p.requires_grad]
     assert names and all("layers.1." in n for n in names)
@@ -179,5 +179,5 @@ def test_last_layers_only(base):
     lora.train(peft_model, ex, [], tok.pad_token_id, config(2), seed=0)  # grads reach all
     with pytest.raises(DataError, match="last_layers: 3, but the base has 2 layers"):
         lora.attach_lora(
-            lora.load_base(base, lora.pick_device("float32")), ["q_proj"], 4, 8, 0.0, False, 3
+            loading.load_base(base, loading.pick_device("float32")), ["q_proj"], 4, 8, 0.0, False, 3
         )

@@ -19,7 +19,7 @@ from reprolab.core import saving
 from reprolab.core.errors import DataError
 from reprolab.lm import generation, hf_dir
 from reprolab.workloads.llm import data as instructions
-from reprolab.workloads.llm import lora as lora_lib
+from reprolab.workloads.llm import loading
 from reprolab.workloads.llm.params import InstructionsDataset, LoraParams
 from tests.workloads.llm import tiny
 
@@ -224,7 +224,7 @@ def test_bad_targets_refused_before_loading(ws, monkeypatch):
     def boom(*args, **kwargs):
         raise AssertionError("weights loaded before the check")
 
-    monkeypatch.setattr(lora_lib, "load_base", boom)
+    monkeypatch.setattr(loading, "load_base", boom)
     train = instructions.load_split(ws / "data", "train")
     with pytest.raises(DataError, match=r"\['c_attn'\] match no linear layer of the 'llama' base"):
         workloads.build(spec(target_modules=["c_attn"]), 0).fit(train, train, None)

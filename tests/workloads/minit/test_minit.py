@@ -19,8 +19,8 @@ from reprolab.core import saving
 from reprolab.core.errors import ParamsError
 from reprolab.lm import tokenizers as tokenization
 from reprolab.params import parse_params
-from reprolab.workloads.minit import model as minit
 from reprolab.workloads.minit.params import MiniTParams
+from reprolab.workloads.minit.training import lr_at
 
 TEXT = "the quick brown fox jumps over the lazy dog.\nnow is the time for all good men.\n" * 60
 
@@ -111,14 +111,14 @@ def test_time_budget_stops_training_annealed(splits, tmp_path):
     last = log.points[max(log.points)]
     # the cosine followed the clock (by steps it would still be at the peak, 3e-3)
     progress = (last["elapsed_s"] - 1e-9) / 2.0
-    assert 3e-4 <= last["lr"] <= minit.lr_at(10**6, progress * 0.5, params) and "valid_loss" in last
+    assert 3e-4 <= last["lr"] <= lr_at(10**6, progress * 0.5, params) and "valid_loss" in last
 
 
 def test_learning_rate_schedule():
     p = SimpleNamespace(lr=1.0, min_lr_ratio=0.1, warmup_steps=10)
-    assert [minit.lr_at(s, 0.0, p) for s in (0, 4, 9)] == [0.1, 0.5, 1.0]
-    assert minit.lr_at(10, 0.0, p) == 1.0 and minit.lr_at(500, 1.0, p) == pytest.approx(0.1)
-    assert minit.lr_at(500, 0.5, p) == pytest.approx(0.55) and minit.lr_at(9, 2.0, p) == 1.0
+    assert [lr_at(s, 0.0, p) for s in (0, 4, 9)] == [0.1, 0.5, 1.0]
+    assert lr_at(10, 0.0, p) == 1.0 and lr_at(500, 1.0, p) == pytest.approx(0.1)
+    assert lr_at(500, 0.5, p) == pytest.approx(0.55) and lr_at(9, 2.0, p) == 1.0
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(splits, tmp_path, capsys):

@@ -277,11 +277,8 @@ def test_saved_classifier_is_a_pyfunc_with_a_standard_hf_directory(encoder, spli
 
     from reprolab.core import saving
     from reprolab.workloads.sentiment.api import PredictorError, SentimentPredictor
-    from reprolab.workloads.sentiment.hf_classifier import (
-        HFClassifier,
-        HFClassifierPyfunc,
-        base_dir,
-    )
+    from reprolab.workloads.sentiment.hf_classifier import HFClassifier, HFClassifierPyfunc
+    from reprolab.workloads.sentiment.hf_classifier_net import base_dir
 
     _, base, _ = encoder
     train, valid, test = splits
@@ -337,7 +334,7 @@ def test_saved_classifier_is_a_pyfunc_with_a_standard_hf_directory(encoder, spli
 def test_label_names_come_from_the_split_then_params(tmp_path, monkeypatch):
     import yaml
 
-    from reprolab.workloads.sentiment.hf_classifier import label_names
+    from reprolab.workloads.sentiment.hf_classifier_net import label_names
 
     class Named:
         label_names = ("bad", "good")

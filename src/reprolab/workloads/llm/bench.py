@@ -43,7 +43,7 @@ def load(path: Path, precision: str, device: str):
     from transformers import AutoModelForCausalLM
 
     from reprolab.lm import hf_dir
-    from reprolab.workloads.llm.lora import load_tokenizer
+    from reprolab.workloads.llm.loading import load_tokenizer
 
     weights = hf_dir(path)
     kwargs: dict[str, Any] = {"dtype": torch.bfloat16 if precision == "bf16" else torch.float32}
@@ -60,7 +60,7 @@ def load(path: Path, precision: str, device: str):
     if precision != "nf4":
         model = model.to(device)
     # nf4 on a CPU: bitsandbytes repacks the 4-bit weights for inference on the first eval
-    # forward (its fast path; see reprolab.workloads.llm.lora for why training must not)
+    # forward (its fast path; see reprolab.workloads.llm.loading for why training must not)
     return model.eval(), load_tokenizer(weights)
 
 
@@ -153,7 +153,7 @@ def run(
 ) -> dict[str, Any]:
     import torch
 
-    from reprolab.workloads.llm.lora import set_threads
+    from reprolab.workloads.llm.loading import set_threads
 
     set_threads(threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -31,7 +31,7 @@ class LlmImport(Model):
 
     def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
         from reprolab.workloads.llm import gguf_import
-        from reprolab.workloads.llm.lora import set_threads
+        from reprolab.workloads.llm.loading import set_threads
 
         p = self.params
         source = gguf_import.resolve(p.source, p.gguf_file)
@@ -71,7 +71,7 @@ class LlmImport(Model):
         import pandas as pd
 
         from reprolab.lm.pyfunc import COMPLETION, PROMPT, _prompts
-        from reprolab.workloads.llm.lora import generate
+        from reprolab.workloads.llm.scoring import generate
 
         prompts = _prompts(inputs)
         texts = generate(self.model, self.tokenizer, prompts, 48)

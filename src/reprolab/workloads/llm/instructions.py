@@ -1,11 +1,13 @@
 """Instruction data in the Alpaca format: record validation, the prompt template (with
-optional few-shot examples), a template-made synthetic MLOps/DevOps Q&A source, and
-tokenisation with the loss on response tokens only."""
+optional few-shot examples), a template-made synthetic MLOps/DevOps Q&A source (its facts in
+facts.yaml), and tokenisation with the loss on response tokens only."""
 
 from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 from reprolab.core.errors import DataError
@@ -115,269 +117,31 @@ def check_template(with_input: str, no_input: str) -> list[str]:
 
 # ---------------------------------------------------------------- synthetic MLOps/DevOps Q&A
 
-# (topic, question stem, answer): each stem is asked in several phrasings below
-_FACTS = [
-    (
-        "DVC",
-        "track a large data file",
-        (
-            "Run `dvc add data/file.csv`, then commit the generated `data/file.csv.dvc` and "
-            "`.gitignore` with git; `dvc push` uploads the file to the remote."
-        ),
-    ),
-    (
-        "DVC",
-        "reproduce a pipeline",
-        (
-            "Run `dvc repro`: DVC checks the hashes of every stage's dependencies and "
-            "parameters and reruns only the stages whose inputs changed."
-        ),
-    ),
-    (
-        "DVC",
-        "compare metrics between two commits",
-        (
-            "Run `dvc metrics diff HEAD~1 HEAD`; it prints each metric of both revisions and "
-            "the change."
-        ),
-    ),
-    (
-        "DVC",
-        "run a parameter sweep",
-        (
-            "Queue experiments with `dvc exp run --queue -S train.lr=0.01,0.1`, start workers"
-            " with `dvc queue start -j 2`, and compare them with `dvc exp show`."
-        ),
-    ),
-    (
-        "DVC",
-        "share data with a teammate",
-        (
-            "Configure a remote with `dvc remote add -d storage s3://bucket/path`, run `dvc "
-            "push`, and your teammate runs `git pull` followed by `dvc pull`."
-        ),
-    ),
-    (
-        "MLflow",
-        "log a metric",
-        (
-            'Inside `with mlflow.start_run():` call `mlflow.log_metric("rmse", value)`; pass '
-            "`step=` to record a curve."
-        ),
-    ),
-    (
-        "MLflow",
-        "register a model",
-        (
-            'Call `mlflow.register_model("runs:/<run_id>/model", "my-model")`; each call '
-            "creates a new version in the registry."
-        ),
-    ),
-    (
-        "MLflow",
-        "promote a model to production",
-        (
-            'Set an alias: `MlflowClient().set_registered_model_alias("my-model", "champion",'
-            " version)`, and load it with `models:/my-model@champion`."
-        ),
-    ),
-    (
-        "MLflow",
-        "serve a model over HTTP",
-        (
-            "Run `mlflow models serve -m models:/my-model@champion -p 5001`; POST JSON to "
-            "`/invocations`."
-        ),
-    ),
-    (
-        "MLflow",
-        "start a tracking server",
-        (
-            "Run `mlflow server --backend-store-uri postgresql://... --artifacts-destination "
-            "s3://bucket` and set `MLFLOW_TRACKING_URI` on the clients."
-        ),
-    ),
-    (
-        "Docker",
-        "build an image",
-        ("Write a `Dockerfile`, then run `docker build -t myapp:1.0 .` in its directory."),
-    ),
-    (
-        "Docker",
-        "keep an image small",
-        (
-            "Use a slim base image, a multi-stage build, `pip install --no-cache-dir`, and a "
-            "`.dockerignore` that excludes data and virtual environments."
-        ),
-    ),
-    (
-        "Docker",
-        "run a container with a GPU",
-        ("Install the NVIDIA Container Toolkit and run `docker run --gpus all myimage`."),
-    ),
-    (
-        "Docker",
-        "see why a container exited",
-        (
-            "Run `docker ps -a` to find it and `docker logs <container>` to read its output; "
-            "`docker inspect` shows the exit code."
-        ),
-    ),
-    (
-        "Kubernetes",
-        "roll out a new version of a deployment",
-        (
-            "Run `kubectl set image deployment/myapp myapp=myapp:1.1` and watch it with "
-            "`kubectl rollout status deployment/myapp`."
-        ),
-    ),
-    (
-        "Kubernetes",
-        "roll back a bad deployment",
-        (
-            "Run `kubectl rollout undo deployment/myapp`; `kubectl rollout history` lists the"
-            " revisions."
-        ),
-    ),
-    (
-        "Kubernetes",
-        "scale a deployment",
-        (
-            "Run `kubectl scale deployment/myapp --replicas=3`, or add a "
-            "HorizontalPodAutoscaler to scale on CPU."
-        ),
-    ),
-    (
-        "Kubernetes",
-        "debug a pod stuck in CrashLoopBackOff",
-        (
-            "Run `kubectl describe pod <pod>` for events and `kubectl logs <pod> --previous` "
-            "for the last crash's output."
-        ),
-    ),
-    (
-        "Prometheus",
-        "expose metrics from a Python service",
-        (
-            "Use `prometheus_client`: create a `Counter` or `Histogram`, call "
-            "`start_http_server(8000)`, and add the target to `prometheus.yml`."
-        ),
-    ),
-    (
-        "Prometheus",
-        "alert on high latency",
-        (
-            "Add an alerting rule such as `histogram_quantile(0.99, "
-            "rate(request_seconds_bucket[5m])) > 0.5` with a `for: 10m` clause, routed by "
-            "Alertmanager."
-        ),
-    ),
-    (
-        "Grafana",
-        "show model latency on a dashboard",
-        (
-            "Add Prometheus as a data source, create a panel with a `histogram_quantile` "
-            "query over the latency histogram, and save the dashboard as JSON in git."
-        ),
-    ),
-    (
-        "GitHub Actions",
-        "run tests on every pull request",
-        (
-            "Add `.github/workflows/test.yml` with `on: pull_request` and a job that checks "
-            "out the code, installs dependencies and runs `pytest`."
-        ),
-    ),
-    (
-        "GitHub Actions",
-        "cache pip downloads",
-        ("Use `actions/setup-python` with `cache: pip`, keyed on the requirements file."),
-    ),
-    (
-        "Terraform",
-        "preview infrastructure changes",
-        ("Run `terraform plan`; it shows what `terraform apply` would create, change or destroy."),
-    ),
-    (
-        "Terraform",
-        "share state within a team",
-        (
-            "Configure a remote backend such as S3 with DynamoDB locking, so that state is "
-            "stored centrally and locked during applies."
-        ),
-    ),
-    (
-        "Airflow",
-        "schedule a daily training job",
-        (
-            'Define a DAG with `schedule="@daily"` and a task (e.g. `BashOperator` running '
-            "`dvc repro`), and put the file in the DAGs folder."
-        ),
-    ),
-    (
-        "Airflow",
-        "retry a failing task",
-        (
-            "Set `retries=3` and `retry_delay=timedelta(minutes=5)` in the task's arguments "
-            "or the DAG's `default_args`."
-        ),
-    ),
-    (
-        "LoRA",
-        "fine-tune a large model on a small GPU",
-        (
-            "Freeze the base model and train low-rank adapters with PEFT LoRA; with QLoRA the"
-            " frozen weights are stored in 4-bit NF4, cutting memory about four-fold."
-        ),
-    ),
-    (
-        "LoRA",
-        "choose the LoRA rank",
-        (
-            "Start with r=8 or 16 and alpha=2r on the attention projections; raise the rank "
-            "only if validation loss plateaus early."
-        ),
-    ),
-    (
-        "Monitoring",
-        "detect data drift in production",
-        (
-            "Compare the live feature distributions with the training data (e.g. population "
-            "stability index or a KS test) on a schedule and alert above a threshold."
-        ),
-    ),
-    (
-        "CI/CD",
-        "deploy a model safely",
-        (
-            "Register the new version as a candidate, evaluate it against the champion on the"
-            " same test set, and promote it only if it is better; keep the old version for "
-            "rollback."
-        ),
-    ),
-    (
-        "Python",
-        "pin dependencies for reproducibility",
-        (
-            "Generate a lock file (e.g. `pip freeze > requirements.lock` or `pip-compile`) "
-            "and install from it in CI and in Docker images."
-        ),
-    ),
-]
-_PHRASINGS = [
-    "How do I {stem} with {topic}?",
-    "What is the recommended way to {stem} using {topic}?",
-    "Explain how to {stem} in {topic}.",
-    "I need to {stem}. How does that work with {topic}?",
-    "Give me the steps to {stem} with {topic}.",
-]
+FACTS_FILE = Path(__file__).with_name("facts.yaml")
+
+
+@cache
+def mlops_facts() -> tuple[tuple[tuple[str, str, str], ...], tuple[str, ...]]:
+    """The (topic, stem, answer) facts and the question phrasings of facts.yaml, in file order
+    (the seeded shuffle depends on it). Every value must be a string, so that a YAML scalar
+    read as a number, boolean or null fails here rather than changing the records."""
+    import yaml  # here: saved models import this module and do not pin PyYAML
+
+    data = yaml.safe_load(FACTS_FILE.read_text(encoding="utf-8"))
+    facts = tuple((f["topic"], f["stem"], f["answer"]) for f in data["facts"])
+    phrasings = tuple(data["phrasings"])
+    bad = [v for v in (*phrasings, *(x for f in facts for x in f)) if not isinstance(v, str)]
+    if bad:
+        raise DataError(f"{FACTS_FILE}: expected strings only, got {bad[0]!r}")
+    return facts, phrasings
 
 
 def synthetic_mlops(n: int, seed: int) -> list[dict[str, str]]:
     """`n` template-made MLOps/DevOps Q&A records (Alpaca format), drawn by `seed` from the
-    fact table x phrasings (160 distinct questions; more repeat them)."""
+    facts x phrasings of facts.yaml (160 distinct questions; more repeat them)."""
+    facts, phrasings = mlops_facts()
     rng = random.Random(seed)
-    pool = [(f, p) for f in _FACTS for p in _PHRASINGS]
+    pool = [(f, p) for f in facts for p in phrasings]
     rng.shuffle(pool)
     records = []
     for i in range(n):

@@ -1,18 +1,12 @@
-"""LoRA and QLoRA fine-tuning of a causal language model with PEFT, on (prompt, response)
-pairs with the loss on response tokens only; perplexity, greedy generation and merging.
-
-QLoRA on CPU (bitsandbytes >= 0.48 ships a CPU library): a 4-bit `Linear4bit` repacks its
-weights into a CPU inference layout the first time it runs in eval mode without gradients
-(e.g. a validation pass or `generate`); after that, backward no longer reaches the layers
-below it and training silently stalls. We switch that repacking off on every 4-bit layer of
-a model we train (`support_avx512bf16_for_cpu = False`), train a model loaded fresh for
-training, and check after the first backward that every adapter matrix received a gradient.
-"""
+"""LoRA and QLoRA fine-tuning of a causal language model with PEFT: target modules checked
+against the architecture, adapters attached (optionally to the top blocks only), a training
+loop on (prompt, response) pairs with the loss on response tokens only, and merging the
+adapter into a full-precision base. Loading the base (and the QLoRA-on-CPU trap that
+`check_gradients` guards against) is in reprolab.workloads.llm.loading."""
 
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -21,6 +15,7 @@ from typing import Any
 
 from reprolab.core.errors import DataError
 from reprolab.workloads.llm.instructions import collate, encode
+from reprolab.workloads.llm.scoring import example_nll
 
 # Attention projections by model_type: the usual LoRA targets of each architecture.
 DEFAULT_TARGETS: dict[str, list[str]] = {
@@ -36,52 +31,7 @@ DEFAULT_TARGETS: dict[str, list[str]] = {
 }
 
 
-@dataclass(frozen=True)
-class Device:
-    """Where and in which precision to train: CUDA with bf16 when the GPU supports it,
-    else the CPU in fp32 (bf16 on CPU only when asked)."""
-
-    name: str  # "cpu" | "cuda"
-    dtype: str  # "float32" | "bfloat16"
-    note: str
-
-    @property
-    def torch_dtype(self):
-        import torch
-
-        return getattr(torch, self.dtype)
-
-
-def pick_device(dtype: str = "auto") -> Device:
-    import torch
-
-    if torch.cuda.is_available():
-        bf16_ok = torch.cuda.is_bf16_supported()
-        if dtype == "bfloat16" and not bf16_ok:
-            raise DataError("dtype: bfloat16 asked, but this GPU does not support bf16")
-        chosen = "bfloat16" if bf16_ok and dtype in ("auto", "bfloat16") else "float32"
-        return Device("cuda", chosen, f"CUDA {torch.cuda.get_device_name(0)}, {chosen}")
-    chosen = "bfloat16" if dtype == "bfloat16" else "float32"
-    return Device("cpu", chosen, f"CPU ({torch.get_num_threads()} threads), {chosen}")
-
-
-def set_threads(threads: int | None) -> None:
-    """Cap torch's intra-op threads (a shared machine): `threads`, or all cores up to 4."""
-    import torch
-
-    torch.set_num_threads(threads or max(1, min(4, os.cpu_count() or 1)))
-
-
 # ---------------------------------------------------------------- architecture checks
-
-
-def load_config(base_dir: Path):
-    from transformers import AutoConfig
-
-    try:
-        return AutoConfig.from_pretrained(base_dir)
-    except (OSError, ValueError) as err:
-        raise DataError(f"base {base_dir}: cannot read its config.json ({err})") from err
 
 
 def linear_module_names(config) -> list[str]:
@@ -132,53 +82,7 @@ def resolve_targets(
     return targets
 
 
-# ---------------------------------------------------------------- loading
-
-
-def load_base(base_dir: Path, device: Device, quantization: str = "none"):
-    """The base model for training or scoring: `device.dtype`, or 4-bit NF4 weights with
-    `device.dtype` compute when quantization == "nf4" (bitsandbytes)."""
-    from transformers import AutoModelForCausalLM
-
-    kwargs: dict[str, Any] = {"dtype": device.torch_dtype}
-    if quantization == "nf4":
-        try:
-            from transformers import BitsAndBytesConfig
-        except ImportError as err:  # pragma: no cover - pinned
-            raise DataError("quantization: nf4 needs bitsandbytes") from err
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True,
-            bnb_4bit_quant_type="nf4",
-            bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=device.torch_dtype,
-        )
-        kwargs["device_map"] = {"": device.name}
-    model = AutoModelForCausalLM.from_pretrained(base_dir, **kwargs)
-    if quantization != "nf4":
-        model = model.to(device.name)
-    if quantization == "nf4":
-        no_cpu_repack(model)
-    return model
-
-
-def no_cpu_repack(model) -> int:
-    """Switch off bitsandbytes' CPU inference repacking on every 4-bit layer (see the module
-    docstring); returns how many layers were touched."""
-    count = 0
-    for module in model.modules():
-        if hasattr(module, "support_avx512bf16_for_cpu"):
-            module.support_avx512bf16_for_cpu = False
-            count += 1
-    return count
-
-
-def load_tokenizer(path: Path):
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    return tokenizer
+# ---------------------------------------------------------------- adapters
 
 
 def attach_lora(
@@ -233,74 +137,6 @@ def encode_pairs(
         else:
             dropped += 1
     return kept, dropped
-
-
-# ---------------------------------------------------------------- scoring and generation
-
-
-def example_nll(
-    model, examples: Sequence[dict[str, list[int]]], pad_id: int, batch_size: int = 8, desc=""
-) -> tuple[list[float], list[int]]:
-    """Per example: summed negative log-likelihood of its labelled (response) tokens and
-    their count. Batches are formed by length (less padding); the order is the input's."""
-    import torch
-    import torch.nn.functional as F
-    from tqdm.auto import tqdm
-
-    device = next(model.parameters()).device
-    order = sorted(range(len(examples)), key=lambda i: len(examples[i]["input_ids"]))
-    nll, tokens = [0.0] * len(examples), [0] * len(examples)
-    was_training = model.training
-    model.eval()
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    with torch.no_grad():
-        for chunk in tqdm(batches, desc=desc or "perplexity", unit="batch", leave=False):
-            batch = collate([examples[i] for i in chunk], pad_id)
-            batch = {k: v.to(device) for k, v in batch.items()}
-            logits = model(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-            ).logits.float()
-            labels = batch["labels"][:, 1:]
-            losses = F.cross_entropy(
-                logits[:, :-1].reshape(-1, logits.size(-1)),
-                labels.reshape(-1),
-                ignore_index=-100,
-                reduction="none",
-            ).view(labels.shape)
-            counted = labels != -100
-            for row, index in enumerate(chunk):
-                nll[index] = float(losses[row][counted[row]].sum())
-                tokens[index] = int(counted[row].sum())
-    model.train(was_training)
-    return nll, tokens
-
-
-def perplexity(nll: Sequence[float], tokens: Sequence[int]) -> float:
-    return math.exp(sum(nll) / max(1, sum(tokens)))
-
-
-def generate(model, tokenizer, prompts: Sequence[str], max_new_tokens: int) -> list[str]:
-    """Greedy continuations, one prompt at a time (no padding effects), without the prompt."""
-    import torch
-
-    device = next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    out = []
-    with torch.no_grad():
-        for prompt in prompts:
-            ids = tokenizer(prompt, return_tensors="pt", add_special_tokens=False).to(device)
-            generated = model.generate(
-                **ids,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-            )
-            new = generated[0, ids["input_ids"].shape[1] :]
-            out.append(tokenizer.decode(new, skip_special_tokens=True).strip())
-    model.train(was_training)
-    return out
 
 
 # ---------------------------------------------------------------- training

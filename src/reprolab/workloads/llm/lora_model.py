@@ -49,7 +49,8 @@ class LoraFinetune(Model):
     def check(self) -> tuple[Path, Any]:
         """Everything that can be wrong before training: the base directory, the target
         modules against its architecture, bitsandbytes for nf4. Returns (base dir, config)."""
-        from reprolab.workloads.llm.lora import linear_module_names, load_config, resolve_targets
+        from reprolab.workloads.llm.loading import load_config
+        from reprolab.workloads.llm.lora import linear_module_names, resolve_targets
 
         base = self.base_dir()
         config = load_config(base)
@@ -71,14 +72,14 @@ class LoraFinetune(Model):
     # ------------------------------------------------------------------ training
 
     def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
-        from reprolab.workloads.llm import lora
+        from reprolab.workloads.llm import loading, lora, scoring
 
         p = self.params
         base, _ = self.check()
-        lora.set_threads(p.threads)
-        device = lora.pick_device(p.dtype)
+        loading.set_threads(p.threads)
+        device = loading.pick_device(p.dtype)
         started = time.perf_counter()
-        self.tokenizer = lora.load_tokenizer(base)
+        self.tokenizer = loading.load_tokenizer(base)
         self.template = getattr(train, "template", None)
         self.sources = sorted({str(g) for g in getattr(train, "groups", ())})
         train_ex, dropped = lora.encode_pairs(
@@ -87,10 +88,10 @@ class LoraFinetune(Model):
         valid_ex = self._valid_examples(valid)
         if not valid_ex:
             raise DataError("valid split: no example has a response token within max_length")
-        model = lora.load_base(base, device, p.quantization)
+        model = loading.load_base(base, device, p.quantization)
         pad = self.tokenizer.pad_token_id
-        base_nll, base_tokens = lora.example_nll(model, valid_ex, pad, p.eval_batch_size, "base")
-        base_ppl = lora.perplexity(base_nll, base_tokens)
+        base_nll, base_tokens = scoring.example_nll(model, valid_ex, pad, p.eval_batch_size, "base")
+        base_ppl = scoring.perplexity(base_nll, base_tokens)
         if run is not None:
             run.log_step(0, {"valid_perplexity": base_ppl, "valid_loss": _log(base_ppl)})
         self.model = lora.attach_lora(
@@ -154,17 +155,17 @@ class LoraFinetune(Model):
     def evaluate(self, split: Any) -> dict:
         """Perplexity of the fine-tuned model (and of the base, from fit) on a split's first
         `eval_examples` examples; the valid split seen in fit is not scored twice."""
-        from reprolab.workloads.llm import lora
+        from reprolab.workloads.llm import scoring
 
         if self.model is None:
             raise RuntimeError("fit the model before evaluating")
         if id(split) in self._scored:
             return dict(self._scored[id(split)])
         examples = self._valid_examples(split)
-        nll, tokens = lora.example_nll(
+        nll, tokens = scoring.example_nll(
             self.model, examples, self.tokenizer.pad_token_id, self.params.eval_batch_size
         )
-        return {"perplexity": lora.perplexity(nll, tokens), "examples": len(examples)}
+        return {"perplexity": scoring.perplexity(nll, tokens), "examples": len(examples)}
 
     def predict(self, inputs: Any) -> Any:
         """Greedy completions of raw prompts (a list, or a frame with `prompt`), as the saved
@@ -172,7 +173,7 @@ class LoraFinetune(Model):
         import pandas as pd
 
         from reprolab.lm.pyfunc import COMPLETION, PROMPT, _prompts
-        from reprolab.workloads.llm.lora import generate
+        from reprolab.workloads.llm.scoring import generate
 
         if self.model is None:
             raise RuntimeError("fit the model before predicting")

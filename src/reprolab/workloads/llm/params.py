@@ -82,7 +82,7 @@ DEFAULT_PROMPTS = [
 
 
 class LoraParams(ModelBase):
-    """LoRA / QLoRA supervised fine-tuning of a causal LM base (models/lora.py)."""
+    """LoRA / QLoRA supervised fine-tuning of a causal LM base (lora_model.py)."""
 
     kind: Literal["lora"]
     impl: ClassVar[str] = "lora_model:LoraFinetune"

@@ -68,7 +68,7 @@ def load_llm(path: Path, dtype: str = "float32", device: str = "cpu"):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from reprolab.workloads.llm.lora import load_tokenizer
+    from reprolab.workloads.llm.loading import load_tokenizer
 
     meta = read_meta(path)
     weights = hf_dir(path)
@@ -195,7 +195,7 @@ class LlmPyfunc(CausalLMPyfunc):
 
     def _score(self, frame: pd.DataFrame) -> pd.DataFrame:
         from reprolab.workloads.llm.instructions import encode
-        from reprolab.workloads.llm.lora import example_nll
+        from reprolab.workloads.llm.scoring import example_nll
 
         max_length = int(self.meta.get("max_length", 512))
         examples = [
@@ -243,7 +243,8 @@ def score_saved(path: Path, split) -> tuple[dict, pd.DataFrame, dict[str, Any]]:
 
     from reprolab.core.metrics import perplexities
     from reprolab.workloads.llm.instructions import PromptTemplate, encode
-    from reprolab.workloads.llm.lora import example_nll, generate, set_threads
+    from reprolab.workloads.llm.loading import set_threads
+    from reprolab.workloads.llm.scoring import example_nll, generate
 
     meta = read_meta(path)
     set_threads(meta.get("threads"))

@@ -28,10 +28,11 @@ from typing import Any, Self
 # (OMP_WAIT_POLICY=PASSIVE is set by reprolab/__init__.py, which always loads first.)
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from reprolab.core.io import atomic_write_json
 from reprolab.core.model import Model, StepLogger
+from reprolab.workloads.minit.architecture import build_net, hf_config
+from reprolab.workloads.minit.training import Windows, loss_of, lr_at
 
 CHECKPOINT = "checkpoint.pt"
 # params that do not change what is learned: a checkpoint stays valid across them
@@ -44,100 +45,6 @@ _NOT_LEARNING = {
     "top_k",
     "task",
 }
-
-
-def hf_config(p: Any, tokenizer):
-    """The Hugging Face config of a Mini-T with params `p` and this tokenizer."""
-    common = {
-        "vocab_size": len(tokenizer),
-        "bos_token_id": tokenizer.bos_token_id,
-        "eos_token_id": tokenizer.eos_token_id,
-        "pad_token_id": tokenizer.pad_token_id,
-        "tie_word_embeddings": True,
-    }
-    if p.arch == "gpt2":
-        from transformers import GPT2Config
-
-        return GPT2Config(
-            n_positions=p.block_size,
-            n_embd=p.n_embd,
-            n_layer=p.n_layer,
-            n_head=p.n_head,
-            n_inner=int(p.mlp_ratio * p.n_embd),
-            resid_pdrop=p.dropout,
-            embd_pdrop=p.dropout,
-            attn_pdrop=p.dropout,
-            **common,
-        )
-    llama_like = {
-        "hidden_size": p.n_embd,
-        # SwiGLU has three matrices: 2/3 of mlp_ratio keeps the parameter count of a GELU MLP
-        "intermediate_size": max(8, round(p.mlp_ratio * p.n_embd * 2 / 3 / 8) * 8),
-        "num_hidden_layers": p.n_layer,
-        "num_attention_heads": p.n_head,
-        "num_key_value_heads": p.n_head,
-        "attention_dropout": p.dropout,
-        **common,
-    }
-    if p.arch == "mistral":
-        from transformers import MistralConfig
-
-        # attention sees at most block_size tokens back, as in training; generation can run
-        # longer than the training context (RoPE positions are relative)
-        return MistralConfig(
-            sliding_window=p.block_size, max_position_embeddings=32 * p.block_size, **llama_like
-        )
-    from transformers import LlamaConfig
-
-    return LlamaConfig(max_position_embeddings=p.block_size, **llama_like)
-
-
-def build_net(config):
-    from transformers import AutoModelForCausalLM
-
-    return AutoModelForCausalLM.from_config(config)
-
-
-def lr_at(step: int, progress: float, p: Any) -> float:
-    """Linear warm-up over `warmup_steps`, then cosine from lr to min_lr_ratio * lr as
-    `progress` (fraction of the budget used after warm-up) goes from 0 to 1."""
-    if step < p.warmup_steps:
-        return p.lr * (step + 1) / p.warmup_steps
-    floor = p.lr * p.min_lr_ratio
-    return floor + 0.5 * (p.lr - floor) * (1 + math.cos(math.pi * min(1.0, max(0.0, progress))))
-
-
-class Windows:
-    """Random training windows (x, y = x shifted by one) from a token stream."""
-
-    def __init__(self, tokens: np.ndarray, block: int, batch: int, seed: int) -> None:
-        if len(tokens) < block + 2:
-            raise ValueError(f"{len(tokens)} tokens: fewer than block_size + 2 = {block + 2}")
-        self.data = torch.from_numpy(tokens.astype(np.int64))
-        self.block, self.batch = block, batch
-        self.generator = torch.Generator().manual_seed(seed)
-
-    def sample(self) -> tuple[torch.Tensor, torch.Tensor]:
-        starts = torch.randint(
-            len(self.data) - self.block - 1, (self.batch,), generator=self.generator
-        )
-        return self._at(starts)
-
-    def _at(self, starts) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.stack([self.data[s : s + self.block] for s in starts.tolist()])
-        y = torch.stack([self.data[s + 1 : s + 1 + self.block] for s in starts.tolist()])
-        return x, y
-
-    def fixed(self, n_batches: int, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """The same `n_batches` windows every time (comparable validation points)."""
-        g = torch.Generator().manual_seed(seed)
-        span = len(self.data) - self.block - 1
-        return [self._at(torch.randint(span, (self.batch,), generator=g)) for _ in range(n_batches)]
-
-
-def loss_of(net, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    logits = net(input_ids=x).logits
-    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1))
 
 
 class MiniT(Model):

@@ -203,7 +203,7 @@ def _load_trained(path: Path) -> tuple[Any, Any]:
     if (hf / "config.json").is_file():
         from transformers import AutoModel, AutoTokenizer
 
-        from reprolab.workloads.sentiment.hf_classifier import load_classifier
+        from reprolab.workloads.sentiment.hf_classifier_net import load_classifier
 
         tokenizer = AutoTokenizer.from_pretrained(hf)
         if not (path / "MLmodel").is_file():  # a base model directory (pretrain/import)

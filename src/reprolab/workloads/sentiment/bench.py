@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from reprolab.core.bench import Entry
+from reprolab.core.train.schedule import lambda_lr
 
 ROWS, VALID, BATCH = 2048, 128, 32  # 64 steps per fit
 WORDS = [
@@ -49,7 +50,8 @@ def _setup():
     from transformers import BertConfig, BertForMaskedLM
 
     from reprolab.workloads.sentiment import hf_text
-    from reprolab.workloads.sentiment.hf_classifier import HFClassifier, load_classifier
+    from reprolab.workloads.sentiment.hf_classifier import HFClassifier
+    from reprolab.workloads.sentiment.hf_classifier_net import load_classifier
     from reprolab.workloads.sentiment.params import HFClassifierParams
 
     torch.set_num_threads(1)  # see docs/sentiment.md: 2 threads on a shared box
@@ -112,7 +114,8 @@ def _variants() -> dict:
         vids = hf_text.encode(tokenizer, list(valid.X["text"]), params.max_length)
         model = load_classifier(hf)
         optimiser = torch.optim.AdamW(model.parameters(), lr=params.lr, fused=True)
-        schedule = hf_text.linear_schedule(optimiser, 1, len(batches))  # same maths as ours
+        # same maths as ours
+        schedule = lambda_lr(optimiser, warmup=1, total=len(batches), decay="linear")
         model.train()
         for index in batches:
             x, mask = hf_text.pad([ids[i] for i in index], 0)

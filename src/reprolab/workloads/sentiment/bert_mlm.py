@@ -25,6 +25,9 @@ from typing import Any, Self
 import numpy as np
 
 from reprolab.core.model import Model, StepLogger
+from reprolab.core.train import checkpoint
+from reprolab.core.train.schedule import lambda_lr
+from reprolab.core.train.setup import set_threads
 
 TEXT = "text"
 
@@ -84,11 +87,11 @@ class BertMLM(Model):
         from reprolab.workloads.sentiment import hf_text
 
         p = self.params
-        hf_text.set_threads(p.threads)
+        set_threads(p.threads)
         torch.manual_seed(self.seed)
         texts = list(train.X[TEXT])
-        ckdir = hf_text.checkpoint_dir("bert_mlm", p, self.seed, extra=_fingerprint(texts))
-        state = hf_text.load_checkpoint(ckdir)
+        ckdir = checkpoint.checkpoint_dir("bert_mlm", p, self.seed, extra=_fingerprint(texts))
+        state = checkpoint.load(ckdir)
         started = time.perf_counter()
         if state is not None and (ckdir / "tokenizer").is_dir():
             from transformers import AutoTokenizer
@@ -126,11 +129,11 @@ class BertMLM(Model):
             eps=1e-6,
             fused=True,
         )
-        schedule = hf_text.linear_schedule(optimiser, p.warmup_steps, p.max_steps)
+        schedule = lambda_lr(optimiser, warmup=p.warmup_steps, total=p.max_steps, decay="linear")
         step, epoch, position, losses, tokens = 0, 0, 0, [], 0
         valid_loss = None
         if state is not None:
-            hf_text.restore_training(state, model, optimiser, schedule)
+            checkpoint.restore_training(state, model, optimiser, schedule)
             step, epoch, position = state["step"], state["epoch"], state["position"]
         bar = tqdm(total=p.max_steps, initial=step, desc="mlm", unit="step", leave=False)
         loop_started = time.perf_counter()
@@ -168,7 +171,7 @@ class BertMLM(Model):
                     if run is not None:
                         run.log_step(step, metrics)
                 if step % p.checkpoint_every == 0 and step < p.max_steps:
-                    hf_text.save_training(
+                    checkpoint.save_training(
                         ckdir, model, optimiser, schedule, step=step, epoch=epoch, position=position
                     )
                 if step >= p.max_steps:
@@ -191,7 +194,7 @@ class BertMLM(Model):
             "resumed_from_step": steps_at_start or None,
             "valid_mlm_loss": valid_loss,
         }
-        hf_text.clear_checkpoint(ckdir)
+        checkpoint.clear(ckdir)
         return self
 
     def _eval_ids(self, tokenizer, split: Any) -> list[list[int]]:

@@ -27,11 +27,8 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import logging
 import tempfile
 import time
-import warnings
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -40,98 +37,20 @@ import numpy as np
 
 from reprolab.core.model import Model, StepLogger
 from reprolab.core.saving import save_pyfunc
+from reprolab.core.train import checkpoint
+from reprolab.core.train.schedule import lambda_lr
+from reprolab.core.train.setup import set_threads
+from reprolab.workloads.sentiment.hf_classifier_net import (
+    base_dir,
+    freeze,
+    label_names,
+    load_classifier,
+)
 
 TEXT = "text"
 CONFIG_FILE = "reprolab.json"  # MLflow artifact: max_length, batch size, labels to predict
 LEGACY_HF = "hf"  # the artifact that held the HF directory in models saved before
 PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pandas")
-
-
-def base_dir(base: str | None) -> Path:
-    """The HF directory of `base`: models/<base> (a pretrain or imports entry), or a path."""
-    from reprolab.core.errors import DataError
-    from reprolab.core.layout import model_dir
-    from reprolab.lm import hf_dir
-
-    if not base:
-        raise DataError("hf_classifier: no `base` given (a pretrain/imports entry or a path)")
-    for candidate in (model_dir(base), Path(base)):
-        if candidate.is_dir():
-            return hf_dir(candidate)
-    raise DataError(f"{model_dir(base)}: base model not found; run its pretrain@/import@ stage")
-
-
-def load_classifier(
-    directory: Path,
-    num_labels: int = 2,
-    dropout: float | None = None,
-    labels: Sequence[str] | None = None,
-):
-    """AutoModelForSequenceClassification from any BERT-family directory (a fresh head when
-    the directory holds an encoder or an MLM model), quietly; `labels` name the classes in
-    its config (id2label), else the directory's own names are kept."""
-    from transformers import AutoModelForSequenceClassification
-    from transformers.utils import logging as hf_logging
-
-    extra: dict[str, Any] = {"classifier_dropout": dropout} if dropout is not None else {}
-    if labels is not None:
-        extra["id2label"] = dict(enumerate(labels))
-        extra["label2id"] = {name: i for i, name in enumerate(labels)}
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # "some weights were newly initialised": expected here
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return AutoModelForSequenceClassification.from_pretrained(
-                directory, num_labels=num_labels, **extra
-            )
-    finally:
-        hf_logging.set_verbosity(level)
-
-
-def label_names(split: Any, dataset: str | None) -> list[str]:
-    """The dataset's class names, for config.json's id2label: the split's own when it carries
-    them, else params.yaml's `datasets.<dataset>.label_names`, else the NSMC default."""
-    names = getattr(split, "label_names", None)
-    if names:
-        return [str(n) for n in names]
-    from reprolab.workloads.sentiment.params import NsmcDataset
-
-    return _params_label_names(dataset) or list(NsmcDataset.model_fields["label_names"].default)
-
-
-def _params_label_names(dataset: str | None) -> list[str] | None:
-    from reprolab.core.errors import ReprolabError
-    from reprolab.core.paths import workspace_root
-    from reprolab.params import load_params
-
-    path = workspace_root() / "params.yaml"
-    if dataset is None or not path.is_file():
-        return None
-    try:
-        spec = load_params(path, only=dataset).datasets.get(dataset)
-    except ReprolabError:
-        return None
-    names = getattr(spec, "label_names", None)
-    return [str(n) for n in names] if names else None
-
-
-def freeze(model, unfrozen_layers: int | None) -> list[str]:
-    """Train only the top `unfrozen_layers` encoder layers and the head; returns the names of
-    the frozen parameters. None: nothing frozen."""
-    if unfrozen_layers is None:
-        return []
-    base = getattr(model, model.base_model_prefix)
-    layers = base.encoder.layer
-    keep = {id(t) for layer in layers[len(layers) - unfrozen_layers :] for t in layer.parameters()}
-    frozen = []
-    for name, tensor in base.named_parameters():
-        if name.startswith("pooler."):  # part of the head (a fresh one for an MLM base)
-            continue
-        if id(tensor) not in keep:
-            tensor.requires_grad_(False)
-            frozen.append(f"{model.base_model_prefix}.{name}")
-    return frozen
 
 
 def predict_proba(model, tokenizer, texts, max_length: int, batch_size: int, bf16: bool):
@@ -169,7 +88,7 @@ class HFClassifier(Model):
         from reprolab.workloads.sentiment import hf_text
 
         p = self.params
-        hf_text.set_threads(p.threads)
+        set_threads(p.threads)
         torch.manual_seed(self.seed)
         source = base_dir(p.base)
         tokenizer = AutoTokenizer.from_pretrained(source)
@@ -188,16 +107,18 @@ class HFClassifier(Model):
         optimiser = torch.optim.AdamW(
             hf_text.decay_groups(model, p.weight_decay), lr=p.lr, fused=True
         )
-        schedule = hf_text.linear_schedule(optimiser, int(p.warmup_ratio * total), total)
+        schedule = lambda_lr(
+            optimiser, warmup=int(p.warmup_ratio * total), total=total, decay="linear"
+        )
 
-        ckdir = hf_text.checkpoint_dir(
+        ckdir = checkpoint.checkpoint_dir(
             "hf_classifier", p, self.seed, extra=_fingerprint(source, train)
         )
-        state = hf_text.load_checkpoint(ckdir)
+        state = checkpoint.load(ckdir)
         step, epoch, position, stale, losses = 0, 0, 0, 0, []
         best, best_step, best_state, history = -1.0, 0, None, []
         if state is not None:
-            hf_text.restore_training(state, model, optimiser, schedule)
+            checkpoint.restore_training(state, model, optimiser, schedule)
             step, epoch, position = state["step"], state["epoch"], state["position"]
             best, best_step, best_state = state["best"], state["best_step"], state["best_state"]
             stale, history = state["stale"], state["history"]
@@ -240,7 +161,7 @@ class HFClassifier(Model):
                     bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", valid=f"{accuracy:.4f}")
                 stop = stale >= p.patience or step >= total
                 if step % p.checkpoint_every == 0 and not stop:
-                    hf_text.save_training(
+                    checkpoint.save_training(
                         ckdir,
                         model,
                         optimiser,
@@ -278,7 +199,7 @@ class HFClassifier(Model):
             "train_examples_per_s": round(seen / max(seconds, 1e-9), 1),
             "resumed_from_step": resumed_from or None,
         }
-        hf_text.clear_checkpoint(ckdir)
+        checkpoint.clear(ckdir)
         return self
 
     def _accuracy(self, model, tokenizer, split: Any) -> float:
@@ -398,11 +319,9 @@ class HFClassifierPyfunc(mlflow.pyfunc.PythonModel):
     def load_context(self, context) -> None:
         from transformers import AutoTokenizer
 
-        from reprolab.workloads.sentiment import hf_text
-
         directory, config = _locate(context.artifacts)
         self.config = json.loads(config.read_text())
-        hf_text.set_threads(self.config.get("threads", self.config.get("num_threads")))
+        set_threads(self.config.get("threads", self.config.get("num_threads")))
         self.tokenizer = AutoTokenizer.from_pretrained(directory)
         self.model = load_classifier(directory).eval()
 
@@ -435,6 +354,3 @@ def _fingerprint(source: Path, train: Any) -> str:
     digest.update(str(len(train.y)).encode())
     digest.update(hashlib.sha256("\n".join(train.X[TEXT]).encode()).digest())
     return digest.hexdigest()[:16]
-
-
-logging.getLogger("transformers.modeling_utils").setLevel(logging.ERROR)

@@ -1,29 +1,18 @@
 """Shared pieces of the BERT-family text models (pretrain `bert_mlm`, finetune `hf_classifier`,
 import `hf`): a WordPiece tokenizer trained with HF `tokenizers`, token-id batches with dynamic
-padding grouped by length, linear warm-up and decay, checkpoints for resuming, thread caps.
-
-Everything here is plain PyTorch and transformers: the training loops themselves live in the
-kinds' modules, written out step by step (no HF Trainer)."""
+padding grouped by length, bf16 autocast, AdamW groups. Schedules, checkpoints and threads come
+from the training kit (reprolab.core.train); the loops live in the kinds' modules, written out
+step by step (no HF Trainer)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-
-
-def set_threads(n: int | None) -> None:
-    """Cap torch's intra-op threads (the machine is shared; oversubscription is slower)."""
-    if n:
-        torch.set_num_threads(int(n))
 
 
 def train_tokenizer(
@@ -130,79 +119,6 @@ def sorted_batches(lengths: Sequence[int], batch_size: int) -> Iterator[np.ndarr
         yield order[start : start + batch_size]
 
 
-def linear_schedule(optimiser, warmup_steps: int, total_steps: int):
-    """Linear warm-up to the peak learning rate, then linear decay to zero at total_steps."""
-
-    def factor(step: int) -> float:
-        if step < warmup_steps:
-            return (step + 1) / max(1, warmup_steps)
-        return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
-
-    return torch.optim.lr_scheduler.LambdaLR(optimiser, factor)
-
-
-# ---------------------------------------------------------------- checkpoints
-
-
-def checkpoint_dir(kind: str, params: Any, seed: int, extra: str = "") -> Path:
-    """Where an interrupted run of these exact params (and base) keeps its checkpoint:
-    `<workspace>/.reprolab/checkpoints/<kind>-<hash>` (REPROLAB_CHECKPOINTS overrides the
-    parent). Same params -> same directory, so rerunning the stage resumes."""
-    from reprolab.core.paths import workspace_root
-
-    blob = json.dumps(
-        {
-            "params": params.model_dump(mode="json", exclude={"workload"}),
-            "seed": seed,
-            "extra": extra,
-        },
-        sort_keys=True,
-    )
-    digest = hashlib.sha256(blob.encode()).hexdigest()[:16]
-    parent = os.environ.get("REPROLAB_CHECKPOINTS")
-    root = Path(parent) if parent else workspace_root() / ".reprolab" / "checkpoints"
-    return root / f"{kind}-{digest}"
-
-
-def save_checkpoint(directory: Path, state: dict) -> None:
-    """One file, written to a temporary name and renamed: never half-written."""
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / "state.pt.tmp"
-    torch.save(state, tmp)
-    os.replace(tmp, directory / "state.pt")
-
-
-def load_checkpoint(directory: Path) -> dict | None:
-    path = directory / "state.pt"
-    if not path.is_file():
-        return None
-    return torch.load(path, map_location="cpu", weights_only=False)
-
-
-def save_training(directory: Path, model, optimiser, schedule, **progress: Any) -> None:
-    """A resumable checkpoint: weights, optimiser, schedule and RNG, plus the loop's own
-    counters (`progress`: step, position in the epoch, best-so-far...)."""
-    save_checkpoint(
-        directory,
-        {
-            "model": model.state_dict(),
-            "optimiser": optimiser.state_dict(),
-            "schedule": schedule.state_dict(),
-            "rng": rng_state(),
-            **progress,
-        },
-    )
-
-
-def restore_training(state: dict, model, optimiser, schedule) -> dict:
-    """Put a `save_training` checkpoint back; returns it for the loop's counters."""
-    model.load_state_dict(state["model"])
-    optimiser.load_state_dict(state["optimiser"])
-    schedule.load_state_dict(state["schedule"])
-    set_rng_state(state["rng"])
-    return state
-
-
 def decay_groups(model, weight_decay: float) -> list[dict]:
     """AdamW groups with no weight decay on biases and LayerNorm weights (BERT's convention);
     frozen parameters are left out."""
@@ -212,20 +128,6 @@ def decay_groups(model, weight_decay: float) -> list[dict]:
             continue
         (plain if tensor.ndim < 2 or "LayerNorm" in name else decay).append(tensor)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
-
-
-def clear_checkpoint(directory: Path) -> None:
-    import shutil
-
-    shutil.rmtree(directory, ignore_errors=True)
-
-
-def rng_state() -> dict:
-    return {"torch": torch.get_rng_state()}
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
 
 
 def hf_dir_of(path: Path) -> Path:

@@ -14,7 +14,7 @@ from typing import Any, Self
 import numpy as np
 
 from reprolab.core.model import Model, StepLogger
-from reprolab.core.requirements import SKLEARN, pins
+from reprolab.core.saving import save_sklearn
 
 TEXT = "text"
 
@@ -74,22 +74,5 @@ class TfidfLogReg(Model):
         return self.estimator.predict_proba(inputs)
 
     def save(self, path: Path, input_example: Any) -> None:
-        import mlflow.sklearn
-        import skops.io
-        from mlflow.models import infer_signature
-
-        # our own freshly trained objects: trust exactly the types this pipeline contains
-        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(self.estimator))
-        # the signature describes what the pyfunc returns: probabilities, not labels
-        signature = None
-        if input_example is not None:
-            signature = infer_signature(input_example, self.predict(input_example))
-        mlflow.sklearn.save_model(
-            self.estimator,
-            str(path),
-            input_example=input_example,
-            signature=signature,
-            skops_trusted_types=trusted,
-            pyfunc_predict_fn="predict_proba",
-            pip_requirements=pins(*SKLEARN),
-        )
+        # the pyfunc returns probabilities, not labels
+        save_sklearn(self.estimator, path, input_example, self.predict, "predict_proba")

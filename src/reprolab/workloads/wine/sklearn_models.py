@@ -10,7 +10,7 @@ from typing import Any, Self
 import numpy as np
 
 from reprolab.core.model import Model, StepLogger
-from reprolab.core.requirements import SKLEARN, pins
+from reprolab.core.saving import save_sklearn
 
 MAX_CURVE_POINTS = 40
 
@@ -109,24 +109,7 @@ class SklearnRegressor(Model):
         return self.estimator.predict(inputs)
 
     def save(self, path: Path, input_example: Any) -> None:
-        import mlflow.sklearn
-        import skops.io
-        from mlflow.models import infer_signature
-
-        # skops refuses types it cannot audit (tree node arrays); these are our own freshly
-        # trained objects, so trust exactly the types this estimator contains
-        trusted = skops.io.get_untrusted_types(data=skops.io.dumps(self.estimator))
-        signature = None
-        if input_example is not None:
-            signature = infer_signature(input_example, self.predict(input_example))
-        mlflow.sklearn.save_model(
-            self.estimator,
-            str(path),
-            input_example=input_example,
-            signature=signature,
-            skops_trusted_types=trusted,
-            pip_requirements=pins(*SKLEARN),
-        )
+        save_sklearn(self.estimator, path, input_example, self.predict)
 
 
 def grid(n: int) -> list[int]:
