@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from reprolab.core.tracking import client, with_lock_retry
+from reprolab.core.tracking_store import client, with_lock_retry
 
 WORKER = """
 import sys

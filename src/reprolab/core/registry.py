@@ -15,19 +15,33 @@ Experiments register versions whose gate waits until a committed workspace meets
 from __future__ import annotations
 
 import getpass
-import json
 import math
 import os
-import time
 from dataclasses import dataclass
-from typing import Any
 
 from reprolab.core.errors import RegistryError
 from reprolab.core.params import RegistryTask
-from reprolab.core.tracking import TAG, client, git_state, uncommitted_paths
+from reprolab.core.registry_card import version_card
+from reprolab.core.registry_history import history, record
 
-CANDIDATE, CHAMPION, ARCHIVE = "candidate", "champion", "archive"
-EVENT = TAG + "alias_event."  # registered-model tags, one per alias move: append-only
+# the versions listing and report snapshot: part of this module's API (CLI, ops, pipeline)
+from reprolab.core.registry_report import Version as Version
+from reprolab.core.registry_report import snapshot as snapshot
+from reprolab.core.registry_report import versions as versions
+from reprolab.core.registry_store import (
+    ARCHIVE,
+    CANDIDATE,
+    CHAMPION,
+    alias_version,
+    ensure_registered_model,
+    get_version,
+    metric_key,
+    require_registered_model,
+    version_value,
+)
+from reprolab.core.tracking import TAG, git_state, uncommitted_paths
+from reprolab.core.tracking_store import client
+
 GATE = TAG + "gate"  # version tag: "pending" until a committed workspace applies the gate
 GATE_RULES = TAG + "gate_rules"  # version tag: the registry.<task> rules it was gated under
 PENDING = "pending"
@@ -73,25 +87,6 @@ class Authority:
         return cls(True, reason.strip(), _who())
 
 
-@dataclass(frozen=True)
-class Version:
-    version: str
-    model: str
-    run_id: str
-    value: float  # the gate metric: valid_<metric>
-    test: float  # test_<metric>, reported only
-    aliases: tuple[str, ...]
-    status: str
-    dvc_exp: str
-    params_digest: str
-
-
-def metric_key(spec: RegistryTask, split: str = "valid") -> str:
-    """The MLflow metric the gate reads: evaluate@'s score of the saved model. Not
-    `valid_<metric>`, which training curves log per step (its latest value is the last step)."""
-    return f"eval_valid_{spec.metric}" if split == "valid" else f"{split}_{spec.metric}"
-
-
 def register_run(
     task: str,
     spec: RegistryTask,
@@ -126,7 +121,7 @@ def register_run(
             f"{_bound(spec)} {spec.threshold} of {task}; not registered (--force to register "
             "anyway)"
         )
-    _ensure_registered_model(mlflow_client, task)
+    ensure_registered_model(mlflow_client, task)
     existing = mlflow_client.search_model_versions(f"name='{task}' and run_id='{run_id}'")
     if existing:
         mv = existing[0]
@@ -134,7 +129,7 @@ def register_run(
     else:
         mv = _create_version(mlflow_client, task, spec, run, model, value)
         events = [f"{model}: registered v{mv.version} ({metric_key(spec)}={value:.4f})"]
-    if existing and _value(mv, spec) != value:  # re-evaluated: the gate sees the new score
+    if existing and version_value(mv, spec) != value:  # re-evaluated: the gate sees the new score
         mlflow_client.set_model_version_tag(task, mv.version, TAG + metric_key(spec), repr(value))
         mlflow_client.set_model_version_tag(task, mv.version, GATE, PENDING)
         events.append(f"v{mv.version}: re-evaluated, {metric_key(spec)}={value:.4f}")
@@ -164,7 +159,7 @@ def _create_version(mlflow_client, task: str, spec: RegistryTask, run, model: st
         run_id=run.info.run_id,
         tags=version_tags,
         model_id=model_id,
-        description=_card(task, spec, model, run, value, test),
+        description=version_card(task, spec, model, run, value, test),
     )
 
 
@@ -193,13 +188,13 @@ def _gate(
             f"v{version}: {metric_key(spec)}={value:.4f} misses threshold "
             f"{_bound(spec)} {spec.threshold}"
         ]
-    old_candidate = _alias_version(mlflow_client, task, CANDIDATE)
+    old_candidate = alias_version(mlflow_client, task, CANDIDATE)
     mlflow_client.set_registered_model_alias(task, CANDIDATE, version)  # the newest that passed
     mlflow_client.set_model_version_tag(task, version, TAG + "status", "passed")
     mlflow_client.set_model_version_tag(task, version, GATE, "passed")
-    _record(mlflow_client, task, CANDIDATE, old_candidate, version, authority)
+    record(mlflow_client, task, CANDIDATE, old_candidate, version, authority.by, authority.reason)
     events = [f"v{version}: passes threshold -> {CANDIDATE}"]
-    champion = _alias_version(mlflow_client, task, CHAMPION)
+    champion = alias_version(mlflow_client, task, CHAMPION)
     if champion is not None and str(champion.version) == version:
         return [*events, f"v{version}: stays {CHAMPION}"]
     champion_value = _champion_value(mlflow_client, champion, spec)
@@ -218,7 +213,7 @@ def _champion_value(mlflow_client, champion, spec: RegistryTask) -> float | None
     before the tag existed); None when there is no champion or it was never scored."""
     if champion is None:
         return None
-    value = _value(champion, spec)
+    value = version_value(champion, spec)
     if not math.isfinite(value):
         metrics = mlflow_client.get_run(champion.run_id).data.metrics
         value = metrics.get(metric_key(spec), float("nan"))
@@ -230,8 +225,8 @@ def promote(
 ) -> list[str]:
     """A person makes `version` the champion; the threshold applies unless `force`."""
     mlflow_client = client()
-    target = _get_version(mlflow_client, task, version)
-    value = _value(target, spec)
+    target = get_version(mlflow_client, task, version)
+    value = version_value(target, spec)
     if not force and not spec.passes(value):
         raise RegistryError(
             f"{task} v{target.version}: {metric_key(spec)}={value:.4f} misses the threshold "
@@ -245,27 +240,27 @@ def rollback(task: str, authority: Authority, to: str | None = None) -> list[str
     """Make the previous champion (or version `to`) champion again; the current one is
     archived as rolled back. Nothing is deleted, so a rollback can itself be rolled back."""
     mlflow_client = client()
-    current = _alias_version(mlflow_client, task, CHAMPION)
+    current = alias_version(mlflow_client, task, CHAMPION)
     if to is None:
         moves = [e for e in history(task) if e["alias"] == CHAMPION and e["from"]]
         if not moves or current is None:
             raise RegistryError(f"{task}: no previous {CHAMPION} to roll back to")
         to = moves[-1]["from"]
-    target = _get_version(mlflow_client, task, to)
+    target = get_version(mlflow_client, task, to)
     return _move_champion(mlflow_client, task, str(target.version), authority, "rolled_back")
 
 
 def _move_champion(
     mlflow_client, task: str, version: str, authority: Authority, old_status: str
 ) -> list[str]:
-    old = _alias_version(mlflow_client, task, CHAMPION)
+    old = alias_version(mlflow_client, task, CHAMPION)
     if old is not None and str(old.version) == version:
         return [f"v{version} is already {CHAMPION}"]
     mlflow_client.set_registered_model_alias(task, CHAMPION, version)
     mlflow_client.set_model_version_tag(task, version, TAG + "status", CHAMPION)
     mlflow_client.set_model_version_tag(task, version, TAG + "promoted_by", authority.by)
     mlflow_client.set_model_version_tag(task, version, TAG + "promoted_why", authority.reason)
-    _record(mlflow_client, task, CHAMPION, old, version, authority)
+    record(mlflow_client, task, CHAMPION, old, version, authority.by, authority.reason)
     events = [f"v{version}: promoted to {CHAMPION} ({authority.by}: {authority.reason})"]
     if old is not None:
         mlflow_client.set_registered_model_alias(task, ARCHIVE, str(old.version))
@@ -274,82 +269,11 @@ def _move_champion(
     return events
 
 
-def history(task: str) -> list[dict[str, Any]]:
-    """Every alias move of `task`, oldest first: time, alias, from, to, by, reason."""
-    mlflow_client = client()
-    _require_registered_model(mlflow_client, task)
-    tags = mlflow_client.get_registered_model(task).tags
-    return [json.loads(tags[key]) for key in sorted(k for k in tags if k.startswith(EVENT))]
-
-
-def _record(mlflow_client, task: str, alias: str, old, version: str, authority: Authority) -> None:
-    """Append one alias move to the task's history (a new tag each time, never rewritten)."""
-    stamp = time.time_ns()
-    event = {
-        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(stamp / 1e9)),
-        "alias": alias,
-        "from": None if old is None else str(old.version),
-        "to": version,
-        "by": authority.by,
-        "reason": authority.reason[:2000],
-    }
-    mlflow_client.set_registered_model_tag(task, f"{EVENT}{stamp:020d}", json.dumps(event))
-
-
-def versions(task: str, spec: RegistryTask) -> list[Version]:
-    mlflow_client = client()
-    _require_registered_model(mlflow_client, task)
-    found = mlflow_client.search_model_versions(f"name='{task}'")
-    aliases: dict[str, list[str]] = {}
-    for alias, version in mlflow_client.get_registered_model(task).aliases.items():
-        aliases.setdefault(str(version), []).append(alias)
-    return sorted(
-        (
-            Version(
-                version=str(mv.version),
-                model=mv.tags.get(TAG + "model", "?"),
-                run_id=mv.run_id,
-                value=_value(mv, spec),
-                test=_value(mv, spec, "test"),
-                aliases=tuple(sorted(aliases.get(str(mv.version), []))),
-                status=mv.tags.get(TAG + "status", ""),
-                dvc_exp=mv.tags.get(TAG + "dvc_exp", ""),
-                params_digest=mv.tags.get(TAG + "params_digest", ""),
-            )
-            for mv in found
-        ),
-        key=lambda v: int(v.version),
-    )
-
-
-def snapshot(task: str, spec: RegistryTask) -> dict[str, Any]:
-    """What reports/registry/<task>.json records: versions, aliases, the champion (with its
-    test metric), the one before it, how many versions were compared, the alias history."""
-    listed = versions(task, spec)
-    by_version = {v.version: v for v in listed}
-    champion = next((v for v in listed if CHAMPION in v.aliases), None)
-    moves = history(task)
-    champion_moves = [e for e in moves if e["alias"] == CHAMPION and e["from"]]
-    previous = by_version.get(champion_moves[-1]["from"]) if champion_moves else None
-    return {
-        "task": task,
-        "metric": spec.metric,
-        "gate_split": "valid",
-        "direction": spec.direction,
-        "threshold": spec.threshold,
-        "compared": sum(math.isfinite(v.value) for v in listed),
-        "champion": _as_dict(champion),
-        "previous_champion": _as_dict(previous),
-        "versions": [_as_dict(v) for v in listed],
-        "history": moves,
-    }
-
-
 def champion(task: str) -> tuple[str, str]:
     """The champion's model URI and a description such as 'v2 (wine-rf)'."""
     mlflow_client = client()
-    _require_registered_model(mlflow_client, task)
-    version = _alias_version(mlflow_client, task, CHAMPION)
+    require_registered_model(mlflow_client, task)
+    version = alias_version(mlflow_client, task, CHAMPION)
     if version is None:
         raise RegistryError(
             f"{task}: no version has the '{CHAMPION}' alias yet (run the register stage in a "
@@ -384,72 +308,6 @@ def _bound(spec: RegistryTask) -> str:
     return "<=" if spec.direction == "minimize" else ">="
 
 
-# the data behind each dataset kind, with its licence, for the registry version's card
-DATA_NOTES = {
-    "wine": "UCI Wine Quality (Cortez et al. 2009), CC BY 4.0",
-    "nsmc": "NSMC, Naver Sentiment Movie Corpus v1.0, CC0 1.0",
-    "nuclei": "BBBC038v1 / Data Science Bowl 2018 nuclei, CC0 1.0",
-    "control": "synthetic plants made by this repository's code, MIT",
-    "shakespeare": "Tiny Shakespeare (char-rnn), public domain text",
-    "codealpaca": "Code Alpaca 2k, CC BY-NC 4.0 (non-commercial use only)",
-}
-
-
-def _card(task: str, spec: RegistryTask, model: str, run, value: float, test: float | None) -> str:
-    """The registry version's description, a model card: the saved card of a Hugging Face
-    directory with test metrics and lineage filled in, or a short one for other families."""
-    from pathlib import Path
-
-    from reprolab.core.card import render_card
-
-    tags = run.data.tags
-    keys = ("git_commit", "git_dirty", "data_path", "data_md5", "model_md5", "params_digest")
-    lineage = {k: tags.get(TAG + k) for k in keys} | {"mlflow_run": run.info.run_id}
-    metrics = {"valid": {spec.metric: value}}
-    if test is not None:
-        metrics["test"] = {spec.metric: test}
-    gate = (
-        f"Registry gate: valid {spec.metric} = {value:.4f} ({spec.direction}, threshold "
-        f"{spec.threshold}); test {spec.metric} "
-        + (f"= {test:.4f}" if test is not None else "not evaluated")
-        + " (reported, never used to choose)."
-    )
-    model_path = tags.get(TAG + "model_path")
-    saved = render_card(Path(model_path), metrics, lineage, brief=True) if model_path else ""
-    if saved:
-        return f"{gate}\n\n{saved}"[:4900]
-    dataset = Path(tags.get(TAG + "data_path", "")).name
-    lines = [
-        f"# {task}: {model} ({tags.get(TAG + 'kind', '?')})",
-        "",
-        gate,
-        "",
-        f"- data: {DATA_NOTES.get(dataset, dataset or '-')}",
-        f"- params digest: {lineage['params_digest'] or '?'}; DVC experiment: "
-        f"{tags.get(TAG + 'dvc_exp') or '(workspace)'}",
-        f"- lineage: git {(lineage['git_commit'] or '?')[:12]}"
-        f"{' (uncommitted changes)' if lineage['git_dirty'] == 'true' else ''}, "
-        f"{lineage['data_path'] or '-'} md5 {lineage['data_md5'] or '-'}, model md5 "
-        f"{lineage['model_md5'] or '-'}",
-        f"- MLflow run: {run.info.run_id}",
-        "",
-        f"Intended use: the `{task}` task on data like its test split; scores hold for that "
-        "distribution only. Not for decisions about people.",
-    ]
-    return "\n".join(lines)
-
-
-def _as_dict(version: Version | None) -> dict[str, Any] | None:
-    if version is None:
-        return None
-    return {**version.__dict__, "aliases": list(version.aliases)}
-
-
-def _value(mv, spec: RegistryTask, split: str = "valid") -> float:
-    raw = mv.tags.get(TAG + metric_key(spec, split))
-    return float(raw) if raw is not None else float("nan")
-
-
 def _finished_run(mlflow_client, run_id: str):
     from mlflow.exceptions import MlflowException
 
@@ -460,39 +318,3 @@ def _finished_run(mlflow_client, run_id: str):
     if run.info.status != "FINISHED":
         raise RegistryError(f"run {run_id}: status {run.info.status}, only FINISHED runs register")
     return run
-
-
-def _ensure_registered_model(mlflow_client, task: str) -> None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        mlflow_client.get_registered_model(task)
-    except MlflowException:
-        mlflow_client.create_registered_model(task, description=f"reprolab task {task}")
-
-
-def _require_registered_model(mlflow_client, task: str) -> None:
-    from mlflow.exceptions import MlflowException
-
-    try:
-        mlflow_client.get_registered_model(task)
-    except MlflowException as err:
-        raise RegistryError(f"{task}: no registered model of that name") from err
-
-
-def _alias_version(mlflow_client, task: str, alias: str):
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return mlflow_client.get_model_version_by_alias(task, alias)
-    except MlflowException:
-        return None
-
-
-def _get_version(mlflow_client, task: str, version: str):
-    from mlflow.exceptions import MlflowException
-
-    try:
-        return mlflow_client.get_model_version(task, str(version))
-    except MlflowException as err:
-        raise RegistryError(f"{task}: no version {version}") from err

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sqlite3
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -17,7 +15,8 @@ from typing import Any
 from reprolab.core import interrupts
 from reprolab.core.errors import ReprolabError
 from reprolab.core.metrics import flatten
-from reprolab.core.paths import mlflow_artifact_root, mlflow_tracking_uri, repo_root
+from reprolab.core.paths import mlflow_tracking_uri
+from reprolab.core.tracking_store import client, experiment_id, unreachable, with_lock_retry
 
 TAG = "reprolab."  # prefix of every lineage tag
 # pipeline outputs that `dvc repro` itself rewrites: not a sign of uncommitted code
@@ -52,99 +51,8 @@ def git_state(cwd: Path | None = None) -> dict[str, str]:
     return {"git_commit": commit, "git_dirty": str(bool(uncommitted_paths(cwd))).lower()}
 
 
-# A tracking server that went away should fail a stage in seconds, not after MLflow's default
-# of 7 retries with exponential backoff (minutes). Users may still set their own values.
-_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
-
-
 class TrackingError(ReprolabError):
     """The MLflow tracking server cannot be reached; the message names it and the run."""
-
-
-LOCK_RETRIES = 8  # "database is locked" despite the busy timeout: back off and retry
-
-
-def sqlite_path(uri: str) -> Path | None:
-    """The file behind a `sqlite:///` URI (None for servers and in-memory stores)."""
-    if not uri.startswith("sqlite:///") or uri.endswith(":memory:"):
-        return None
-    return Path(uri.removeprefix("sqlite:///"))
-
-
-@contextlib.contextmanager
-def _init_lock(db: Path) -> Iterator[None]:
-    """One process at a time creates and migrates a new store (a race otherwise)."""
-    import fcntl
-
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with open(db.with_name(db.name + "-init.lock"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def prepare_sqlite(db: Path) -> None:
-    """WAL journal (readers never block the writer; persistent in the file) and a long
-    busy timeout, so parallel `dvc exp` workers can share one store."""
-    with contextlib.closing(sqlite3.connect(db, timeout=60)) as conn:
-        conn.execute("PRAGMA busy_timeout = 60000")
-        if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            conn.execute("PRAGMA journal_mode = WAL")
-
-
-def with_lock_retry(call: Callable, *args: Any, **kwargs: Any) -> Any:
-    """Run an MLflow call, retrying with backoff while SQLite reports a lock."""
-    for attempt in range(LOCK_RETRIES):
-        try:
-            return call(*args, **kwargs)
-        except Exception as err:
-            if "database is locked" not in str(err) or attempt == LOCK_RETRIES - 1:
-                raise
-            time.sleep(0.2 * 2**attempt)
-    raise AssertionError("unreachable")
-
-
-_READY: set[str] = set()
-
-
-def client():
-    """An MlflowClient on the repository's store (SQLite at the real root by default)."""
-    import mlflow
-
-    for name, value in _HTTP_DEFAULTS.items():
-        os.environ.setdefault(name, value)
-    uri = mlflow_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    db = sqlite_path(uri)
-    if db is None or uri in _READY:
-        return mlflow.MlflowClient()
-    with _init_lock(db):
-        prepare_sqlite(db)
-        made = mlflow.MlflowClient()
-        with_lock_retry(made.search_experiments, max_results=1)  # creates/migrates tables
-    _READY.add(uri)
-    return made
-
-
-def is_server(uri: str) -> bool:
-    """An MLflow tracking server (it decides where artifacts go), not a local store."""
-    return uri.startswith(("http://", "https://"))
-
-
-def unreachable(exc: BaseException) -> bool:
-    """Whether `exc` (or what caused it) is a connection failure to the tracking server."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if type(seen).__name__ in ("ConnectionError", "MaxRetryError", "NewConnectionError"):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    text = str(exc)
-    return any(
-        s in text
-        for s in ("Max retries exceeded", "Connection refused", "Failed to establish", "timed out")
-    )
 
 
 @contextlib.contextmanager
@@ -159,27 +67,6 @@ def _no_retries() -> Iterator[None]:
             os.environ.pop("MLFLOW_HTTP_REQUEST_MAX_RETRIES", None)
         else:
             os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = saved
-
-
-def experiment_id(name: str) -> str:
-    """Get or create an MLflow experiment whose artifacts live at the repository root, never
-    in a cwd-relative ./mlruns (which would vanish with a temporary experiment workspace)."""
-    mlflow_client = client()
-    found = with_lock_retry(mlflow_client.get_experiment_by_name, name)
-    if found is not None:
-        return found.experiment_id
-    if is_server(mlflow_tracking_uri()) and not os.environ.get("REPROLAB_MLFLOW_ARTIFACTS"):
-        # the server proxies artifacts to its own store (S3 or a folder): clients need no
-        # storage credentials and nothing lands on the client's disk
-        return mlflow_client.create_experiment(name)
-    location = f"{mlflow_artifact_root(repo_root())}/{name}"
-    try:
-        return with_lock_retry(mlflow_client.create_experiment, name, artifact_location=location)
-    except Exception:  # another worker created it first
-        found = with_lock_retry(mlflow_client.get_experiment_by_name, name)
-        if found is None:
-            raise
-        return found.experiment_id
 
 
 class Run:

@@ -146,7 +146,7 @@ def dvc_remote(root: Path) -> tuple[str, str]:
 
 def mlflow_store() -> tuple[str, str]:
     from reprolab.core.paths import mlflow_tracking_uri
-    from reprolab.core.tracking import sqlite_path, unreachable
+    from reprolab.core.tracking_store import sqlite_path, unreachable
 
     uri = mlflow_tracking_uri()
     db = sqlite_path(uri)

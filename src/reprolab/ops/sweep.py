@@ -4,7 +4,7 @@ wait, report failed workers with their logs, print `dvc exp show --md`.
 Queued experiments run in temporary workspaces that see only what git or DVC track, so
 the sweep refuses to start when `.dvc/config` is uncommitted and warns about untracked
 source files. Every worker logs to the one MLflow store at the real repository root
-(tracking.py: WAL + busy timeout + retries) with its DVC experiment name as a lineage tag."""
+(tracking_store.py: WAL + busy timeout + retries) with its DVC experiment name as a lineage tag."""
 
 from __future__ import annotations
 
