@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -17,10 +16,10 @@ import torch
 from reprolab import workloads
 from reprolab.core import saving
 from reprolab.core.errors import ParamsError
+from reprolab.core.train.schedule import warmup_decay
 from reprolab.lm import tokenizers as tokenization
 from reprolab.params import parse_params
 from reprolab.workloads.minit.params import MiniTParams
-from reprolab.workloads.minit.training import lr_at
 
 TEXT = "the quick brown fox jumps over the lazy dog.\nnow is the time for all good men.\n" * 60
 
@@ -111,14 +110,24 @@ def test_time_budget_stops_training_annealed(splits, tmp_path):
     last = log.points[max(log.points)]
     # the cosine followed the clock (by steps it would still be at the peak, 3e-3)
     progress = (last["elapsed_s"] - 1e-9) / 2.0
-    assert 3e-4 <= last["lr"] <= lr_at(10**6, progress * 0.5, params) and "valid_loss" in last
+    halfway = warmup_decay(
+        10**6,
+        warmup=0,
+        total=0,
+        peak=params.lr,
+        floor=params.lr * params.min_lr_ratio,
+        progress=progress * 0.5,
+    )
+    assert 3e-4 <= last["lr"] <= halfway and "valid_loss" in last
 
 
 def test_learning_rate_schedule():
-    p = SimpleNamespace(lr=1.0, min_lr_ratio=0.1, warmup_steps=10)
-    assert [lr_at(s, 0.0, p) for s in (0, 4, 9)] == [0.1, 0.5, 1.0]
-    assert lr_at(10, 0.0, p) == 1.0 and lr_at(500, 1.0, p) == pytest.approx(0.1)
-    assert lr_at(500, 0.5, p) == pytest.approx(0.55) and lr_at(9, 2.0, p) == 1.0
+    def lr_at(step: int, progress: float) -> float:  # Mini-T's use: by the clock, to 10 %
+        return warmup_decay(step, warmup=10, total=0, floor=0.1, progress=progress)
+
+    assert [lr_at(s, 0.0) for s in (0, 4, 9)] == [0.1, 0.5, 1.0]
+    assert lr_at(10, 0.0) == 1.0 and lr_at(500, 1.0) == pytest.approx(0.1)
+    assert lr_at(500, 0.5) == pytest.approx(0.55) and lr_at(9, 2.0) == 1.0
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(splits, tmp_path, capsys):
@@ -131,7 +140,7 @@ def test_an_interrupted_run_resumes_to_the_same_weights(splits, tmp_path, capsys
     first = workloads.build(params, seed=0)
     with pytest.raises(KeyboardInterrupt):
         first.fit(train, valid, Recorder(stop_at=20))
-    saved = list((tmp_path / "b").rglob("checkpoint.pt"))
+    saved = list((tmp_path / "b").rglob("state.pt"))
     assert len(saved) == 1 and torch.load(saved[0], weights_only=False)["step"] == 20
 
     log = Recorder()

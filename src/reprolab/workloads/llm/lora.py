@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from reprolab.core.errors import DataError
+from reprolab.core.train.schedule import lambda_lr
 from reprolab.workloads.llm.instructions import collate, encode
 from reprolab.workloads.llm.scoring import example_nll
 
@@ -155,14 +156,6 @@ class TrainConfig:
     eval_batch_size: int = 8
 
 
-def lr_factor(step: int, warmup: int, total: int) -> float:
-    """Linear warm-up, then cosine decay to 10 % of the peak."""
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
-    return 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress))
-
-
 def check_gradients(model) -> None:
     """Every LoRA B matrix must have a non-zero gradient after the first backward (A's are
     zero at step one by construction); a silent QLoRA stall fails here instead."""
@@ -200,9 +193,8 @@ def train(
     device = next(model.parameters()).device
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: lr_factor(s, config.warmup_steps, config.max_steps)
-    )
+    # linear warm-up, then cosine decay to 10 % of the peak
+    schedule = lambda_lr(optimiser, warmup=config.warmup_steps, total=config.max_steps, floor=0.1)
     rng = random.Random(seed)
     torch.manual_seed(seed)
     order: list[int] = []

@@ -19,8 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any, Self
@@ -31,10 +29,12 @@ import torch
 
 from reprolab.core.io import atomic_write_json
 from reprolab.core.model import Model, StepLogger
+from reprolab.core.train import checkpoint
+from reprolab.core.train.schedule import warmup_decay
+from reprolab.core.train.setup import threads
 from reprolab.workloads.minit.architecture import build_net, hf_config
-from reprolab.workloads.minit.training import Windows, loss_of, lr_at
+from reprolab.workloads.minit.training import Windows, loss_of
 
-CHECKPOINT = "checkpoint.pt"
 # params that do not change what is learned: a checkpoint stays valid across them
 _NOT_LEARNING = {
     "workload",
@@ -58,21 +58,17 @@ class MiniT(Model):
     # ------------------------------------------------------------------ training
 
     def checkpoint_path(self, train_tokens: np.ndarray) -> Path:
-        """checkpoint_dir/minit-<hash of the learning params, seed and train tokens>/."""
+        """checkpoint_dir/minit-<hash of the learning params, seed and train tokens>/, in the
+        training kit's format (core.train.checkpoint)."""
         spec = {k: v for k, v in self.params.model_dump().items() if k not in _NOT_LEARNING}
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode())
         digest.update(str(self.seed).encode())
         digest.update(np.ascontiguousarray(train_tokens).tobytes())
-        return Path(self.params.checkpoint_dir) / f"minit-{digest.hexdigest()[:16]}" / CHECKPOINT
+        return Path(self.params.checkpoint_dir) / f"minit-{digest.hexdigest()[:16]}"
 
     def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
-        previous = torch.get_num_threads()
-        if self.params.threads:
-            torch.set_num_threads(self.params.threads)
-        try:
+        with threads(self.params.threads):
             return self._fit(train, valid, run)
-        finally:
-            torch.set_num_threads(previous)
 
     def _fit(self, train: Any, valid: Any, run: StepLogger | None) -> Self:
         from tqdm.auto import tqdm
@@ -97,12 +93,10 @@ class MiniT(Model):
         )
         ckpt = self.checkpoint_path(train.tokens)
         step, elapsed, history = 0, 0.0, []
-        if ckpt.is_file():
-            state = torch.load(ckpt, map_location="cpu", weights_only=False)
-            net.load_state_dict(state["model"])
-            optimiser.load_state_dict(state["optimiser"])
+        state = checkpoint.load(ckpt)
+        if state is not None:
+            checkpoint.restore_training(state, net, optimiser, None)
             sampler.generator.set_state(state["sampler"])
-            torch.set_rng_state(state["torch_rng"])
             step, elapsed, history = state["step"], state["elapsed"], state["history"]
             print(f"minit: resuming from {ckpt} at step {step} ({elapsed:.0f} s done)")
             if run is not None:  # this run's curves start where the interrupted one began
@@ -120,7 +114,14 @@ class MiniT(Model):
             progress = (step - p.warmup_steps) / max(1, p.max_steps - p.warmup_steps)
             if p.max_seconds is not None:
                 progress = max(progress, elapsed / p.max_seconds)
-            lr = lr_at(step, progress, p)
+            lr = warmup_decay(
+                step,
+                warmup=p.warmup_steps,
+                total=p.max_steps,
+                peak=p.lr,
+                floor=p.lr * p.min_lr_ratio,
+                progress=progress,
+            )
             for group in optimiser.param_groups:
                 group["lr"] = lr
             x, y = sampler.sample()
@@ -157,7 +158,16 @@ class MiniT(Model):
                     | ({"tok/s": f"{point['tokens_per_s']:.0f}"} if "tokens_per_s" in point else {})
                 )
             if step % p.checkpoint_every == 0 and not last:
-                self._save_checkpoint(ckpt, net, optimiser, sampler, step, elapsed, history)
+                checkpoint.save_training(
+                    ckpt,
+                    net,
+                    optimiser,
+                    None,
+                    sampler=sampler.generator.get_state(),
+                    step=step,
+                    elapsed=elapsed,
+                    history=history,
+                )
             if point and run is not None:
                 run.log_step(step, point)
         bar.close()
@@ -178,24 +188,8 @@ class MiniT(Model):
             "history": history,
         }
         self.samples = self._samples(train)
-        shutil.rmtree(ckpt.parent, ignore_errors=True)  # a finished run needs no resume
+        checkpoint.clear(ckpt)  # a finished run needs no resume
         return self
-
-    @staticmethod
-    def _save_checkpoint(path: Path, net, optimiser, sampler, step, elapsed, history) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        state = {
-            "model": net.state_dict(),
-            "optimiser": optimiser.state_dict(),
-            "sampler": sampler.generator.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "step": step,
-            "elapsed": elapsed,
-            "history": history,
-        }
-        torch.save(state, tmp)
-        os.replace(tmp, path)
 
     @staticmethod
     def _valid_loss(net, batches) -> float:

@@ -3,21 +3,9 @@ from a stream, and the next-token loss."""
 
 from __future__ import annotations
 
-import math
-from typing import Any
-
 import numpy as np
 import torch
 import torch.nn.functional as F
-
-
-def lr_at(step: int, progress: float, p: Any) -> float:
-    """Linear warm-up over `warmup_steps`, then cosine from lr to min_lr_ratio * lr as
-    `progress` (fraction of the budget used after warm-up) goes from 0 to 1."""
-    if step < p.warmup_steps:
-        return p.lr * (step + 1) / p.warmup_steps
-    floor = p.lr * p.min_lr_ratio
-    return floor + 0.5 * (p.lr - floor) * (1 + math.cos(math.pi * min(1.0, max(0.0, progress))))
 
 
 class Windows:
