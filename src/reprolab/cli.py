@@ -33,14 +33,14 @@ def registry() -> None:
 def registry_list(task: str, params_path: str) -> None:
     """Versions of TASK: model, valid (gate) and test metric, status, aliases, experiment."""
     with user_errors():
-        from reprolab.core import registry as reg
+        from reprolab.core import registry_report
 
         spec = _spec(task, params_path)
         click.echo(
             f"{'version':>7}  {'model':<14} {'valid':>8} {'test':>8}  {'status':<11} "
             f"{'aliases':<20} experiment"
         )
-        for v in reg.versions(task, spec):
+        for v in registry_report.versions(task, spec):
             click.echo(
                 f"{v.version:>7}  {v.model:<14} {v.value:>8.4f} {v.test:>8.4f}  {v.status:<11} "
                 f"{', '.join(v.aliases):<20} {v.dvc_exp or '-'}"

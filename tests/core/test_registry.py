@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from reprolab import workloads
-from reprolab.core import registry, saving
+from reprolab.core import registry, registry_report, saving
 from reprolab.core.errors import RegistryError
 from reprolab.core.params import RegistryTask
 from reprolab.core.tracking import TAG, Run, client
@@ -58,10 +58,10 @@ def test_promotion_gate(workspace, model_dir):
 
     registry.register_run(TASK, SPEC, finished_run(model_dir, 0.7), "better", PIPELINE)
     assert aliases() == {"candidate": "4", "champion": "4", "archive": "1"}
-    statuses = {v.version: v.status for v in registry.versions(TASK, SPEC)}
+    statuses = {v.version: v.status for v in registry_report.versions(TASK, SPEC)}
     assert statuses == {"1": "archive", "2": "passed", "3": "rejected", "4": "champion"}
 
-    snap = registry.snapshot(TASK, SPEC)
+    snap = registry_report.snapshot(TASK, SPEC)
     assert snap["champion"]["model"] == "better"
     assert snap["previous_champion"]["model"] == "first"
 
@@ -71,7 +71,7 @@ def test_registering_a_run_twice_is_a_no_op(workspace, model_dir):
     registry.register_run(TASK, SPEC, run_id, "m", PIPELINE)
     events = registry.register_run(TASK, SPEC, run_id, "m", PIPELINE)
     assert events == [f"m: run {run_id[:8]} already registered as v1"]
-    assert len(registry.versions(TASK, SPEC)) == 1
+    assert len(registry_report.versions(TASK, SPEC)) == 1
 
 
 def test_rollback_and_manual_promotion_delete_nothing(workspace, model_dir):
@@ -86,7 +86,7 @@ def test_rollback_and_manual_promotion_delete_nothing(workspace, model_dir):
     assert aliases()["champion"] == "1"
     registry.promote(TASK, SPEC, "3", PERSON)
     assert aliases()["champion"] == "3"
-    assert len(registry.versions(TASK, SPEC)) == 3
+    assert len(registry_report.versions(TASK, SPEC)) == 3
     moves = [
         (e["from"], e["to"], e["by"]) for e in registry.history(TASK) if e["alias"] == "champion"
     ]
@@ -137,7 +137,7 @@ def test_the_gate_uses_valid_never_test(workspace, model_dir):
     registry.register_run(TASK, SPEC, finished_run(model_dir, 0.6, test=0.9), "a", PIPELINE)
     registry.register_run(TASK, SPEC, finished_run(model_dir, 0.7, test=0.1), "b", PIPELINE)
     assert aliases()["champion"] == "1"  # better on valid, though worse on test
-    snap = registry.snapshot(TASK, SPEC)
+    snap = registry_report.snapshot(TASK, SPEC)
     assert snap["champion"]["value"] == 0.6 and snap["champion"]["test"] == 0.9
     assert snap["compared"] == 2 and snap["gate_split"] == "valid"
     version = client().get_model_version(TASK, "1")

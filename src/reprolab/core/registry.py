@@ -23,11 +23,6 @@ from reprolab.core.errors import RegistryError
 from reprolab.core.params import RegistryTask
 from reprolab.core.registry_card import version_card
 from reprolab.core.registry_history import history, record
-
-# the versions listing and report snapshot: part of this module's API (CLI, ops, pipeline)
-from reprolab.core.registry_report import Version as Version
-from reprolab.core.registry_report import snapshot as snapshot
-from reprolab.core.registry_report import versions as versions
 from reprolab.core.registry_store import (
     ARCHIVE,
     CANDIDATE,

@@ -42,9 +42,7 @@ def create_tag(
     """Create the annotated tag for `run_id` (default: the task's champion); returns the tag
     name and message."""
     if run_id is None:
-        from reprolab.core import registry
-
-        run_id = _champion_run(task, spec, registry)
+        run_id = _champion_run(task, spec)
     tags = lineage_of(run_id)
     run = client().get_run(run_id)
     key = f"test_{spec.metric}"
@@ -73,8 +71,10 @@ def create_tag(
     return name, message
 
 
-def _champion_run(task: str, spec: RegistryTask, registry) -> str:
-    champion = next((v for v in registry.versions(task, spec) if "champion" in v.aliases), None)
+def _champion_run(task: str, spec: RegistryTask) -> str:
+    from reprolab.core.registry_report import versions
+
+    champion = next((v for v in versions(task, spec) if "champion" in v.aliases), None)
     if champion is None:
         raise RegistryError(f"{task}: no champion to tag; pass --run-id")
     return champion.run_id

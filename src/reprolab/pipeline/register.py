@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from reprolab.core import registry
+from reprolab.core import registry, registry_report
 from reprolab.core.errors import DataError
 from reprolab.core.io import atomic_write_json
 from reprolab.core.layout import RUN_FILE, champion_file, eval_dir, registry_file
@@ -48,7 +48,7 @@ def register(task: str, params: Params) -> tuple[dict, list[str]]:
 
 def refresh(task: str, spec: RegistryTask) -> dict:
     """Rewrite the task's registry files from the registry (after any alias move)."""
-    snapshot = registry.snapshot(task, spec)
+    snapshot = registry_report.snapshot(task, spec)
     write_files(task, snapshot)
     return snapshot
 

@@ -7,7 +7,6 @@ step by step (no HF Trainer)."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -128,17 +127,3 @@ def decay_groups(model, weight_decay: float) -> list[dict]:
             continue
         (plain if tensor.ndim < 2 or "LayerNorm" in name else decay).append(tensor)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
-
-
-def hf_dir_of(path: Path) -> Path:
-    """The standard HF directory inside a saved model: the path itself when it holds a
-    config.json, else its MLflow artifacts/hf."""
-    path = Path(path)
-    if (path / "config.json").is_file():
-        return path
-    inner = path / "artifacts" / "hf"
-    if (inner / "config.json").is_file():
-        return inner
-    from reprolab.core.errors import DataError
-
-    raise DataError(f"{path}: not a Hugging Face model directory (no config.json)")
