@@ -27,9 +27,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -37,6 +35,7 @@ import pandas as pd
 import pytest
 
 from reprolab.ops import devservers
+from tests.tiny_models import Case, llm_lora, minit, nsmc_models, nuclei_unet, pid_pidnet, wine_rf
 
 pytestmark = pytest.mark.slow
 
@@ -45,210 +44,6 @@ VENV_BUILD_TIMEOUT = 1800  # first build: torch, transformers, mlflow from the i
 PREDICT_TIMEOUT = 300
 SERVE_TIMEOUT = 1200  # first start: MLflow builds the serving virtualenv
 RTOL, ATOL = 1e-6, 1e-8
-GREEDY = {"max_new_tokens": 5, "temperature": 0.0}
-
-
-@dataclass
-class Case:
-    """A saved model, the frame to predict (None: its saved input example) and its params."""
-
-    name: str
-    dir: Path
-    frame: pd.DataFrame | None = None
-    params: dict[str, Any] | None = None
-    wrapper: bool = True  # a reprolab pyfunc wrapper (its code travels), not a plain flavour
-    unpinned: frozenset[str] = frozenset()  # modules its code imports that its pins lack
-
-    def spec(self) -> dict[str, Any]:
-        frame = None if self.frame is None else json.loads(self.frame.to_json(orient="split"))
-        return {"name": self.name, "dir": str(self.dir), "frame": frame, "params": self.params}
-
-
-# ---------------------------------------------------------------- tiny models, one per family
-
-
-def wine_rf(root: Path) -> Case:
-    from reprolab import workloads
-    from reprolab.workloads.wine.params import RandomForestParams
-
-    rng = np.random.default_rng(0)
-    X = pd.DataFrame(rng.normal(size=(120, 4)), columns=["acidity", "sugar", "ph", "alcohol"])
-    y = (5 + X["alcohol"] - 0.5 * X["ph"] ** 2 + rng.normal(0, 0.1, len(X))).to_numpy()
-    split = SimpleNamespace(X=X, y=y)
-    params = RandomForestParams(
-        workload="wine",
-        kind="random_forest",
-        dataset="wine",
-        task="wine-quality",
-        n_estimators=8,
-        n_jobs=1,
-    )
-    workloads.build(params, 0).fit(split, split).save(root / "wine-rf", input_example=X.head(5))
-    return Case("wine-rf", root / "wine-rf", wrapper=False)
-
-
-POS = ["정말 재밌어요 최고", "배우 연기 좋다 감동", "최고의 영화 추천", "재밌다 또 보고 싶다"]
-NEG = ["너무 지루하다 별로", "최악의 영화 시간 낭비", "별로 재미없다", "지루하고 최악"]
-
-
-def reviews(n: int) -> SimpleNamespace:
-    labels = np.arange(n) % 2 == 0
-    texts = [f"{(POS if pos else NEG)[(i // 2) % 4]} {i}" for i, pos in enumerate(labels)]
-    return SimpleNamespace(X=pd.DataFrame({"text": texts}), y=labels.astype(int))
-
-
-def nsmc_models(root: Path) -> list[Case]:
-    """Two TF-IDF members and their probability-average ensemble."""
-    from reprolab import workloads
-    from reprolab.workloads.sentiment.ensemble import ProbAverage
-    from reprolab.workloads.sentiment.params import ProbAverageParams, TfidfLogRegParams
-
-    train, valid = reviews(40), reviews(16)
-    cases = []
-    for name, bits, c in (("nsmc-tfidf", 10, 4.0), ("nsmc-tfidf-b", 11, 1.0)):
-        params = TfidfLogRegParams(
-            workload="sentiment",
-            kind="tfidf_logreg",
-            dataset="nsmc",
-            task="nsmc-sentiment",
-            hash_bits=bits,
-            C=c,
-        )
-        workloads.build(params, 0).fit(train, valid).save(root / name, train.X.head(3))
-        cases.append(Case(name, root / name, wrapper=False))
-    params = ProbAverageParams(
-        workload="sentiment",
-        kind="prob_average",
-        dataset="nsmc",
-        task="nsmc-sentiment",
-        members=[str(c.dir) for c in cases],
-    )
-    ProbAverage(params, 0).fit(train, valid).save(root / "nsmc-ensemble", train.X.head(3))
-    return [cases[0], Case("nsmc-ensemble", root / "nsmc-ensemble")]
-
-
-def _png(rgb: np.ndarray) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(rgb).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def nuclei_unet(root: Path) -> Case:
-    from reprolab import workloads
-    from tests.workloads.nuclei.test_unet import Pairs, unet_params
-
-    pairs = Pairs([0, 1, 2], h=48, w=48)
-    rgbs = pairs.rgb()
-    spec = unet_params(base_width=4, batch_size=4, max_steps=6, eval_every=6, warmup_steps=2)
-    model = workloads.build(spec, 0).fit(pairs, pairs)
-    model.save(root / "nuclei-unet", input_example=pd.DataFrame({"image": [_png(rgbs[0])]}))
-    return Case("nuclei-unet", root / "nuclei-unet")
-
-
-def pid_pidnet(root: Path) -> Case:
-    from reprolab import workloads
-    from reprolab.workloads.control import data as control
-    from reprolab.workloads.control.params import ControlDataset, PIDNetParams
-
-    data = ControlDataset(
-        workload="control",
-        kind="control",
-        n_plants=24,
-        horizon=30.0,
-        disturbance_time=15.0,
-        delay=(0.2, 1.0),
-    )
-    control.prepare(data, 7, root / "control-raw", root / "control", None)
-    train, valid = (control.load_split(root / "control", s) for s in ("train", "valid"))
-    params = PIDNetParams(
-        dataset="c", task="t", workload="control", kind="pidnet", epochs=1, batch_size=8
-    )
-    model = workloads.build(params, 0).fit(train, valid, None)
-    model.save(root / "pid-pidnet", input_example=train.X.head(2))
-    return Case("pid-pidnet", root / "pid-pidnet")
-
-
-def minit(root: Path) -> Case:
-    from reprolab import workloads
-    from reprolab.lm import tokenizers
-    from reprolab.workloads.minit.params import MiniTParams
-
-    text = "the quick brown fox jumps over the lazy dog.\n" * 40
-    tok = tokenizers.char_tokenizer(text)
-    tok.save_pretrained(str(root / "minit-tok"))
-    split = SimpleNamespace(
-        tokens=tokenizers.encode(tok, text),
-        X=pd.DataFrame({"prompt": ["the ", "a lazy"]}),
-        tokenizer=lambda: tokenizers.load(root / "minit-tok"),
-    )
-    params = MiniTParams(
-        workload="minit",
-        kind="minit",
-        dataset="s",
-        n_layer=1,
-        n_embd=16,
-        n_head=2,
-        block_size=16,
-        batch_size=4,
-        lr=3e-3,
-        warmup_steps=1,
-        max_steps=4,
-        max_seconds=None,
-        eval_every=4,
-        eval_batches=1,
-        log_every=4,
-        checkpoint_every=4,
-        checkpoint_dir=str(root / "minit-ckpt"),
-        sample_tokens=4,
-        threads=1,
-    )
-    model = workloads.build(params, 0).fit(split, split, None)
-    model.save(root / "minit", input_example=split.X)
-    return Case("minit", root / "minit", params=GREEDY)
-
-
-def llm_lora(root: Path) -> Case:
-    """A LoRA adapter (not merged) on a tiny Llama: the pyfunc scores prompt/response pairs."""
-    from reprolab import workloads
-    from reprolab.workloads.llm import data as instructions
-    from reprolab.workloads.llm.params import InstructionsDataset, LoraParams
-    from tests.workloads.llm import tiny
-
-    ws = root / "lora-ws"
-    tiny.save_base(ws / "models" / "tinybase")
-    data = InstructionsDataset(workload="llm", kind="instructions", code_alpaca=False, synthetic=40)
-    instructions.prepare(data, 0, ws / "raw", ws / "data", None)
-    train, valid = (instructions.load_split(ws / "data", s) for s in ("train", "valid"))
-    params = LoraParams(
-        workload="llm",
-        kind="lora",
-        dataset="ins",
-        task="llm-sft",
-        base="tinybase",
-        r=2,
-        alpha=4,
-        dropout=0.0,
-        warmup_steps=0,
-        batch_size=2,
-        max_steps=2,
-        eval_every=2,
-        eval_examples=2,
-        max_length=160,
-        prompts=["How do I reproduce a pipeline?"],
-        max_new_tokens=2,
-        threads=1,
-        merge=False,
-    )
-    with pytest.MonkeyPatch.context() as mp:  # the base is found as models/<base>
-        mp.chdir(ws)
-        model = workloads.build(params, 0).fit(train, valid, None)
-        model.save(ws / "models" / "llm-lora", input_example=train.X.head(3))
-    frame = valid.X[["prompt", "response"]].head(2).reset_index(drop=True)
-    return Case("llm-lora", ws / "models" / "llm-lora", frame=frame)
 
 
 # ---------------------------------------------------------------- environments and runs
