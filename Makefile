@@ -108,10 +108,12 @@ ui: setup ## the MLflow UI on the local store (http://127.0.0.1:5000)
 	mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000
 
 TASK ?= wine-quality
-PORT ?= 5001
-serve: setup ## serve the champion of TASK over HTTP with MLflow
-	MLFLOW_TRACKING_URI=sqlite:///$(abspath mlflow.db) mlflow models serve \
-	  -m models:/$(TASK)@champion --env-manager local --host 127.0.0.1 --port $(PORT)
+SERVE_PORT ?= 8000
+SERVE_ARGS ?=
+# Mini-T has no registry task: the base model the pipeline trained joins the OpenAI routes
+SERVE_LMS := $(if $(wildcard models/minit/MLmodel),--lm minit=models/minit)
+serve: setup ## every task's champion over HTTP, OpenAI-compatible LLM routes (http://127.0.0.1:8000/docs)
+	reprolab serve --port $(SERVE_PORT) $(SERVE_LMS) $(SERVE_ARGS)
 
 VERSION ?=
 RUN ?=

@@ -1,0 +1,239 @@
+"""Generation for the service: one loaded causal LM (a registry champion or a fixed
+directory) that streams tokens, honours stop strings and seeds, counts tokens, and can be
+cancelled when the client goes away.
+
+Generation runs in its own thread (`model.generate` feeding a streamer); requests run side by
+side, except that a seeded sampling request holds the model alone while it generates, so
+that no other request draws from torch's random generator in between and the same seed gives
+the same text."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from reprolab.lm.generation import GenerationError, Sampling, context_length
+from reprolab.serve.metrics import TokenClock
+
+
+class SharedLock:
+    """Many holders in shared mode, or one in exclusive mode."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._shared = 0
+        self._exclusive = False
+
+    def acquire(self, exclusive: bool) -> None:
+        with self._cond:
+            if exclusive:
+                self._cond.wait_for(lambda: not self._exclusive and self._shared == 0)
+                self._exclusive = True
+            else:
+                self._cond.wait_for(lambda: not self._exclusive)
+                self._shared += 1
+
+    def release(self, exclusive: bool) -> None:
+        with self._cond:
+            if exclusive:
+                self._exclusive = False
+            else:
+                self._shared -= 1
+            self._cond.notify_all()
+
+
+@dataclass
+class Job:
+    """One generation: its token ids and settings in; text, counts and why it ended out."""
+
+    ids: list[int]
+    sampling: Sampling
+    stops: list[str]
+    generated: int = 0
+    finish_reason: str = "stop"
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return len(self.ids)
+
+
+class LanguageModel:
+    def __init__(self, name: str, model: Any, tokenizer: Any, defaults: dict, meta: dict) -> None:
+        self.name, self.model, self.tokenizer = name, model, tokenizer
+        self.defaults, self.meta = defaults, meta
+        self.lock = SharedLock()
+
+    @classmethod
+    def from_pyfunc(cls, name: str, pyfunc: Any) -> LanguageModel:
+        """From a loaded causal-LM pyfunc (lm.pyfunc or the LoRA fine-tune's wrapper)."""
+        inner = pyfunc.unwrap_python_model()
+        meta = dict(getattr(inner, "meta", {}) or {})
+        return cls(name, inner.model, inner.tokenizer, dict(inner.defaults), meta)
+
+    # ------------------------------------------------------------ prompts
+
+    @property
+    def context(self) -> int | None:
+        return context_length(self.model)
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        """The conversation in the tokenizer's chat template, ready for the assistant's turn;
+        a model without a template gets `role: content` lines."""
+        if getattr(self.tokenizer, "chat_template", None):
+            return self.tokenizer.apply_chat_template(
+                messages, tokenize=False, add_generation_prompt=True
+            )
+        lines = [f"{m['role']}: {m['content']}" for m in messages]
+        return "\n".join([*lines, "assistant:"])
+
+    def render_instruction(self, instruction: str, input: str = "") -> str:
+        """An instruction in the prompt template the model was fine-tuned with."""
+        from reprolab.workloads.llm.instructions import PromptTemplate
+
+        if "template" not in self.meta:
+            raise GenerationError("instruction: this model has no prompt template; give a prompt")
+        return PromptTemplate.from_dict(self.meta["template"]).render(instruction, input)
+
+    def job(
+        self,
+        prompt: str,
+        max_tokens: int | None,
+        temperature: float | None,
+        top_p: float | None,
+        seed: int | None,
+        stop: list[str] | None,
+        where: str = "prompt",
+        cap: int | None = None,
+    ) -> Job:
+        """Check the prompt and settings now (GenerationError: a 4xx), before any streaming.
+        `cap`: the most new tokens this server generates for one request."""
+        if cap is not None and max_tokens is not None and max_tokens > cap:
+            raise GenerationError(f"max_tokens: at most {cap} on this server, got {max_tokens}")
+        if not prompt or not prompt.strip():
+            raise GenerationError(f"{where}: empty (give some text to continue)")
+        ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+        if not ids:
+            raise GenerationError(f"{where}: encodes to no tokens")
+        limit = self.context
+        room = None if limit is None else limit - len(ids)
+        if room is not None and room < 1:
+            raise GenerationError(
+                f"{where}: too long, {len(ids)} tokens; the model's context is {limit} tokens"
+            )
+        if max_tokens is None:
+            max_tokens = int(self.defaults.get("max_new_tokens", 64))
+            if cap is not None:
+                max_tokens = min(max_tokens, cap)
+            if room is not None:
+                max_tokens = min(max_tokens, room)
+        elif room is not None and max_tokens > room:
+            raise GenerationError(
+                f"max_tokens: {len(ids)} prompt tokens + {max_tokens} exceed the model's context "
+                f"of {limit} tokens (use at most {room})"
+            )
+        sampling = Sampling(
+            max_new_tokens=max_tokens,
+            temperature=float(self.defaults.get("temperature", 1.0))
+            if temperature is None
+            else temperature,
+            top_k=0,
+            top_p=1.0 if top_p is None else top_p,
+            seed=seed,
+        )
+        sampling.check()
+        return Job(ids=ids, sampling=sampling, stops=[s for s in (stop or []) if s])
+
+    # ------------------------------------------------------------ generating
+
+    def stream(self, job: Job, clock: TokenClock | None = None) -> Iterator[str]:
+        """Text pieces as they are generated, cut before the first stop string."""
+        hold = max((len(s) for s in job.stops), default=1) - 1
+        text, sent = "", 0
+        pieces = self._pieces(job)
+        for piece in pieces:
+            if clock is not None:
+                clock.token()
+            text += piece
+            hits = [i for i in (text.find(s, max(0, sent - hold)) for s in job.stops) if i >= 0]
+            if hits:
+                cut = min(hits)
+                if cut > sent:
+                    yield text[sent:cut]
+                job.finish_reason = "stop"
+                job.cancel.set()
+                break
+            safe = len(text) - hold
+            if safe > sent:
+                yield text[sent:safe]
+                sent = safe
+        else:
+            if len(text) > sent:
+                yield text[sent:]
+            job.finish_reason = "length" if job.generated >= job.sampling.max_new_tokens else "stop"
+        pieces.close()  # stops the generating thread when a stop string ended early
+        if clock is not None:
+            clock.done(job.prompt_tokens, job.generated)
+
+    def _pieces(self, job: Job) -> Iterator[str]:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        from reprolab.lm.generation import _token_streamer
+
+        streamer = _token_streamer(self.tokenizer)
+        put = streamer.put
+        calls = [0]
+
+        def counted(value) -> None:  # the first call is the prompt, each later one a token
+            calls[0] += 1
+            if calls[0] > 1:
+                job.generated += 1
+            put(value)
+
+        streamer.put = counted
+
+        class Cancelled(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                done = job.cancel.is_set()
+                return torch.full((input_ids.shape[0],), done, dtype=torch.bool)
+
+        sampling = job.sampling
+        exclusive = sampling.temperature > 0 and sampling.seed is not None
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            self.lock.acquire(exclusive)
+            try:
+                if exclusive:
+                    torch.manual_seed(sampling.seed)
+                input_ids = torch.tensor([job.ids], device=self.model.device)
+                with torch.no_grad():
+                    self.model.generate(
+                        input_ids=input_ids,
+                        attention_mask=torch.ones_like(input_ids),
+                        streamer=streamer,
+                        pad_token_id=self.tokenizer.pad_token_id,
+                        stopping_criteria=StoppingCriteriaList([Cancelled()]),
+                        **sampling.generate_kwargs(),
+                    )
+            except BaseException as err:  # surfaced in the caller's thread below
+                failure.append(err)
+                streamer.end()
+            finally:
+                self.lock.release(exclusive)
+
+        thread = threading.Thread(target=work, daemon=True, name=f"generate-{self.name}")
+        thread.start()
+        try:
+            yield from streamer
+        finally:
+            job.cancel.set()  # a consumer that stops early (stop string, client gone)
+        thread.join()
+        if failure:
+            raise failure[0]
+
+    def complete(self, job: Job, clock: TokenClock | None = None) -> str:
+        return "".join(self.stream(job, clock))

@@ -1,0 +1,145 @@
+"""Prometheus metrics of one service instance, in its own registry (no global state). LLM
+metric names follow vLLM's (`vllm:time_to_first_token_seconds` → `reprolab_time_to_first_
+token_seconds`), so dashboards written for vLLM read them with the prefix changed."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+TOKEN_BUCKETS = (0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "reprolab_http_requests",
+            "HTTP requests by task, route template and status code",
+            ["task", "route", "status"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "reprolab_http_request_duration_seconds",
+            "Time from request to the last byte of the answer",
+            ["task", "route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "reprolab_model_info",
+            "1 for the model version each task serves now",
+            ["task", "alias", "version"],
+            registry=r,
+        )
+        self.reloads = Counter(
+            "reprolab_model_reloads",
+            "Model loads after an alias moved (or on /admin/reload), by result",
+            ["task", "result"],
+            registry=r,
+        )
+        self.batch_size = Histogram(
+            "reprolab_batch_size",
+            "Requests per micro-batch",
+            ["task"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "reprolab_time_to_first_token_seconds",
+            "Time from request to the first generated token",
+            ["model"],
+            buckets=TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.itl = Histogram(
+            "reprolab_inter_token_latency_seconds",
+            "Time between two generated tokens of one request",
+            ["model"],
+            buckets=TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.e2e = Histogram(
+            "reprolab_e2e_request_latency_seconds",
+            "Time from request to the last generated token",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.prompt_tokens = Counter(
+            "reprolab_prompt_tokens", "Prompt tokens processed", ["model"], registry=r
+        )
+        self.generation_tokens = Counter(
+            "reprolab_generation_tokens", "Tokens generated", ["model"], registry=r
+        )
+
+    def serving(self, task: str, alias: str, old: str | None, new: str) -> None:
+        if old is not None:
+            self.model_info.remove(task, alias, old)
+        self.model_info.labels(task, alias, new).set(1)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class TokenClock:
+    """Per-request generation timings: TTFT, inter-token gaps, end to end."""
+
+    def __init__(self, metrics: Metrics, model: str, started: float | None = None) -> None:
+        self.metrics, self.model = metrics, model
+        self.started = started if started is not None else time.perf_counter()
+        self.last: float | None = None
+
+    def token(self) -> None:
+        now = time.perf_counter()
+        if self.last is None:
+            self.metrics.ttft.labels(self.model).observe(now - self.started)
+        else:
+            self.metrics.itl.labels(self.model).observe(now - self.last)
+        self.last = now
+
+    def done(self, prompt_tokens: int, generated: int) -> None:
+        self.metrics.e2e.labels(self.model).observe(time.perf_counter() - self.started)
+        self.metrics.prompt_tokens.labels(self.model).inc(prompt_tokens)
+        self.metrics.generation_tokens.labels(self.model).inc(generated)
+
+
+class RequestMetrics:
+    """ASGI middleware: count and time every request by task, route template and status,
+    until the last byte of a streamed answer."""
+
+    def __init__(self, app, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def tracked(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            task = scope.get("reprolab.task") or _task_of(template)
+            self.metrics.requests.labels(task, template, str(status)).inc()
+            self.metrics.latency.labels(task, template).observe(time.perf_counter() - started)
+
+
+def _task_of(template: str) -> str:
+    """`wine-quality` from the route template `/v1/tasks/wine-quality/predict`."""
+    parts = template.split("/")
+    literal = len(parts) > 4 and parts[1:3] == ["v1", "tasks"] and "{" not in parts[3]
+    return parts[3] if literal else ""

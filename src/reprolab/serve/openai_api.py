@@ -1,0 +1,190 @@
+"""OpenAI-compatible routes over every served causal LM: `GET /v1/models`,
+`POST /v1/completions`, `POST /v1/chat/completions`, streamed as server-sent events (each
+chunk a `data: {json}` line, then `data: [DONE]`), as vLLM and OpenAI shape them."""
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+
+from reprolab.lm.generation import GenerationError
+from reprolab.serve import openai_schemas as oa
+from reprolab.serve.errors import ERROR_RESPONSES, ApiError
+from reprolab.serve.lm_engine import Job, LanguageModel
+from reprolab.serve.metrics import Metrics, TokenClock
+from reprolab.serve.slots import Slot
+
+# server-sent events: `data: {chunk JSON}` lines, then `data: [DONE]`
+STREAM_DOC = {200: {"content": {"text/event-stream": {}}}}
+
+
+def router(
+    lms: Callable[[], dict[str, Slot]], metrics: Metrics, dependencies: list, cap: int
+) -> APIRouter:
+    """`lms()`: the served language models by name, looked up per request; `cap`: the most
+    tokens one request may ask for. The schema lists the served names as examples of
+    `model`, so /docs (and a schema fuzzer) can try a real one."""
+    api = APIRouter(prefix="/v1", dependencies=dependencies, responses=ERROR_RESPONSES)
+    names = sorted(lms())
+    CompletionRequest = _with_models(oa.CompletionRequest, names)
+    ChatCompletionRequest = _with_models(oa.ChatCompletionRequest, names)
+
+    def model_of(request: Request, name: str) -> LanguageModel:
+        request.scope["reprolab.task"] = name
+        slots = lms()
+        if name not in slots:
+            raise ApiError(
+                404, f"model {name!r}: not served here; served: {sorted(slots)}", "model"
+            )
+        return slots[name].require().model
+
+    def job_of(lm: LanguageModel, prompt: str, body: oa._Generation, limit, where: str) -> Job:
+        try:
+            return lm.job(
+                prompt, limit, body.temperature, body.top_p, body.seed, body.stops(), where, cap
+            )
+        except GenerationError as err:
+            raise ApiError(400, str(err), where) from err
+
+    @api.get("/models", response_model=oa.ModelList, summary="The served language models")
+    def list_models() -> oa.ModelList:
+        cards = []
+        for name, slot in sorted(lms().items()):
+            loaded = slot.current
+            created = int(time.time()) if loaded is None else _epoch(loaded.loaded_at)
+            cards.append(oa.ModelCard(id=name, created=created, version=loaded and loaded.version))
+        return oa.ModelList(data=cards)
+
+    @api.post(
+        "/completions",
+        response_model=oa.Completion,
+        responses=STREAM_DOC,
+        summary="Complete a prompt (OpenAI-compatible; stream: true for SSE)",
+    )
+    async def completions(body: CompletionRequest, request: Request):  # type: ignore[valid-type]
+        lm = model_of(request, body.model)
+        job = job_of(lm, body.text(), body, body.max_tokens, "prompt")
+        rid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+        clock = TokenClock(metrics, body.model)
+        if body.stream:
+            pieces = _stream_pieces(lm, job, clock, request)
+            return _sse(_completion_chunks(body, job, pieces, rid, created))
+        text = await run_in_threadpool(lm.complete, job, clock)
+        return oa.Completion(
+            id=rid,
+            created=created,
+            model=body.model,
+            choices=[oa.CompletionChoice(text=text, finish_reason=job.finish_reason)],
+            usage=_usage(job),
+        )
+
+    @api.post(
+        "/chat/completions",
+        response_model=oa.ChatCompletion,
+        responses=STREAM_DOC,
+        summary="Answer a conversation (OpenAI-compatible; stream: true for SSE)",
+    )
+    async def chat_completions(body: ChatCompletionRequest, request: Request):  # type: ignore[valid-type]
+        lm = model_of(request, body.model)
+        prompt = lm.render_chat([m.plain() for m in body.messages])
+        job = job_of(lm, prompt, body, body.limit(), "messages")
+        rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        clock = TokenClock(metrics, body.model)
+        if body.stream:
+            pieces = _stream_pieces(lm, job, clock, request)
+            return _sse(_chat_chunks(body, job, pieces, rid, created))
+        text = await run_in_threadpool(lm.complete, job, clock)
+        return oa.ChatCompletion(
+            id=rid,
+            created=created,
+            model=body.model,
+            choices=[
+                oa.ChatChoice(
+                    message=oa.AssistantMessage(content=text), finish_reason=job.finish_reason
+                )
+            ],
+            usage=_usage(job),
+        )
+
+    return api
+
+
+def _with_models(base: type, names: list[str]) -> type:
+    from pydantic import Field, create_model
+
+    field = Field(description="a served model: GET /v1/models", examples=names or None)
+    return create_model(base.__name__, __base__=base, model=(str, field))
+
+
+def _usage(job: Job) -> dict:
+    return {
+        "prompt_tokens": job.prompt_tokens,
+        "completion_tokens": job.generated,
+        "total_tokens": job.prompt_tokens + job.generated,
+    }
+
+
+async def _stream_pieces(
+    lm: LanguageModel, job: Job, clock: TokenClock, request: Request
+) -> AsyncIterator[str]:
+    """The generated pieces; generation is cancelled when the client disconnects."""
+    try:
+        async for piece in iterate_in_threadpool(lm.stream(job, clock)):
+            yield piece
+            if await request.is_disconnected():
+                break
+    finally:
+        job.cancel.set()
+
+
+async def _completion_chunks(body, job, pieces, rid, created) -> AsyncIterator[dict]:
+    def choice(text: str, finish: str | None) -> dict:
+        return {"index": 0, "text": text, "finish_reason": finish, "logprobs": None}
+
+    async for piece in pieces:
+        yield oa.chunk("text", rid, created, body.model, choice(piece, None))
+    yield oa.chunk("text", rid, created, body.model, choice("", job.finish_reason))
+    if body.stream_options and body.stream_options.include_usage:
+        yield oa.chunk("text", rid, created, body.model, None, _usage(job))
+
+
+async def _chat_chunks(body, job, pieces, rid, created) -> AsyncIterator[dict]:
+    def choice(delta: dict, finish: str | None) -> dict:
+        return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+
+    opening = choice({"role": "assistant", "content": ""}, None)
+    yield oa.chunk("chat", rid, created, body.model, opening)
+    async for piece in pieces:
+        yield oa.chunk("chat", rid, created, body.model, choice({"content": piece}, None))
+    yield oa.chunk("chat", rid, created, body.model, choice({}, job.finish_reason))
+    if body.stream_options and body.stream_options.include_usage:
+        yield oa.chunk("chat", rid, created, body.model, None, _usage(job))
+
+
+def _sse(chunks: AsyncIterator[dict]) -> StreamingResponse:
+    async def events() -> AsyncIterator[str]:
+        try:
+            async for item in chunks:
+                yield f"data: {json.dumps(item, ensure_ascii=False)}\n\n"
+        except Exception as err:  # the status is sent already: the error goes in the stream
+            error = {
+                "message": str(err).splitlines()[0] if str(err) else type(err).__name__,
+                "type": "server_error",
+                "param": None,
+                "code": 500,
+            }
+            yield f"data: {json.dumps({'error': error})}\n\n"
+        yield "data: [DONE]\n\n"
+
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+
+def _epoch(stamp: str) -> int:
+    import calendar
+
+    return calendar.timegm(time.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ"))

@@ -1,0 +1,97 @@
+"""What a service instance serves and how: one validated object, built by the CLI (or a test)
+and handed down; nothing reads the environment after this."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from reprolab.core.errors import ReprolabError
+
+TOKEN_ENV = "REPROLAB_API_TOKEN"
+LOOPBACK_NAMES = ("localhost",)
+
+
+class ServeError(ReprolabError):
+    """A setting the service cannot start with."""
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    host: str = "127.0.0.1"
+    port: int = 8000
+    tasks: tuple[str, ...] = ()  # empty: every task of params.yaml's registry
+    alias: str = "champion"
+    lms: dict[str, str] = field(default_factory=dict)  # name -> directory or models:/ URI
+    params_path: Path = Path("params.yaml")
+    token: str | None = None
+    insecure: bool = False
+    metrics_public: bool = False
+    reload_interval: float = 30.0  # seconds between alias checks; 0: only /admin/reload
+    max_batch: int = 1  # micro-batching of per-row models; 1: off
+    max_wait_ms: float = 2.0
+    max_body_bytes: int = 16 * 2**20
+    max_image_pixels: int = 4096 * 4096
+    max_tokens: int = 1024  # new tokens one LLM request may ask for
+    threads: int | None = None  # torch intra-op threads; None: the machine's cores
+
+    def check(self) -> None:
+        """The one unsafe combination: a token-less service reachable from other machines."""
+        if not 0 < self.port < 65536:
+            raise ServeError(f"--port: must be in 1..65535, got {self.port}")
+        if self.max_tokens < 1:
+            raise ServeError(f"--max-tokens: must be >= 1, got {self.max_tokens}")
+        if self.max_batch < 1:
+            raise ServeError(f"--max-batch: must be >= 1, got {self.max_batch}")
+        if self.reload_interval < 0:
+            raise ServeError(f"--reload-interval: must be >= 0, got {self.reload_interval}")
+        if self.token is None and not self.insecure and not is_loopback(self.host):
+            raise ServeError(
+                f"--host {self.host}: no API token is set, so the service binds only to "
+                f"loopback; set {TOKEN_ENV} (or --token-file), or pass --insecure"
+            )
+
+    @property
+    def batching(self) -> bool:
+        return self.max_batch > 1
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def read_token(token_file: Path | None) -> str | None:
+    """The bearer token: the file's first line when given, else the environment; empty: none."""
+    if token_file is not None:
+        try:
+            text = Path(token_file).read_text().strip()
+        except OSError as err:
+            raise ServeError(f"--token-file {token_file}: cannot read it ({err.strerror})") from err
+        if not text:
+            raise ServeError(f"--token-file {token_file}: the file is empty")
+        return text.splitlines()[0].strip()
+    return os.environ.get(TOKEN_ENV, "").strip() or None
+
+
+def parse_lms(pairs: tuple[str, ...]) -> dict[str, str]:
+    """`name=location` pairs of --lm."""
+    out: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, location = pair.partition("=")
+        if not sep or not name.strip() or not location.strip():
+            raise ServeError(f"--lm {pair!r}: expected NAME=DIRECTORY (or NAME=models:/...)")
+        location = location.strip()
+        if "://" not in location and not location.startswith("models:/"):
+            folder = Path(location).expanduser()
+            if not folder.is_dir():
+                raise ServeError(f"--lm {pair}: no such model directory")
+            location = str(folder.resolve())
+        out[name.strip()] = location
+    return out

@@ -1,0 +1,127 @@
+"""A slot holds what one name serves: a registry task's model by alias, or a fixed model
+(a directory). It loads a new version in the background and swaps it in with one assignment:
+a request takes `slot.current` once at its start and finishes on that model, so requests in
+flight are never cut; a failed load keeps the old model and is shown in /ready and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from reprolab.serve.errors import ApiError
+from reprolab.serve.metrics import Metrics
+
+FIXED = "local"  # the version name of a model given by directory
+
+
+@dataclass(frozen=True)
+class Loaded:
+    version: str
+    run_id: str | None
+    source: str
+    loaded_at: str
+    model: Any
+
+
+class Slot:
+    def __init__(
+        self,
+        name: str,
+        load: Callable[[str], Any],
+        metrics: Metrics,
+        alias: str | None = None,
+        location: str | None = None,
+        workload: str | None = None,
+    ) -> None:
+        """A registry task (`alias`) or a fixed model (`location`)."""
+        self.name, self.alias, self.location, self.workload = name, alias, location, workload
+        self._load, self._metrics = load, metrics
+        self.current: Loaded | None = None
+        self.error: str | None = None
+        self.checked_at: float | None = None
+        self._refreshing = asyncio.Lock()
+
+    @property
+    def watched(self) -> bool:
+        return self.alias is not None
+
+    def require(self) -> Loaded:
+        """The model to answer with now; 503 while the first load has not finished."""
+        loaded = self.current
+        if loaded is None:
+            why = f" (last error: {self.error})" if self.error else ""
+            raise ApiError(503, f"{self.name}: the model is still loading{why}")
+        return loaded
+
+    def _target(self) -> tuple[str, str | None, str]:
+        """(version, run id, source URI) the alias points at now, or the fixed location."""
+        if self.alias is None:
+            return FIXED, None, str(self.location)
+        from mlflow.exceptions import MlflowException
+
+        from reprolab.core.tracking import client
+
+        try:
+            version = client().get_model_version_by_alias(self.name, self.alias)
+        except MlflowException as err:
+            raise LookupError(f"models:/{self.name}@{self.alias}: {_first_line(err)}") from err
+        return str(version.version), version.run_id, f"models:/{self.name}/{version.version}"
+
+    async def refresh(self, force: bool = False) -> str:
+        """Load what the alias points at if it is not what we serve: 'loaded', 'unchanged' or
+        'failed' (then `error` says why and the old model stays)."""
+        async with self._refreshing:
+            self.checked_at = time.time()
+            try:
+                version, run_id, source = await asyncio.to_thread(self._target)
+                current = self.current
+                if current is not None and current.version == version and not force:
+                    return "unchanged"
+                model = await asyncio.to_thread(self._load, source)
+            except Exception as err:  # any failure keeps the model we have
+                self.error = _first_line(err)
+                self._metrics.reloads.labels(self.name, "failed").inc()
+                return "failed"
+            old = self.current
+            self.current = Loaded(version, run_id, source, _now(), model)
+            self.error = None
+            self._metrics.reloads.labels(self.name, "ok").inc()
+            self._metrics.serving(
+                self.name, self.alias or FIXED, None if old is None else old.version, version
+            )
+            return "loaded"
+
+    def describe(self) -> dict[str, Any]:
+        loaded = self.current
+        return {
+            "task": self.name,
+            "alias": self.alias,
+            "version": None if loaded is None else loaded.version,
+            "run_id": None if loaded is None else loaded.run_id,
+            "source": self.location if loaded is None else loaded.source,
+            "loaded_at": None if loaded is None else loaded.loaded_at,
+            "ready": loaded is not None,
+            "error": self.error,
+        }
+
+
+async def watch(slots: list[Slot], interval: float) -> None:
+    """Check every watched alias each `interval` seconds, and retry failed first loads."""
+    while True:
+        await asyncio.sleep(interval)
+        for slot in slots:
+            if slot.watched or slot.current is None:
+                await slot.refresh()
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return (text.splitlines()[0][:300] if text else "") or type(err).__name__

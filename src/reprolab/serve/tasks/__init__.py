@@ -1,0 +1,74 @@
+"""One adapter per workload: the typed request and answer of a task's predict route, how its
+model loads, and how a request becomes a prediction. `reprolab.serve.tasks.<workload>` is
+found by the workload's name (the one the params entries carry); a workload without a module
+here has no predict route."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import import_module
+from typing import Any, Protocol, runtime_checkable
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict
+
+MAX_ITEMS = 1024  # rows, texts or plants in one request
+
+
+class Served(BaseModel):
+    """What every answer carries: which task and model version answered."""
+
+    task: str
+    version: str
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@runtime_checkable
+class TaskAdapter(Protocol):
+    Request: type[BaseModel]
+    Response: type[Served]
+
+    def load(self, uri: str) -> Any:
+        """The model at `uri` (a models:/ URI or a directory), ready to predict."""
+
+    def predict(self, model: Any, request: Any) -> dict[str, Any]:
+        """The answer's fields (without task and version)."""
+
+
+@runtime_checkable
+class RowAdapter(TaskAdapter, Protocol):
+    """A per-row model: requests can be concatenated into one call (micro-batching)."""
+
+    def to_frame(self, request: Any) -> pd.DataFrame: ...
+
+    def run(self, model: Any, frame: pd.DataFrame) -> Sequence[Any]:
+        """One output per row of `frame`."""
+
+    def respond(self, request: Any, outputs: Sequence[Any]) -> dict[str, Any]: ...
+
+
+@runtime_checkable
+class ImageAdapter(TaskAdapter, Protocol):
+    """A task that also takes an uploaded image file (multipart) instead of base64 JSON."""
+
+    def segment(self, model: Any, data: bytes, overlay: bool) -> dict[str, Any]: ...
+
+
+def adapter_for(workload: str, task: str, params: Any, settings: Any) -> TaskAdapter | None:
+    """The adapter of `workload` for `task`; None when the workload has no predict route."""
+    try:
+        module = import_module(f"{__name__}.{workload}")
+    except ModuleNotFoundError as err:
+        if err.name != f"{__name__}.{workload}":
+            raise
+        return None
+    return module.adapter(task, params, settings)
+
+
+def load_pyfunc(uri: str) -> Any:
+    from reprolab.core import saving
+
+    return saving.load_predictor(uri)

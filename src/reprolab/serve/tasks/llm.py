@@ -1,0 +1,85 @@
+"""llm-sft: a prompt (or an instruction, rendered in the fine-tune's template) → text. The
+same model answers the OpenAI-compatible routes under the task's name."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, model_validator
+
+from reprolab.serve.lm_engine import LanguageModel
+from reprolab.serve.tasks import Served, Strict, load_pyfunc
+
+MAX_PROMPT = 100_000  # characters; the model's context decides the real limit
+Text = Annotated[str, Field(max_length=MAX_PROMPT)]
+
+
+class Sampling(Strict):
+    max_tokens: int | None = Field(None, ge=1, le=32_768)
+    temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
+    top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
+    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    stop: list[Annotated[str, Field(max_length=256)]] | None = Field(None, max_length=4)
+
+
+class LlmRequest(Sampling):
+    prompt: Text | None = Field(None, description="raw text to continue")
+    instruction: Text | None = Field(None, description="an instruction, in the model's template")
+    input: Text = Field("", description="context for the instruction")
+
+    @model_validator(mode="after")
+    def _one_prompt(self) -> LlmRequest:
+        if (self.prompt is None) == (self.instruction is None):
+            raise ValueError("give exactly one of prompt and instruction")
+        return self
+
+
+class Usage(Strict):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class LlmResponse(Served):
+    text: str
+    finish_reason: str
+    usage: Usage
+
+
+class LlmAdapter:
+    Request = LlmRequest
+    Response = LlmResponse
+
+    def __init__(self, task: str, cap: int) -> None:
+        self.task, self.cap = task, cap
+
+    def load(self, uri: str) -> LanguageModel:
+        return LanguageModel.from_pyfunc(self.task, load_pyfunc(uri))
+
+    def predict(self, model: LanguageModel, request: LlmRequest) -> dict[str, Any]:
+        if request.instruction is not None:
+            prompt = model.render_instruction(request.instruction, request.input)
+            where = "instruction"
+        else:
+            prompt, where = request.prompt or "", "prompt"
+        job = model.job(
+            prompt,
+            request.max_tokens,
+            request.temperature,
+            request.top_p,
+            request.seed,
+            request.stop,
+            where,
+            self.cap,
+        )
+        text = model.complete(job)
+        usage = {
+            "prompt_tokens": job.prompt_tokens,
+            "completion_tokens": job.generated,
+            "total_tokens": job.prompt_tokens + job.generated,
+        }
+        return {"text": text, "finish_reason": job.finish_reason, "usage": usage}
+
+
+def adapter(task: str, params: Any, settings: Any) -> LlmAdapter:
+    return LlmAdapter(task, settings.max_tokens)

@@ -1,0 +1,63 @@
+"""wine-quality: rows of the 11 physicochemical inputs and `is_red` → quality grades."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any
+
+import numpy as np
+import pandas as pd
+from pydantic import ConfigDict, Field, create_model
+
+from reprolab.serve.tasks import MAX_ITEMS, Served, Strict, load_pyfunc
+from reprolab.workloads.wine.data import FEATURES
+
+UPPER = {"pH": 14.0, "is_red": 1.0, "density": 2.0}
+
+
+def _field(name: str) -> Any:
+    bound = Field(ge=0, le=UPPER.get(name, 1e6), allow_inf_nan=False, alias=name)
+    return Annotated[float, bound], ...
+
+
+WineRow = create_model(
+    "WineRow",
+    __config__=ConfigDict(extra="forbid", populate_by_name=True),
+    **{name.replace(" ", "_"): _field(name) for name in FEATURES},
+)
+WineRow.__doc__ = "One wine: the UCI inputs by their dataset names; is_red is 1 (red) or 0."
+
+
+class WineRequest(Strict):
+    rows: list[WineRow] = Field(min_length=1, max_length=MAX_ITEMS)  # type: ignore[valid-type]
+
+
+class WineResponse(Served):
+    grades: list[float] = Field(description="predicted quality, one per row (3-9 scale)")
+
+
+class WineAdapter:
+    Request = WineRequest
+    Response = WineResponse
+
+    def load(self, uri: str) -> Any:
+        return load_pyfunc(uri)
+
+    def to_frame(self, request: WineRequest) -> pd.DataFrame:
+        rows = [row.model_dump(by_alias=True) for row in request.rows]
+        return pd.DataFrame(rows, columns=FEATURES, dtype=float)
+
+    def run(self, model: Any, frame: pd.DataFrame) -> Sequence[float]:
+        out = model.predict(frame)
+        values = out.iloc[:, 0] if isinstance(out, pd.DataFrame) else out
+        return np.asarray(values, dtype=float).ravel().tolist()
+
+    def respond(self, request: WineRequest, outputs: Sequence[float]) -> dict[str, Any]:
+        return {"grades": [float(v) for v in outputs]}
+
+    def predict(self, model: Any, request: WineRequest) -> dict[str, Any]:
+        return self.respond(request, self.run(model, self.to_frame(request)))
+
+
+def adapter(task: str, params: Any, settings: Any) -> WineAdapter:
+    return WineAdapter()

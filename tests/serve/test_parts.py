@@ -1,0 +1,154 @@
+"""The service's parts without a server: settings, error paths, the micro-batcher, stop
+strings and the shared/exclusive lock of a language model."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+from reprolab.serve.errors import field_path
+from reprolab.serve.metrics import Metrics, _task_of
+from reprolab.serve.settings import ServeError, ServeSettings, parse_lms, read_token
+
+
+def test_settings_refuse_a_public_host_without_token():
+    with pytest.raises(ServeError, match="REPROLAB_API_TOKEN"):
+        ServeSettings(host="0.0.0.0").check()
+    ServeSettings(host="0.0.0.0", token="t").check()
+    ServeSettings(host="0.0.0.0", insecure=True).check()
+    ServeSettings(host="::1").check()
+    with pytest.raises(ServeError, match="--max-batch"):
+        ServeSettings(max_batch=0).check()
+
+
+def test_token_from_file_or_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPROLAB_API_TOKEN", " env-token ")
+    assert read_token(None) == "env-token"
+    path = tmp_path / "token"
+    path.write_text("file-token\n")
+    assert read_token(path) == "file-token"
+    path.write_text("")
+    with pytest.raises(ServeError, match="empty"):
+        read_token(path)
+    with pytest.raises(ServeError, match="cannot read"):
+        read_token(tmp_path / "missing")
+
+
+def test_lm_pairs(tmp_path):
+    assert parse_lms((f"minit={tmp_path}",)) == {"minit": str(tmp_path.resolve())}
+    assert parse_lms(("x=models:/llm-sft@champion",)) == {"x": "models:/llm-sft@champion"}
+    with pytest.raises(ServeError, match="NAME=DIRECTORY"):
+        parse_lms(("minit",))
+    with pytest.raises(ServeError, match="no such model directory"):
+        parse_lms((f"m={tmp_path / 'nope'}",))
+
+
+def test_field_paths_and_route_tasks():
+    assert field_path(("body", "rows", 0, "fixed acidity")) == "rows[0].fixed acidity"
+    assert field_path(("query", "task")) == "task"
+    assert _task_of("/v1/tasks/wine-quality/predict") == "wine-quality"
+    assert _task_of("/v1/tasks/{task}/predict") == ""
+    assert _task_of("/metrics") == ""
+
+
+class Doubling:
+    """A per-row adapter whose model doubles `x`; rows with x < 0 make it fail."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def run(self, model, frame: pd.DataFrame) -> list[float]:
+        self.calls.append(len(frame))
+        if (frame["x"] < 0).any():
+            raise ValueError("negative")
+        return (frame["x"] * model).tolist()
+
+
+def test_micro_batches_join_requests_and_keep_failures_apart():
+    from reprolab.serve.batching import MicroBatcher
+
+    adapter = Doubling()
+
+    async def scenario():
+        batcher = MicroBatcher("t", adapter, max_batch=8, max_wait_s=0.05, metrics=Metrics())
+        frames = [pd.DataFrame({"x": [float(i), float(i)]}) for i in range(4)]
+        bad = pd.DataFrame({"x": [-1.0]})
+        results = await asyncio.gather(
+            *(batcher.run(2, f) for f in frames), batcher.run(2, bad), return_exceptions=True
+        )
+        other = await batcher.run(3, frames[1])  # another model version: its own batch
+        await batcher.close()
+        return results, other
+
+    results, other = asyncio.run(scenario())
+    assert results[:4] == [[0.0, 0.0], [2.0, 2.0], [4.0, 4.0], [6.0, 6.0]]
+    assert isinstance(results[4], ValueError)
+    assert adapter.calls[0] == 9  # all five requests in one call, then each alone
+    assert other == [3.0, 3.0]
+
+
+class FakeLM:
+    """A LanguageModel whose 'generation' yields fixed pieces."""
+
+    def __init__(self, pieces: list[str]) -> None:
+        from reprolab.serve.lm_engine import LanguageModel
+
+        self.lm = LanguageModel.__new__(LanguageModel)
+        self.lm._pieces = self._pieces  # type: ignore[method-assign]
+        self.pieces = pieces
+
+    def _pieces(self, job):
+        for piece in self.pieces:
+            if job.cancel.is_set():
+                return
+            job.generated += 1
+            yield piece
+
+
+@pytest.mark.parametrize(
+    ("stops", "text", "reason"),
+    [
+        ([], "Hello world. Bye", "length"),
+        (["."], "Hello world", "stop"),
+        (["wor", "Bye"], "Hello ", "stop"),
+        (["ld. B"], "Hello wor", "stop"),  # a stop that spans pieces
+        (["zzz"], "Hello world. Bye", "length"),
+    ],
+)
+def test_stop_strings_cut_the_text(stops, text, reason):
+    from reprolab.lm.generation import Sampling
+    from reprolab.serve.lm_engine import Job
+
+    fake = FakeLM(["Hel", "lo ", "wor", "ld.", " By", "e"])
+    job = Job(ids=[1, 2], sampling=Sampling(max_new_tokens=6), stops=stops)
+    pieces = list(fake.lm.stream(job))
+    assert "".join(pieces) == text and job.finish_reason == reason
+
+
+def test_seeded_sampling_holds_the_model_alone():
+    from reprolab.serve.lm_engine import SharedLock
+
+    lock, inside, peak = SharedLock(), [0], [0]
+
+    def shared() -> None:
+        lock.acquire(False)
+        inside[0] += 1
+        peak[0] = max(peak[0], inside[0])
+        time.sleep(0.05)
+        inside[0] -= 1
+        lock.release(False)
+
+    lock.acquire(True)  # an exclusive holder keeps shared ones out
+    threads = [threading.Thread(target=shared) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.05)
+    assert inside[0] == 0
+    lock.release(True)
+    for t in threads:
+        t.join()
+    assert peak[0] >= 2  # shared holders run side by side

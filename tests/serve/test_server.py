@@ -1,0 +1,374 @@
+"""`reprolab serve` over real HTTP (uvicorn on a free loopback port) against a real MLflow
+store of tiny models: every task's predict route, auth, the official `openai` client
+(streamed and not), bad input as 4xx with the field named, metrics, and a champion promoted
+while a client keeps sending requests."""
+
+from __future__ import annotations
+
+import base64
+import io
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+from tests.serve.conftest import start_server
+
+WINE_ROW = {
+    "fixed acidity": 7.4,
+    "volatile acidity": 0.7,
+    "citric acid": 0.0,
+    "residual sugar": 1.9,
+    "chlorides": 0.076,
+    "free sulfur dioxide": 11.0,
+    "total sulfur dioxide": 34.0,
+    "density": 0.9978,
+    "pH": 3.51,
+    "sulphates": 0.56,
+    "alcohol": 9.4,
+    "is_red": 1.0,
+}
+
+
+def post(server, path: str, body=None, **kwargs) -> httpx.Response:
+    headers = {**server.headers, **kwargs.pop("headers", {})}
+    return httpx.post(server.url + path, json=body, headers=headers, timeout=60, **kwargs)
+
+
+def png(height: int = 40, width: int = 48) -> bytes:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rgb = (rng.random((height, width, 3)) * 60).astype(np.uint8)
+    rgb[10:20, 10:22] = 220  # a bright nucleus
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------- each task
+
+
+def test_tasks_lists_every_model_with_its_version(server):
+    answer = httpx.get(server.url + "/v1/tasks", headers=server.headers).json()
+    by_task = {m["task"]: m for m in answer["tasks"]}
+    assert {
+        "wine-quality",
+        "nsmc-sentiment",
+        "nuclei-segmentation",
+        "pid-control",
+        "llm-sft",
+    } <= set(by_task)
+    wine = by_task["wine-quality"]
+    assert wine["alias"] == "champion" and wine["version"] == "1" and wine["ready"]
+    assert wine["run_id"] and wine["loaded_at"].endswith("Z")
+    assert by_task["minit"]["alias"] is None  # a fixed directory, not watched
+
+
+def test_wine_rows_give_grades(server):
+    answer = post(server, "/v1/tasks/wine-quality/predict", {"rows": [WINE_ROW, WINE_ROW]})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["task"] == "wine-quality" and body["version"] == "1"
+    assert len(body["grades"]) == 2 and 0 < body["grades"][0] < 12
+    assert body["grades"][0] == pytest.approx(body["grades"][1])
+
+
+def test_sentiment_texts_give_labels_and_probabilities(server):
+    texts = ["정말 재밌어요 최고", "너무 지루하다 별로", "   "]
+    body = post(server, "/v1/tasks/nsmc-sentiment/predict", {"texts": texts}).json()
+    first, _, empty = body["predictions"]
+    assert first["text"] == texts[0] and first["label"] in ("negative", "positive")
+    assert sum(first["probs"].values()) == pytest.approx(1.0)
+    assert first["confidence"] == pytest.approx(max(first["probs"].values()))
+    assert empty["label"] is None and "empty" in empty["note"]
+
+
+def test_nuclei_image_gives_an_rle_mask_from_json_or_upload(server):
+    image = png()
+    as_json = post(
+        server,
+        "/v1/tasks/nuclei-segmentation/predict",
+        {"image": base64.b64encode(image).decode(), "overlay": True},
+    ).json()
+    assert (as_json["width"], as_json["height"]) == (48, 40)
+    assert 0 <= as_json["foreground_fraction"] <= 1
+    runs = [int(v) for v in as_json["rle"].split()]
+    assert len(runs) % 2 == 0 and sum(runs[1::2]) == round(as_json["foreground_fraction"] * 48 * 40)
+    from PIL import Image
+
+    overlay = Image.open(io.BytesIO(base64.b64decode(as_json["overlay_png"])))
+    assert overlay.size == (48, 40)
+    upload = httpx.post(
+        server.url + "/v1/tasks/nuclei-segmentation/predict/image",
+        files={"image": ("cells.png", image, "image/png")},
+        headers=server.headers,
+        timeout=60,
+    ).json()
+    assert upload["rle"] == as_json["rle"] and upload["overlay_png"] is None
+
+
+def test_pid_plant_gives_gains_and_simulated_iae(server):
+    plants = [
+        {"kind": "fopdt", "gain": 1.5, "delay": 0.5, "time_constant": 3.0},
+        {"kind": "integrating", "gain": 0.2, "delay": 0.4},
+    ]
+    body = post(server, "/v1/tasks/pid-control/predict", {"plants": plants}).json()
+    assert len(body["results"]) == 2
+    for result in body["results"]:
+        assert min(result["kp"], result["ki"], result["kd"]) >= 0
+        assert result["diverged"] or result["iae"] > 0
+
+
+def test_llm_prompt_and_instruction_give_text(server):
+    body = post(server, "/v1/tasks/llm-sft/predict", {"prompt": "How do I", "max_tokens": 3}).json()
+    assert isinstance(body["text"], str) and body["usage"]["completion_tokens"] <= 3
+    assert body["finish_reason"] in ("stop", "length")
+    both = post(server, "/v1/tasks/llm-sft/predict", {"prompt": "a", "instruction": "b"})
+    assert both.status_code == 422 and "exactly one" in both.json()["error"]["message"]
+
+
+# ---------------------------------------------------------------- auth
+
+
+def test_token_is_required_except_for_health_and_ready(server):
+    assert httpx.get(server.url + "/health").status_code == 200
+    assert httpx.get(server.url + "/ready").status_code == 200
+    missing = httpx.get(server.url + "/v1/tasks")
+    assert missing.status_code == 401 and missing.headers["www-authenticate"] == "Bearer"
+    wrong = httpx.get(server.url + "/v1/tasks", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 403
+    assert httpx.get(server.url + "/metrics").status_code == 401
+    assert httpx.get(server.url + "/v1/tasks", headers=server.headers).status_code == 200
+
+
+def test_no_token_means_loopback_only():
+    result = subprocess.run(
+        [sys.executable, "-m", "reprolab", "serve", "--host", "0.0.0.0"],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin"},
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "REPROLAB_API_TOKEN" in result.stderr and "--insecure" in result.stderr
+
+
+# ---------------------------------------------------------------- bad requests
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/v1/tasks/wine-quality/predict", {"rows": [{**WINE_ROW, "pH": "acid"}]}, "rows[0].pH"),
+        ("/v1/tasks/wine-quality/predict", {"rows": [{**WINE_ROW, "alcohol": -1}]}, "alcohol"),
+        ("/v1/tasks/wine-quality/predict", {"rows": []}, "rows"),
+        ("/v1/tasks/nsmc-sentiment/predict", {"texts": [3]}, "texts[0]"),
+        (
+            "/v1/tasks/pid-control/predict",
+            {"plants": [{"kind": "x", "gain": 1, "delay": 1}]},
+            "kind",
+        ),
+        ("/v1/tasks/nuclei-segmentation/predict", {"image": "not base64!"}, "image"),
+        (
+            "/v1/tasks/nuclei-segmentation/predict",
+            {"image": base64.b64encode(b"plain text").decode()},
+            "image",
+        ),
+        ("/v1/completions", {"model": "minit", "prompt": "the", "temperature": 9}, "temperature"),
+    ],
+)
+def test_bad_input_is_422_naming_the_field(server, path, body, field):
+    answer = post(server, path, body)
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert field in error["message"] and error["code"] == 422
+    assert "\n" not in error["message"]
+
+
+def test_unknown_task_or_model_is_404_and_body_limits_are_413(server):
+    assert post(server, "/v1/tasks/nope/predict", {}).status_code == 404
+    gone = post(server, "/v1/completions", {"model": "gpt-9", "prompt": "x"})
+    assert gone.status_code == 404 and "minit" in gone.json()["error"]["message"]
+    huge = post(server, "/v1/tasks/nsmc-sentiment/predict", {"texts": ["x" * 9000] * 2000})
+    assert huge.status_code == 413 and huge.json()["error"]["code"] == 413
+    too_long = post(
+        server, "/v1/completions", {"model": "llm-sft", "prompt": "Hi", "max_tokens": 32768}
+    )
+    assert too_long.status_code == 400 and "context" in too_long.json()["error"]["message"]
+
+
+# ---------------------------------------------------------------- OpenAI compatibility
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    import openai
+
+    return openai.OpenAI(base_url=server.url + "/v1", api_key=server.token, max_retries=0)
+
+
+def test_openai_client_lists_and_completes(client):
+    assert {m.id for m in client.models.list()} == {"llm-sft", "minit"}
+    done = client.completions.create(model="minit", prompt="the ", max_tokens=5, temperature=0)
+    assert done.choices[0].finish_reason in ("stop", "length")
+    assert done.usage.prompt_tokens == 4 and done.usage.completion_tokens <= 5
+    again = client.completions.create(model="minit", prompt="the ", max_tokens=5, temperature=0)
+    assert again.choices[0].text == done.choices[0].text  # greedy is deterministic
+
+
+def test_openai_client_streams_with_usage(client):
+    whole = client.completions.create(model="minit", prompt="the ", max_tokens=6, temperature=0)
+    stream = client.completions.create(
+        model="minit",
+        prompt="the ",
+        max_tokens=6,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].text for c in chunks if c.choices)
+    assert text == whole.choices[0].text
+    assert chunks[-1].usage.completion_tokens == whole.usage.completion_tokens
+
+
+def test_openai_chat_streamed_and_not(client):
+    messages = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+    done = client.chat.completions.create(
+        model="llm-sft", messages=messages, max_tokens=4, temperature=0
+    )
+    assert done.choices[0].message.role == "assistant"
+    assert done.usage.total_tokens == done.usage.prompt_tokens + done.usage.completion_tokens
+    stream = client.chat.completions.create(
+        model="llm-sft", messages=messages, max_tokens=4, temperature=0, stream=True
+    )
+    pieces = [c.choices[0].delta.content or "" for c in stream if c.choices]
+    assert "".join(pieces) == done.choices[0].message.content
+
+
+def test_stop_and_seed_are_honoured(client):
+    free = client.completions.create(model="minit", prompt="the ", max_tokens=8, temperature=0)
+    text = free.choices[0].text
+    if len(text) >= 3:
+        stop = text[2:4]
+        cut = client.completions.create(
+            model="minit", prompt="the ", max_tokens=8, temperature=0, stop=[stop]
+        )
+        assert cut.choices[0].text == text[: text.find(stop)]
+        assert cut.choices[0].finish_reason == "stop"
+    sampled = [
+        client.completions.create(
+            model="minit", prompt="the ", max_tokens=8, temperature=1.0, seed=7
+        )
+        .choices[0]
+        .text
+        for _ in range(2)
+    ]
+    assert sampled[0] == sampled[1]
+
+
+# ---------------------------------------------------------------- metrics, hot swap
+
+
+def test_metrics_count_requests_and_tokens(server, client):
+    post(server, "/v1/tasks/wine-quality/predict", {"rows": [WINE_ROW]})
+    client.completions.create(model="minit", prompt="the ", max_tokens=3, temperature=0)
+    text = httpx.get(server.url + "/metrics", headers=server.headers).text
+    assert (
+        'reprolab_http_requests_total{route="/v1/tasks/wine-quality/predict",status="200",'
+        'task="wine-quality"}' in text
+    )
+    assert 'reprolab_model_info{alias="champion",task="wine-quality",version="1"} 1.0' in text
+    assert 'reprolab_time_to_first_token_seconds_count{model="minit"}' in text
+    assert 'reprolab_generation_tokens_total{model="minit"}' in text
+    assert 'reprolab_model_reloads_total{result="ok",task="wine-quality"}' in text
+
+
+def test_promoting_a_version_swaps_it_in_without_failed_requests(
+    served_store, params_file_module, server
+):
+    """Runs last in this module: it moves wine's champion."""
+    seen: list[tuple[int, str | None]] = []
+    stop = threading.Event()
+
+    def hammer() -> None:
+        with httpx.Client(headers=server.headers, timeout=30) as http:
+            while not stop.is_set():
+                r = http.post(
+                    server.url + "/v1/tasks/wine-quality/predict", json={"rows": [WINE_ROW]}
+                )
+                seen.append((r.status_code, r.json().get("version")))
+
+    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(1.0)
+        promoted = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "reprolab",
+                "registry",
+                "promote",
+                "wine-quality",
+                served_store.wine_v2,
+                "--reason",
+                "hot-swap test",
+                "--force",
+                "--params",
+                str(params_file_module),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=params_file_module.parent,
+            env={**__import__("os").environ, "MLFLOW_TRACKING_URI": served_store.tracking_uri},
+            timeout=120,
+        )
+        assert promoted.returncode == 0, promoted.stderr
+        deadline = time.time() + 60
+        while time.time() < deadline and not any(v == served_store.wine_v2 for _, v in seen[-5:]):
+            time.sleep(0.2)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert seen and all(status == 200 for status, _ in seen), {s for s, _ in seen}
+    versions = [v for _, v in seen]
+    assert versions[0] == "1" and versions[-1] == served_store.wine_v2
+    switch = versions.index(served_store.wine_v2)
+    assert set(versions[switch:]) == {served_store.wine_v2}  # no flapping back
+    tasks = httpx.get(server.url + "/v1/tasks", headers=server.headers).json()["tasks"]
+    assert next(t for t in tasks if t["task"] == "wine-quality")["version"] == served_store.wine_v2
+
+
+def test_a_failed_load_keeps_the_old_model(served_store, params_file, tmp_path):
+    """The alias moves to a version that cannot load: the old model keeps answering, and
+    /ready, /v1/tasks and the metrics say what failed."""
+    import mlflow
+
+    empty = tmp_path / "not-a-model"
+    empty.mkdir()
+    (empty / "README").write_text("no MLmodel here")
+    with start_server(
+        served_store, params_file, "--task", "wine-quality", "--reload-interval", "0"
+    ) as srv:
+        before = post(srv, "/v1/tasks/wine-quality/predict", {"rows": [WINE_ROW]}).json()
+        registry = mlflow.MlflowClient(tracking_uri=served_store.tracking_uri)
+        broken = registry.create_model_version("wine-quality", source=empty.as_uri())
+        registry.set_registered_model_alias("wine-quality", "champion", broken.version)
+        reloaded = post(srv, "/admin/reload").json()
+        assert reloaded["results"]["wine-quality"] == "failed"
+        after = post(srv, "/v1/tasks/wine-quality/predict", {"rows": [WINE_ROW]})
+        assert after.status_code == 200 and after.json()["version"] == before["version"]
+        ready = httpx.get(srv.url + "/ready").json()
+        state = next(m for m in ready["models"] if m["task"] == "wine-quality")
+        assert ready["ready"] and state["error"] and state["version"] == before["version"]
+        metrics = httpx.get(srv.url + "/metrics", headers=srv.headers).text
+        assert 'reprolab_model_reloads_total{result="failed",task="wine-quality"} 1.0' in metrics
