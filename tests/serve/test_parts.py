@@ -152,3 +152,13 @@ def test_seeded_sampling_holds_the_model_alone():
     for t in threads:
         t.join()
     assert peak[0] >= 2  # shared holders run side by side
+
+
+def test_the_dashboard_reads_the_metrics_the_service_exports():
+    from tests.project.test_deploy_compose import METRICS
+
+    exported = {}
+    for family in Metrics().registry.collect():
+        name = family.name + ("_total" if family.type == "counter" else "")
+        exported[name] = family.type
+    assert exported == METRICS

@@ -197,9 +197,13 @@ def test_unknown_task_or_model_is_404_and_body_limits_are_413(server):
     huge = post(server, "/v1/tasks/nsmc-sentiment/predict", {"texts": ["x" * 9000] * 2000})
     assert huge.status_code == 413 and huge.json()["error"]["code"] == 413
     too_long = post(
-        server, "/v1/completions", {"model": "llm-sft", "prompt": "Hi", "max_tokens": 32768}
+        server, "/v1/completions", {"model": "llm-sft", "prompt": "Hi", "max_tokens": 1000}
     )
     assert too_long.status_code == 400 and "context" in too_long.json()["error"]["message"]
+    capped = post(
+        server, "/v1/completions", {"model": "minit", "prompt": "the", "max_tokens": 5000}
+    )
+    assert capped.status_code == 400 and "at most 1024" in capped.json()["error"]["message"]
 
 
 # ---------------------------------------------------------------- OpenAI compatibility
@@ -292,60 +296,55 @@ def test_metrics_count_requests_and_tokens(server, client):
 def test_promoting_a_version_swaps_it_in_without_failed_requests(
     served_store, params_file_module, server
 ):
-    """Runs last in this module: it moves wine's champion."""
-    seen: list[tuple[int, str | None]] = []
+    """Runs last in this module: it moves wine's champion. Three clients send requests one
+    after another while a person promotes version 2 with the CLI."""
+    import os
+
+    v2 = served_store.wine_v2
+    seen: list[list[tuple[int, str | None]]] = [[], [], []]
     stop = threading.Event()
 
-    def hammer() -> None:
+    def hammer(mine: list) -> None:
         with httpx.Client(headers=server.headers, timeout=30) as http:
             while not stop.is_set():
                 r = http.post(
                     server.url + "/v1/tasks/wine-quality/predict", json={"rows": [WINE_ROW]}
                 )
-                seen.append((r.status_code, r.json().get("version")))
+                mine.append((r.status_code, r.json().get("version")))
 
-    threads = [threading.Thread(target=hammer) for _ in range(3)]
+    threads = [threading.Thread(target=hammer, args=(mine,)) for mine in seen]
     for t in threads:
         t.start()
     try:
         time.sleep(1.0)
         promoted = subprocess.run(
             [
-                sys.executable,
-                "-m",
-                "reprolab",
-                "registry",
-                "promote",
-                "wine-quality",
-                served_store.wine_v2,
-                "--reason",
-                "hot-swap test",
-                "--force",
-                "--params",
-                str(params_file_module),
+                *(sys.executable, "-m", "reprolab", "registry", "promote", "wine-quality", v2),
+                *("--reason", "hot-swap test", "--force", "--params", str(params_file_module)),
             ],
             capture_output=True,
             text=True,
             cwd=params_file_module.parent,
-            env={**__import__("os").environ, "MLFLOW_TRACKING_URI": served_store.tracking_uri},
+            env={**os.environ, "MLFLOW_TRACKING_URI": served_store.tracking_uri},
             timeout=120,
         )
         assert promoted.returncode == 0, promoted.stderr
         deadline = time.time() + 60
-        while time.time() < deadline and not any(v == served_store.wine_v2 for _, v in seen[-5:]):
+        while time.time() < deadline and not all(m and m[-1][1] == v2 for m in seen):
             time.sleep(0.2)
         time.sleep(0.5)
     finally:
         stop.set()
         for t in threads:
             t.join()
-    assert seen and all(status == 200 for status, _ in seen), {s for s, _ in seen}
-    versions = [v for _, v in seen]
-    assert versions[0] == "1" and versions[-1] == served_store.wine_v2
-    switch = versions.index(served_store.wine_v2)
-    assert set(versions[switch:]) == {served_store.wine_v2}  # no flapping back
+    answers = [a for mine in seen for a in mine]
+    assert answers and all(status == 200 for status, _ in answers), {s for s, _ in answers}
+    for mine in seen:  # each client: the old version, then the new one for good
+        versions = [v for _, v in mine]
+        assert versions[0] == "1" and versions[-1] == v2
+        assert set(versions[versions.index(v2) :]) == {v2}
     tasks = httpx.get(server.url + "/v1/tasks", headers=server.headers).json()["tasks"]
-    assert next(t for t in tasks if t["task"] == "wine-quality")["version"] == served_store.wine_v2
+    assert next(t for t in tasks if t["task"] == "wine-quality")["version"] == v2
 
 
 def test_a_failed_load_keeps_the_old_model(served_store, params_file, tmp_path):

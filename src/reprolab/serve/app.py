@@ -76,6 +76,7 @@ def create_app(settings: ServeSettings, params: Any = None) -> FastAPI:
 
         params = load_params(settings.params_path)
     metrics = Metrics()
+    load = _one_at_a_time()
     slots: dict[str, Slot] = {}
     adapters: dict[str, TaskAdapter] = {}
     lm_names: set[str] = set()
@@ -86,17 +87,19 @@ def create_app(settings: ServeSettings, params: Any = None) -> FastAPI:
                 raise ServeError(f"--task {task}: workload {workload!r} has no predict route")
             continue
         adapters[task] = adapter
-        slots[task] = Slot(task, adapter.load, metrics, alias=settings.alias, workload=workload)
+        slots[task] = Slot(
+            task, load(adapter.load), metrics, alias=settings.alias, workload=workload
+        )
         if workload == "llm":
             lm_names.add(task)
     for name, location in settings.lms.items():
         if name in slots:
             raise ServeError(f"--lm {name}: the name is a registry task's; choose another")
 
-        def load(uri: str, name: str = name) -> LanguageModel:
+        def load_lm(uri: str, name: str = name) -> LanguageModel:
             return LanguageModel.from_pyfunc(name, load_pyfunc(uri))
 
-        slots[name] = Slot(name, load, metrics, location=location)
+        slots[name] = Slot(name, load(load_lm), metrics, location=location)
         lm_names.add(name)
 
     batchers = {
@@ -207,6 +210,9 @@ def _predict_route(
     api: APIRouter, task: str, slot: Slot, adapter: TaskAdapter, batcher: MicroBatcher | None
 ) -> None:
     Req, Resp = adapter.Request, adapter.Response
+    # a model that answers in well under a millisecond runs on the event loop: handing it to
+    # a worker thread would cost more than the prediction
+    inline = getattr(adapter, "inline", False)
 
     async def predict(body: Req, request: Request) -> JSONResponse:  # type: ignore[valid-type]
         request.scope["reprolab.task"] = task
@@ -214,6 +220,8 @@ def _predict_route(
         if batcher is not None:
             frame = adapter.to_frame(body)
             answer = adapter.respond(body, await batcher.run(loaded.model, frame))
+        elif inline:
+            answer = adapter.predict(loaded.model, body)
         else:
             answer = await run_in_threadpool(adapter.predict, loaded.model, body)
         return JSONResponse({"task": task, "version": loaded.version, **answer})
@@ -249,6 +257,24 @@ def _predict_route(
             tags=["tasks"],
             operation_id=f"predict_image_{task.replace('-', '_')}",
         )
+
+
+def _one_at_a_time():
+    """Loads run in background threads, one at a time: transformers builds a model under a
+    process-wide meta-device context, so two loads side by side can leave one of them with
+    weights that hold no data."""
+    import threading
+
+    lock = threading.Lock()
+
+    def wrap(load):
+        def locked(uri: str):
+            with lock:
+                return load(uri)
+
+        return locked
+
+    return wrap
 
 
 def _quiet() -> None:

@@ -69,9 +69,12 @@ class LanguageModel:
     @classmethod
     def from_pyfunc(cls, name: str, pyfunc: Any) -> LanguageModel:
         """From a loaded causal-LM pyfunc (lm.pyfunc or the LoRA fine-tune's wrapper)."""
+        from reprolab.core.train.setup import device
+
         inner = pyfunc.unwrap_python_model()
         meta = dict(getattr(inner, "meta", {}) or {})
-        return cls(name, inner.model, inner.tokenizer, dict(inner.defaults), meta)
+        model = inner.model.to(device())  # a GPU when torch finds one
+        return cls(name, model, inner.tokenizer, dict(inner.defaults), meta)
 
     # ------------------------------------------------------------ prompts
 

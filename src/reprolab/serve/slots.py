@@ -6,6 +6,7 @@ flight are never cut; a failed load keeps the old model and is shown in /ready a
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from reprolab.serve.errors import ApiError
 from reprolab.serve.metrics import Metrics
 
 FIXED = "local"  # the version name of a model given by directory
+log = logging.getLogger("uvicorn.error")  # printed the way uvicorn prints its own
 
 
 @dataclass(frozen=True)
@@ -84,16 +86,23 @@ class Slot:
                 model = await asyncio.to_thread(self._load, source)
             except Exception as err:  # any failure keeps the model we have
                 self.error = _first_line(err)
+                log.warning(
+                    "%s: load failed, keeping %s: %s", self.name, self._serving(), self.error
+                )
                 self._metrics.reloads.labels(self.name, "failed").inc()
                 return "failed"
             old = self.current
             self.current = Loaded(version, run_id, source, _now(), model)
             self.error = None
             self._metrics.reloads.labels(self.name, "ok").inc()
+            log.info("%s: serving version %s (%s)", self.name, version, source)
             self._metrics.serving(
                 self.name, self.alias or FIXED, None if old is None else old.version, version
             )
             return "loaded"
+
+    def _serving(self) -> str:
+        return "nothing yet" if self.current is None else f"version {self.current.version}"
 
     def describe(self) -> dict[str, Any]:
         loaded = self.current

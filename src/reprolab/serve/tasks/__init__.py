@@ -72,3 +72,12 @@ def load_pyfunc(uri: str) -> Any:
     from reprolab.core import saving
 
     return saving.load_predictor(uri)
+
+
+def unchecked(pyfunc: Any) -> Any:
+    """The pyfunc's own predict without MLflow's per-call input-schema enforcement, for a
+    route whose pydantic model already checks the same columns and types: for a small model
+    that check costs more than the prediction (0.77 ms against 0.19 ms for the wine MLP).
+    Falls back to the checked `predict` when the wrapper is not where MLflow keeps it."""
+    impl = getattr(pyfunc, "_model_impl", None)
+    return impl if callable(getattr(impl, "predict", None)) else pyfunc

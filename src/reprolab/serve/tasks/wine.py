@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from pydantic import ConfigDict, Field, create_model
 
-from reprolab.serve.tasks import MAX_ITEMS, Served, Strict, load_pyfunc
+from reprolab.serve.tasks import MAX_ITEMS, Served, Strict, load_pyfunc, unchecked
 from reprolab.workloads.wine.data import FEATURES
 
 UPPER = {"pH": 14.0, "is_red": 1.0, "density": 2.0}
@@ -20,10 +20,11 @@ def _field(name: str) -> Any:
     return Annotated[float, bound], ...
 
 
+FIELDS = [name.replace(" ", "_") for name in FEATURES]  # python names, in model order
 WineRow = create_model(
     "WineRow",
     __config__=ConfigDict(extra="forbid", populate_by_name=True),
-    **{name.replace(" ", "_"): _field(name) for name in FEATURES},
+    **{field: _field(name) for field, name in zip(FIELDS, FEATURES, strict=True)},
 )
 WineRow.__doc__ = "One wine: the UCI inputs by their dataset names; is_red is 1 (red) or 0."
 
@@ -39,13 +40,14 @@ class WineResponse(Served):
 class WineAdapter:
     Request = WineRequest
     Response = WineResponse
+    inline = True  # about 0.2 ms a row for the MLP, the forest or the boosted trees
 
     def load(self, uri: str) -> Any:
-        return load_pyfunc(uri)
+        return unchecked(load_pyfunc(uri))
 
     def to_frame(self, request: WineRequest) -> pd.DataFrame:
-        rows = [row.model_dump(by_alias=True) for row in request.rows]
-        return pd.DataFrame(rows, columns=FEATURES, dtype=float)
+        values = np.array([[getattr(row, f) for f in FIELDS] for row in request.rows], dtype=float)
+        return pd.DataFrame(values, columns=FEATURES)
 
     def run(self, model: Any, frame: pd.DataFrame) -> Sequence[float]:
         out = model.predict(frame)
