@@ -21,7 +21,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl
 TORCH_VERSION := $(shell sed -n 's/^torch==\([^ ;]*\).*/\1/p' requirements.lock)
 
 .PHONY: ALWAYS help setup setup-gpu doctor repro wine nuclei smoke test test-fast lint format \
-  review sweep ui serve tag bench bench-llm llm clean clean-all lock remote-s3 push pull exp-push \
+  review sweep ui serve tag bench bench-serve bench-llm llm clean clean-all lock remote-s3 push pull exp-push \
   mlflow-server
 
 help: ## list the targets
@@ -122,6 +122,9 @@ tag: setup ## annotated git tag for TASK's champion (or RUN=id), e.g. nuclei-v1.
 
 bench: setup ## speed benchmarks: candidate vs baseline ratios measured in the same run
 	python -m reprolab.ops.bench
+
+bench-serve: setup ## reprolab serve vs mlflow models serve (wine req/s, p99), NSMC, LLM [BENCH_ARGS=]
+	python -m reprolab.ops.bench_serve $(BENCH_ARGS)
 
 BENCH_ARGS ?=
 bench-llm: setup ## LLM latency/throughput/memory, fp32/bf16/4-bit, base vs merged LoRA (docs/llm.md)
