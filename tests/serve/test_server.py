@@ -132,6 +132,25 @@ def test_llm_prompt_and_instruction_give_text(server):
     assert both.status_code == 422 and "exactly one" in both.json()["error"]["message"]
 
 
+def test_openapi_types_each_task_route(server):
+    schema = httpx.get(server.url + "/openapi.json").json()
+    refs = {
+        path: op["post"]["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+        for path, op in schema["paths"].items()
+        if path.startswith("/v1/tasks/") and path.endswith("/predict")
+    }
+    assert refs == {
+        "/v1/tasks/wine-quality/predict": "#/components/schemas/WineRequest",
+        "/v1/tasks/nsmc-sentiment/predict": "#/components/schemas/SentimentRequest",
+        "/v1/tasks/nuclei-segmentation/predict": "#/components/schemas/NucleiRequest",
+        "/v1/tasks/pid-control/predict": "#/components/schemas/ControlRequest",
+        "/v1/tasks/llm-sft/predict": "#/components/schemas/LlmRequest",
+    }
+    wine_row = schema["components"]["schemas"]["WineRow"]["properties"]
+    assert "fixed acidity" in wine_row and wine_row["pH"]["maximum"] == 14
+    assert httpx.get(server.url + "/docs").status_code == 200
+
+
 # ---------------------------------------------------------------- auth
 
 
