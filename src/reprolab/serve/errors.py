@@ -90,6 +90,14 @@ def install(app: FastAPI) -> None:
         # a model's own check of its input (an empty prompt, an image it cannot read)
         return error_response(422, str(exc).splitlines()[0])
 
+    @app.exception_handler(Exception)
+    async def server_error(request: Request, exc: Exception) -> JSONResponse:
+        # a bug, not bad input: logged with its traceback, answered in the same shape
+        import logging
+
+        logging.getLogger("uvicorn.error").exception("%s %s", request.method, request.url.path)
+        return error_response(500, f"internal error ({type(exc).__name__}); see the server log")
+
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "error"
