@@ -66,6 +66,7 @@ def test_tasks_lists_every_model_with_its_version(server):
     wine = by_task["wine-quality"]
     assert wine["alias"] == "champion" and wine["version"] == "1" and wine["ready"]
     assert wine["run_id"] and wine["loaded_at"].endswith("Z")
+    assert wine["metric"] == {"name": "rmse", "valid": None, "test": None}  # untagged here
     assert by_task["minit"]["alias"] is None  # a fixed directory, not watched
 
 

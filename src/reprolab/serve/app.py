@@ -29,6 +29,12 @@ from reprolab.serve.tasks import ImageAdapter, RowAdapter, TaskAdapter, adapter_
 SETTINGS_ENV = "REPROLAB_SERVE_SETTINGS"  # how `--workers N` hands settings to each worker
 
 
+class Metric(BaseModel):
+    name: str
+    valid: float | None
+    test: float | None
+
+
 class ModelState(BaseModel):
     task: str
     alias: str | None
@@ -36,6 +42,7 @@ class ModelState(BaseModel):
     run_id: str | None
     source: str | None
     loaded_at: str | None
+    metric: Metric | None = None
     ready: bool
     error: str | None
 
@@ -88,7 +95,12 @@ def create_app(settings: ServeSettings, params: Any = None) -> FastAPI:
             continue
         adapters[task] = adapter
         slots[task] = Slot(
-            task, load(adapter.load), metrics, alias=settings.alias, workload=workload
+            task,
+            load(adapter.load),
+            metrics,
+            alias=settings.alias,
+            workload=workload,
+            gate=params.registry[task],
         )
         if workload == "llm":
             lm_names.add(task)

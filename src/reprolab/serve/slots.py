@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ class Loaded:
     source: str
     loaded_at: str
     model: Any
+    tags: dict[str, str]
 
 
 class Slot:
@@ -38,9 +40,12 @@ class Slot:
         alias: str | None = None,
         location: str | None = None,
         workload: str | None = None,
+        gate: Any = None,
     ) -> None:
-        """A registry task (`alias`) or a fixed model (`location`)."""
+        """A registry task (`alias`, and its `gate`: params' registry.<task>) or a fixed
+        model (`location`)."""
         self.name, self.alias, self.location, self.workload = name, alias, location, workload
+        self.gate = gate
         self._load, self._metrics = load, metrics
         self.current: Loaded | None = None
         self.error: str | None = None
@@ -59,10 +64,11 @@ class Slot:
             raise ApiError(503, f"{self.name}: the model is still loading{why}")
         return loaded
 
-    def _target(self) -> tuple[str, str | None, str]:
-        """(version, run id, source URI) the alias points at now, or the fixed location."""
+    def _target(self) -> tuple[str, str | None, str, dict[str, str]]:
+        """(version, run id, source URI, tags) the alias points at now, or the fixed
+        location."""
         if self.alias is None:
-            return FIXED, None, str(self.location)
+            return FIXED, None, str(self.location), {}
         from mlflow.exceptions import MlflowException
 
         from reprolab.core.tracking import client
@@ -71,7 +77,8 @@ class Slot:
             version = client().get_model_version_by_alias(self.name, self.alias)
         except MlflowException as err:
             raise LookupError(f"models:/{self.name}@{self.alias}: {_first_line(err)}") from err
-        return str(version.version), version.run_id, f"models:/{self.name}/{version.version}"
+        source = f"models:/{self.name}/{version.version}"
+        return str(version.version), version.run_id, source, dict(version.tags or {})
 
     async def refresh(self, force: bool = False) -> str:
         """Load what the alias points at if it is not what we serve: 'loaded', 'unchanged' or
@@ -79,7 +86,7 @@ class Slot:
         async with self._refreshing:
             self.checked_at = time.time()
             try:
-                version, run_id, source = await asyncio.to_thread(self._target)
+                version, run_id, source, tags = await asyncio.to_thread(self._target)
                 current = self.current
                 if current is not None and current.version == version and not force:
                     return "unchanged"
@@ -92,7 +99,7 @@ class Slot:
                 self._metrics.reloads.labels(self.name, "failed").inc()
                 return "failed"
             old = self.current
-            self.current = Loaded(version, run_id, source, _now(), model)
+            self.current = Loaded(version, run_id, source, _now(), model, tags)
             self.error = None
             self._metrics.reloads.labels(self.name, "ok").inc()
             log.info("%s: serving version %s (%s)", self.name, version, source)
@@ -100,6 +107,20 @@ class Slot:
                 self.name, self.alias or FIXED, None if old is None else old.version, version
             )
             return "loaded"
+
+    def _metric(self, tags: dict[str, str]) -> dict[str, Any] | None:
+        """The registry metric the version was gated on (validation), and its test score."""
+        if self.gate is None:
+            return None
+        from reprolab.core.registry_store import metric_key
+        from reprolab.core.tracking import TAG
+
+        def value(split: str) -> float | None:
+            raw = tags.get(TAG + metric_key(self.gate, split))
+            number = None if raw is None else float(raw)
+            return number if number is not None and math.isfinite(number) else None
+
+        return {"name": self.gate.metric, "valid": value("valid"), "test": value("test")}
 
     def _serving(self) -> str:
         return "nothing yet" if self.current is None else f"version {self.current.version}"
@@ -113,6 +134,7 @@ class Slot:
             "run_id": None if loaded is None else loaded.run_id,
             "source": self.location if loaded is None else loaded.source,
             "loaded_at": None if loaded is None else loaded.loaded_at,
+            "metric": None if loaded is None else self._metric(loaded.tags),
             "ready": loaded is not None,
             "error": self.error,
         }
