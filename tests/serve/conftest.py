@@ -109,6 +109,15 @@ class _TrackingUri:
             os.environ["MLFLOW_TRACKING_URI"] = self.previous_env
 
 
+@pytest.fixture
+def on_store(served_store) -> Iterator[ServedStore]:
+    """MLflow pointed at the served store for one test. Setting MLFLOW_TRACKING_URI alone is
+    not enough once any earlier test has called mlflow.set_tracking_uri: the module-level URI
+    outranks the variable."""
+    with _TrackingUri(served_store.tracking_uri):
+        yield served_store
+
+
 def register(client, experiment_id: str, task: str, case: Case) -> str:
     """`case`'s saved model logged by a run of its own and registered as a version of `task`,
     as reprolab's registry does; the version's number."""

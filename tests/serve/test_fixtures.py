@@ -12,10 +12,9 @@ from tests.tiny_models import WINE_FEATURES
 TASKS = {"wine-quality", "nsmc-sentiment", "nuclei-segmentation", "pid-control", "llm-sft"}
 
 
-def test_every_champion_loads_by_alias_and_predicts(served_store, monkeypatch):
+def test_every_champion_loads_by_alias_and_predicts(served_store, on_store):
     import mlflow
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", served_store.tracking_uri)
     assert set(served_store.champions) == TASKS
     for task in sorted(TASKS):
         model = mlflow.pyfunc.load_model(f"models:/{task}@{CHAMPION}")
@@ -31,10 +30,9 @@ def test_every_champion_loads_by_alias_and_predicts(served_store, monkeypatch):
         assert champion.tags["reprolab.model"] == served_store.champions[task].name
 
 
-def test_wine_has_a_second_version_without_alias(served_store, monkeypatch):
+def test_wine_has_a_second_version_without_alias(served_store, on_store):
     import mlflow
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", served_store.tracking_uri)
     client = mlflow.MlflowClient()
     v2 = client.get_model_version("wine-quality", served_store.wine_v2)
     assert served_store.wine_v2 == "2" and not v2.aliases
@@ -50,11 +48,15 @@ def test_wine_has_a_second_version_without_alias(served_store, monkeypatch):
 
 
 def test_the_store_leaves_the_tests_own_tracking_uri_alone(served_store, tmp_path):
+    import os
+
     import mlflow
 
     from reprolab.workloads.wine.data import FEATURES
 
-    assert mlflow.get_tracking_uri() == f"sqlite:///{tmp_path / 'mlflow.db'}"  # isolated_stores
+    # isolated_stores' URI is this test's; the served store's stays out of mlflow's state
+    assert os.environ["MLFLOW_TRACKING_URI"] == f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert mlflow.get_tracking_uri() != served_store.tracking_uri
     assert WINE_FEATURES == FEATURES
 
 
