@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from reprolab.workloads.wine.data import FEATURES as WINE_FEATURES
+
 GREEDY = {"max_new_tokens": 5, "temperature": 0.0}
 
 
@@ -53,22 +55,6 @@ def wine_rf(root: Path) -> Case:
     )
     workloads.build(params, 0).fit(split, split).save(root / "wine-rf", input_example=X.head(5))
     return Case("wine-rf", root / "wine-rf", wrapper=False)
-
-
-WINE_FEATURES = [
-    "fixed acidity",
-    "volatile acidity",
-    "citric acid",
-    "residual sugar",
-    "chlorides",
-    "free sulfur dioxide",
-    "total sulfur dioxide",
-    "density",
-    "pH",
-    "sulphates",
-    "alcohol",
-    "is_red",
-]
 
 
 def wine_frame(n: int, seed: int = 0) -> pd.DataFrame:

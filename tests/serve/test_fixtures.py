@@ -52,12 +52,9 @@ def test_the_store_leaves_the_tests_own_tracking_uri_alone(served_store, tmp_pat
 
     import mlflow
 
-    from reprolab.workloads.wine.data import FEATURES
-
     # isolated_stores' URI is this test's; the served store's stays out of mlflow's state
     assert os.environ["MLFLOW_TRACKING_URI"] == f"sqlite:///{tmp_path / 'mlflow.db'}"
     assert mlflow.get_tracking_uri() != served_store.tracking_uri
-    assert WINE_FEATURES == FEATURES
 
 
 def test_a_failed_start_raises_with_the_log(served_store, params_file):

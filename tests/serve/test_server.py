@@ -16,22 +16,8 @@ import httpx
 import numpy as np
 import pytest
 
+from reprolab.ops.bench_serve import WINE_ROW
 from tests.serve.conftest import start_server
-
-WINE_ROW = {
-    "fixed acidity": 7.4,
-    "volatile acidity": 0.7,
-    "citric acid": 0.0,
-    "residual sugar": 1.9,
-    "chlorides": 0.076,
-    "free sulfur dioxide": 11.0,
-    "total sulfur dioxide": 34.0,
-    "density": 0.9978,
-    "pH": 3.51,
-    "sulphates": 0.56,
-    "alcohol": 9.4,
-    "is_red": 1.0,
-}
 
 
 def post(server, path: str, body=None, **kwargs) -> httpx.Response:

@@ -99,7 +99,6 @@ def create_app(settings: ServeSettings, params: Any = None) -> FastAPI:
             load(adapter.load),
             metrics,
             alias=settings.alias,
-            workload=workload,
             gate=params.registry[task],
         )
         if workload == "llm":

@@ -39,12 +39,11 @@ class Slot:
         metrics: Metrics,
         alias: str | None = None,
         location: str | None = None,
-        workload: str | None = None,
         gate: Any = None,
     ) -> None:
         """A registry task (`alias`, and its `gate`: params' registry.<task>) or a fixed
         model (`location`)."""
-        self.name, self.alias, self.location, self.workload = name, alias, location, workload
+        self.name, self.alias, self.location = name, alias, location
         self.gate = gate
         self._load, self._metrics = load, metrics
         self.current: Loaded | None = None

@@ -76,7 +76,7 @@ class NucleiAdapter:
         from reprolab.workloads.nuclei import images
 
         rgb = self.check(data)
-        row = model.predict(pd.DataFrame({"image": [images.encode_png(rgb)]})).iloc[0]
+        row = model.predict(pd.DataFrame({"image": [data]})).iloc[0]
         mask = images.text_to_mask(row["mask"])
         answer: dict[str, Any] = {
             "width": int(row["width"]),
