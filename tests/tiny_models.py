@@ -144,7 +144,7 @@ def nsmc_models(root: Path) -> list[Case]:
     return [cases[0], Case("nsmc-ensemble", root / "nsmc-ensemble")]
 
 
-def _png(rgb: np.ndarray) -> bytes:
+def png_bytes(rgb: np.ndarray) -> bytes:
     import io
 
     from PIL import Image
@@ -162,7 +162,7 @@ def nuclei_unet(root: Path) -> Case:
     rgbs = pairs.rgb()
     spec = unet_params(base_width=4, batch_size=4, max_steps=6, eval_every=6, warmup_steps=2)
     model = workloads.build(spec, 0).fit(pairs, pairs)
-    model.save(root / "nuclei-unet", input_example=pd.DataFrame({"image": [_png(rgbs[0])]}))
+    model.save(root / "nuclei-unet", input_example=pd.DataFrame({"image": [png_bytes(rgbs[0])]}))
     return Case("nuclei-unet", root / "nuclei-unet")
 
 

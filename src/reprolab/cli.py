@@ -97,16 +97,14 @@ def history(task: str, params_path: str) -> None:
 
 
 def _moved(task: str, spec, events: list[str]) -> None:
-    """Print the events and rewrite the task's registry files, so that `dvc repro` reruns
-    the stages that use the champion (infer@, report)."""
-    from reprolab.core.layout import registry_file
-    from reprolab.pipeline.register import refresh
+    """Print the events and rewrite the task's registry files."""
+    from reprolab.ops.registry_files import rewrite
 
     for event in events:
         click.echo(event)
-    if registry_file(task).parent.is_dir():
-        refresh(task, spec)
-        click.echo(f"{registry_file(task)} rewritten: `dvc repro` brings predictions in line")
+    note = rewrite(task, spec)
+    if note:
+        click.echo(note)
 
 
 @main.command()
@@ -384,6 +382,18 @@ def doctor() -> None:
 @click.option("--threads", type=int, help="torch threads (default: every core).")
 @click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
 @click.option("--access-log", is_flag=True, help="Log every request.")
+@click.option(
+    "--ui/--no-ui",
+    default=True,
+    show_default=True,
+    help="The web page at /ui (one worker only: its sessions live in the process).",
+)
+@click.option(
+    "--mlflow-ui",
+    default="http://127.0.0.1:5000",
+    show_default=True,
+    help="The MLflow UI the page's run links open (`make ui`); empty: no links.",
+)
 @params_option
 def serve(
     host: str,
@@ -401,11 +411,13 @@ def serve(
     threads: int | None,
     workers: int,
     access_log: bool,
+    ui: bool,
+    mlflow_ui: str,
     params_path: str,
 ) -> None:
     """Serve every task's model by alias over HTTP (typed predict routes, OpenAI-compatible
-    LLM routes, /metrics), swapping in a new version when the alias moves. The API token
-    comes from REPROLAB_API_TOKEN or --token-file."""
+    LLM routes, /metrics) and a web page at /ui, swapping in a new version when the alias
+    moves. The API token comes from REPROLAB_API_TOKEN or --token-file."""
     with user_errors():
         from pathlib import Path
 
@@ -426,7 +438,11 @@ def serve(
             max_wait_ms=max_wait_ms,
             max_tokens=max_tokens,
             threads=threads,
+            ui=ui and workers == 1,
+            mlflow_ui=mlflow_ui.strip() or None,
         )
+        if ui and workers > 1:
+            click.echo("serve: --workers > 1 serves the API only (the web page needs one worker)")
         settings.check()
         from reprolab.serve.app import run
 

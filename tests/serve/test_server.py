@@ -84,6 +84,9 @@ def test_nuclei_image_gives_an_rle_mask_from_json_or_upload(server):
     ).json()
     assert (as_json["width"], as_json["height"]) == (48, 40)
     assert 0 <= as_json["foreground_fraction"] <= 1
+    assert as_json["objects"] >= 0 and (as_json["objects"] > 0) == (
+        as_json["foreground_fraction"] > 0
+    )
     runs = [int(v) for v in as_json["rle"].split()]
     assert len(runs) % 2 == 0 and sum(runs[1::2]) == round(as_json["foreground_fraction"] * 48 * 40)
     from PIL import Image
@@ -109,6 +112,31 @@ def test_pid_plant_gives_gains_and_simulated_iae(server):
     for result in body["results"]:
         assert min(result["kp"], result["ki"], result["kd"]) >= 0
         assert result["diverged"] or result["iae"] > 0
+
+
+def test_pid_compare_and_trajectory_add_baselines_and_step_responses(server):
+    plant = {"kind": "fopdt", "gain": 1.5, "delay": 0.8, "time_constant": 3.0}
+    body = post(
+        server,
+        "/v1/tasks/pid-control/predict",
+        {"plants": [plant, plant], "compare": True, "trajectory": True},
+    ).json()
+    first, second = body["results"]
+    assert set(first["baselines"]) == {"ziegler_nichols", "simc"}
+    zn = first["baselines"]["ziegler_nichols"]
+    assert zn["kp"] > 0 and (zn["diverged"] or zn["iae"] > 0)
+    response = first["response"]
+    assert set(response["y"]) == {"pidnet", "ziegler_nichols", "simc"}
+    assert 50 <= len(response["t"]) <= 300 and response["t"][0] == 0
+    assert all(len(y) == len(response["t"]) for y in response["y"].values())
+    assert first == second  # the same plant twice: the same loops
+    plain = post(server, "/v1/tasks/pid-control/predict", {"plants": [plant]}).json()
+    assert plain["results"][0]["baselines"] is None and plain["results"][0]["response"] is None
+    assert plain["results"][0]["iae"] == pytest.approx(first["iae"])
+    many = post(
+        server, "/v1/tasks/pid-control/predict", {"plants": [plant] * 17, "trajectory": True}
+    )
+    assert many.status_code == 422 and "at most 16 plants" in many.json()["error"]["message"]
 
 
 def test_llm_prompt_and_instruction_give_text(server):

@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from reprolab.serve import errors, openai_api
+from reprolab.serve import errors, experiments, openai_api, registry_api
 from reprolab.serve.auth import bearer
 from reprolab.serve.batching import MicroBatcher
 from reprolab.serve.errors import ERROR_RESPONSES, ApiError, BodyLimit
@@ -39,6 +39,7 @@ class ModelState(BaseModel):
     task: str
     alias: str | None
     version: str | None
+    model: str | None = None
     run_id: str | None
     source: str | None
     loaded_at: str | None
@@ -86,6 +87,7 @@ def create_app(settings: ServeSettings, params: Any = None) -> FastAPI:
     load = _one_at_a_time()
     slots: dict[str, Slot] = {}
     adapters: dict[str, TaskAdapter] = {}
+    workloads: dict[str, str] = {}
     lm_names: set[str] = set()
     for task, workload in served_tasks(params, settings.tasks).items():
         adapter = adapter_for(workload, task, params, settings)
@@ -93,7 +95,7 @@ def create_app(settings: ServeSettings, params: Any = None) -> FastAPI:
             if task in settings.tasks:
                 raise ServeError(f"--task {task}: workload {workload!r} has no predict route")
             continue
-        adapters[task] = adapter
+        adapters[task], workloads[task] = adapter, workload
         slots[task] = Slot(
             task,
             load(adapter.load),
@@ -214,6 +216,16 @@ def create_app(settings: ServeSettings, params: Any = None) -> FastAPI:
         ),
         tags=["openai"],
     )
+    app.include_router(
+        registry_api.router(lambda: slots, params, settings.mlflow_ui), dependencies=guard
+    )
+    app.include_router(
+        experiments.router(settings.params_path.resolve().parent), dependencies=guard
+    )
+    if settings.ui:
+        from reprolab.serve import ui
+
+        ui.mount(app, settings, params, workloads, sorted(lm_names))
     return app
 
 

@@ -36,6 +36,8 @@ class ServeSettings:
     max_image_pixels: int = 4096 * 4096
     max_tokens: int = 1024  # new tokens one LLM request may ask for
     threads: int | None = None  # torch intra-op threads; None: the machine's cores
+    ui: bool = True  # the web page at /ui
+    mlflow_ui: str | None = None  # where the page's run links point (`make ui`'s address)
 
     def check(self) -> None:
         """The one unsafe combination: a token-less service reachable from other machines."""
@@ -52,6 +54,12 @@ class ServeSettings:
                 f"--host {self.host}: no API token is set, so the service binds only to "
                 f"loopback; set {TOKEN_ENV} (or --token-file), or pass --insecure"
             )
+
+    @property
+    def loopback_url(self) -> str:
+        """How the service reaches itself (the web page calls the API over HTTP)."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     @property
     def batching(self) -> bool:

@@ -130,6 +130,7 @@ class Slot:
             "task": self.name,
             "alias": self.alias,
             "version": None if loaded is None else loaded.version,
+            "model": None if loaded is None else loaded.tags.get("reprolab.model"),
             "run_id": None if loaded is None else loaded.run_id,
             "source": self.location if loaded is None else loaded.source,
             "loaded_at": None if loaded is None else loaded.loaded_at,

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from reprolab.serve.errors import ApiError
 from reprolab.serve.tasks import MAX_ITEMS, Served, Strict, load_pyfunc
@@ -27,17 +27,46 @@ class PlantIn(Strict):
     natural_frequency: Positive = 1.0
 
 
+MAX_TRAJECTORIES = 16  # plants whose step responses one request may ask for
+TRAJECTORY_POINTS = 300  # samples per returned step response
+DIVERGED = 1e6  # |y| past this is shown as a gap (setpoint 1)
+
+
 class ControlRequest(Strict):
     plants: list[PlantIn] = Field(min_length=1, max_length=MAX_ITEMS)
+    compare: bool = Field(False, description="also simulate Ziegler–Nichols and SIMC gains")
+    trajectory: bool = Field(
+        False, description=f"also return the step responses (at most {MAX_TRAJECTORIES} plants)"
+    )
+
+    @model_validator(mode="after")
+    def _few_trajectories(self) -> ControlRequest:
+        if self.trajectory and len(self.plants) > MAX_TRAJECTORIES:
+            raise ValueError(
+                f"trajectory: at most {MAX_TRAJECTORIES} plants per request, got {len(self.plants)}"
+            )
+        return self
 
 
-class Tuned(Strict):
+class LoopResult(Strict):
     kp: float
     ki: float
     kd: float
     iae: float | None = Field(description="integral of |error| over the simulated loop")
     overshoot: float | None = Field(description="percent")
     diverged: bool
+
+
+class StepResponse(Strict):
+    t: list[float] = Field(description="seconds; setpoint step at 0, load disturbance later")
+    y: dict[str, list[float | None]] = Field(
+        description="plant output under each tuner's gains; null where the loop diverged"
+    )
+
+
+class Tuned(LoopResult):
+    baselines: dict[str, LoopResult] | None = Field(None, description="when compare is set")
+    response: StepResponse | None = Field(None, description="when trajectory is set")
 
 
 class ControlResponse(Served):
@@ -69,20 +98,33 @@ class ControlAdapter:
         return pd.DataFrame(rows)
 
     def run(self, model: Any, frame: pd.DataFrame) -> Sequence[dict]:
+        from reprolab.workloads.control.data import GAINS, features_of
+
+        plants = _plants(frame)
+        gains = np.asarray(model.predict(features_of(plants, self.loop))[GAINS], dtype=float)
+        return self._simulate(plants, gains)[0]
+
+    def respond(self, request: ControlRequest, outputs: Sequence[dict]) -> dict[str, Any]:
+        results = [dict(o) for o in outputs]
+        if request.compare or request.trajectory:
+            self._detail(request, results)
+        return {"results": results}
+
+    def predict(self, model: Any, request: ControlRequest) -> dict[str, Any]:
+        return self.respond(request, self.run(model, self.to_frame(request)))
+
+    def _simulate(self, plants: list, gains: np.ndarray) -> tuple[list[dict], Any]:
+        """Each plant's closed loop under its row of `gains`, as the evaluate stage runs it."""
         import torch
 
         from reprolab.workloads.control import metrics, simulate
-        from reprolab.workloads.control.data import GAINS, features_of
-        from reprolab.workloads.control.plants import Plant
+        from reprolab.workloads.control.data import GAINS
 
-        plants = [Plant(**row) for row in frame.to_dict(orient="records")]
-        gains = np.asarray(model.predict(features_of(plants, self.loop))[GAINS], dtype=float)
         with torch.no_grad():
             traj = simulate.closed_loop(simulate.batch(plants, self.loop), torch.tensor(gains))
         per = metrics.per_plant(traj, self.loop.dt, self.loop.disturbance_step)
-        bad = simulate.diverged(traj).tolist()
         out = []
-        for i, diverged in enumerate(bad):
+        for i, diverged in enumerate(simulate.diverged(traj).tolist()):
             iae, over = float(per["iae"][i]), float(per["overshoot"][i])
             ok = not diverged and np.isfinite(iae) and np.isfinite(over)
             out.append(
@@ -93,13 +135,42 @@ class ControlAdapter:
                     "diverged": not ok,
                 }
             )
-        return out
+        return out, traj
 
-    def respond(self, request: ControlRequest, outputs: Sequence[dict]) -> dict[str, Any]:
-        return {"results": list(outputs)}
+    def _detail(self, request: ControlRequest, results: list[dict]) -> None:
+        """Baseline tuners' loops and the step responses, added to `results` in place."""
+        from reprolab.workloads.control import tuning
+        from reprolab.workloads.control.data import GAINS, features_of
 
-    def predict(self, model: Any, request: ControlRequest) -> dict[str, Any]:
-        return self.respond(request, self.run(model, self.to_frame(request)))
+        plants = _plants(self.to_frame(request))
+        tuners = {"pidnet": np.array([[r[g] for g in GAINS] for r in results], dtype=float)}
+        if request.compare:
+            feats = features_of(plants, self.loop)
+            tuners["ziegler_nichols"] = tuning.ziegler_nichols(feats)
+            tuners["simc"] = tuning.simc(feats)
+        names = list(tuners)
+        n = len(plants)
+        loops, traj = self._simulate(plants * len(names), np.concatenate(list(tuners.values())))
+        stride = max(1, int(np.ceil(traj.t.numel() / TRAJECTORY_POINTS)))
+        t = traj.t[::stride].tolist()
+        for i, result in enumerate(results):
+            if request.compare:
+                result["baselines"] = {
+                    name: loops[k * n + i] for k, name in enumerate(names) if name != "pidnet"
+                }
+            if request.trajectory:
+                y = {name: _finite(traj.y[k * n + i, ::stride]) for k, name in enumerate(names)}
+                result["response"] = {"t": t, "y": y}
+
+
+def _finite(values: Any) -> list[float | None]:
+    return [v if np.isfinite(v) and abs(v) < DIVERGED else None for v in values.tolist()]
+
+
+def _plants(frame: pd.DataFrame) -> list:
+    from reprolab.workloads.control.plants import Plant
+
+    return [Plant(**row) for row in frame.to_dict(orient="records")]
 
 
 def adapter(task: str, params: Any, settings: Any) -> ControlAdapter:
