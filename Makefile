@@ -21,7 +21,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl
 TORCH_VERSION := $(shell sed -n 's/^torch==\([^ ;]*\).*/\1/p' requirements.lock)
 
 .PHONY: ALWAYS help setup setup-gpu doctor repro wine nuclei smoke test test-fast lint format \
-  review sweep ui serve tag bench bench-serve bench-llm llm clean clean-all lock remote-s3 push pull exp-push \
+  review sweep ui serve screenshots tag bench bench-serve bench-llm llm clean clean-all lock remote-s3 push pull exp-push \
   mlflow-server
 
 help: ## list the targets
@@ -119,6 +119,10 @@ VERSION ?=
 RUN ?=
 tag: setup ## annotated git tag for TASK's champion (or RUN=id), e.g. nuclei-v1.0-dice93
 	reprolab tag $(TASK) $(if $(VERSION),--version $(VERSION)) $(if $(RUN),--run-id $(RUN))
+
+SHOTS_URL ?= http://127.0.0.1:$(SERVE_PORT)
+screenshots: setup ## docs/ui/*.png: each tab of a running `make serve` (REPROLAB_API_TOKEN set)
+	python -m reprolab.ops.ui_shots --url $(SHOTS_URL) --out docs/ui
 
 bench: setup ## speed benchmarks: candidate vs baseline ratios measured in the same run
 	python -m reprolab.ops.bench

@@ -14,6 +14,7 @@ from typing import Any
 
 CHROMIUM_ENV = "REPROLAB_CHROMIUM"  # a Chromium binary; default: `chromium` on PATH
 TIMEOUT_MS = 60_000
+EXP_SHOW_TIMEOUT_MS = 300_000  # `dvc exp show -A` reads every commit: a minute on 170 commits
 VIEWPORT = {"width": 1280, "height": 900}
 # records the length of the chat's last answer each time the page changes it
 WATCH_CHAT = """() => {
@@ -148,11 +149,18 @@ def try_nuclei(page: Any, image: Path | None = None, task: str = "nuclei-segment
         page.locator(f"#{task}-image input[type=file]").set_input_files(str(image))
     else:
         page.locator(f"#tab-{task} .gallery-item").first.click()
-    page.locator(f"#{task}-image img").first.wait_for()
+    shown(page, f"#{task}-image img")
     page.click(f"#{task}-go")
     line = wait_value(page, f"{task}-count", "nuclei")
-    page.locator(f"#{task}-overlay img").first.wait_for()
+    shown(page, f"#{task}-overlay img")
     return line
+
+
+def shown(page: Any, selector: str) -> None:
+    """Wait until the image at `selector` has loaded (not a broken link)."""
+    image = page.locator(selector).first
+    image.wait_for()
+    page.wait_for_function("el => el.complete && el.naturalWidth > 0", arg=image.element_handle())
 
 
 def try_pid(page: Any, task: str = "pid-control") -> str:
@@ -219,12 +227,17 @@ def registry_move(
     return outcome.inner_text()
 
 
-def experiments(page: Any) -> str:
-    """Load the experiments table; its text."""
+def experiments(page: Any, all_commits: bool = False, contains: str = "") -> str:
+    """Load the experiments table (of every commit), keep the columns containing
+    `contains`; the table's text."""
     open_tab(page, "Experiments")
+    if all_commits:
+        page.locator("#exp-all input").check()
     page.click("#exp-load")
+    if contains:
+        page.locator("#exp-filter textarea, #exp-filter input").first.fill(contains)
     from playwright.sync_api import expect
 
     table = page.locator("#exp-table")
-    expect(table).to_contain_text("workspace")
+    expect(table).to_contain_text("workspace", timeout=EXP_SHOW_TIMEOUT_MS)
     return table.inner_text()

@@ -147,7 +147,10 @@ async def _registry_call(fn: Callable[..., list[str]], *args: Any, **kwargs: Any
     try:
         return await run_in_threadpool(fn, *args, **kwargs)
     except RegistryError as err:
-        message = str(err).splitlines()[0].replace("--force", "force")
+        message = str(err).splitlines()[0]
+        message = message.replace(
+            "(--force with a --reason to do it anyway)", "(force: true to do it anyway)"
+        )
         status = 404 if ": no version " in message or "no registered model" in message else 409
         raise ApiError(status, message, "version") from err
 

@@ -89,8 +89,10 @@ def _png_cells() -> bytes:
     return png_bytes(rgb)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium_browser() -> Iterator:
+    """Module-scoped: Playwright's sync API keeps an event loop running in this thread until
+    it stops, and later tests call asyncio.run()."""
     if ui_driver.chromium() is None:
         pytest.skip(
             "no Chromium: install Debian's chromium package (.ci/run does) or set "

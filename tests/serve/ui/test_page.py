@@ -55,9 +55,10 @@ def test_promote_and_rollback_move_the_alias_and_the_served_model(signed_in, ser
         signed_in, "wine-quality", "promote", "checked by hand", version=v2, force=True
     )
     assert f"v{v2}: promoted to champion" in outcome and f"served now: v{v2}" in outcome
-    expect(signed_in.locator("#registry-versions")).to_contain_text("champion")
-    expect(signed_in.locator("#registry-history")).to_contain_text(f"{USER} (web page)")
-    expect(signed_in.locator("#registry-reason textarea")).to_have_value("")
+    wait = {"timeout": ui_driver.TIMEOUT_MS}
+    expect(signed_in.locator("#registry-versions")).to_contain_text("champion", **wait)
+    expect(signed_in.locator("#registry-history")).to_contain_text(f"{USER} (web page)", **wait)
+    expect(signed_in.locator("#registry-reason textarea")).to_have_value("", **wait)
     assert f"v{v2}" in ui_driver.served_line_after(signed_in, "wine-quality", v2)
 
     back = ui_driver.registry_move(signed_in, "wine-quality", "rollback", "regression")

@@ -29,18 +29,28 @@ def mount(
 
     from reprolab.serve.ui.client import ApiClient
     from reprolab.serve.ui.page import build, theme
+    from reprolab.serve.ui.tabs.nuclei import example_folders
 
     client = ApiClient(settings.loopback_url, settings.token)
+    shown = [
+        str(folder)
+        for task, workload in workloads.items()
+        if workload == "nuclei"
+        for folder in example_folders(params, task)
+    ]
     blocks = build(client, params, workloads, lms, signed_in=settings.token is not None)
     return gr.mount_gradio_app(
         app,
         blocks,
         path=PATH,
+        # without it an example picked in the page links its file under / instead of /ui
+        root_path=PATH,
         auth=login(settings.token) if settings.token else None,
         auth_message=LOGIN_MESSAGE,
         theme=theme(),
         show_error=True,
         max_file_size=settings.max_body_bytes,
+        allowed_paths=shown,  # the example images; nothing else of the disk
         ssr_mode=False,
     )
 

@@ -10,6 +10,8 @@ import gradio as gr
 from reprolab.serve.ui.client import ApiClient, fail
 from reprolab.serve.ui.common import short
 
+MAX_LABELS = 12
+
 
 def build(client: ApiClient, page: gr.Blocks) -> None:
     gr.Markdown(
@@ -39,8 +41,8 @@ def build(client: ApiClient, page: gr.Blocks) -> None:
         return (
             found,
             gr.update(choices=[short(c) for c in found["columns"]], value=None),
-            gr.update(choices=params, value=params[0] if params else None),
-            gr.update(choices=metrics, value=metrics[0] if metrics else None),
+            gr.update(choices=params, value=most_varied(found, found["params"])),
+            gr.update(choices=metrics, value=most_varied(found, found["metrics"])),
         )
 
     def render(found: dict | None, text: str, key: str | None, desc: bool) -> Any:
@@ -60,6 +62,18 @@ def build(client: ApiClient, page: gr.Blocks) -> None:
         )
     for control in (param, metric):
         control.change(draw, [data, param, metric], plot, api_visibility="private")
+
+
+def most_varied(found: dict, columns: list[str]) -> str | None:
+    """The column with the most distinct numeric values (the one worth plotting first)."""
+    import pandas as pd
+
+    def spread(column: str) -> int:
+        values = pd.to_numeric(pd.Series([r.get(column) for r in found["rows"]]), errors="coerce")
+        return values.nunique()
+
+    best = max(columns, key=spread, default=None)
+    return short(best) if best is not None else None
 
 
 def frame(found: dict, contains: str, sort_by: str | None, descending: bool) -> Any:
@@ -91,8 +105,9 @@ def scatter(found: dict, x: str, y: str) -> Any:
     numeric = pd.to_numeric(points["x"], errors="coerce").notna().all()
     xs = pd.to_numeric(points["x"]) if numeric else points["x"].astype(str)
     ax.scatter(xs, pd.to_numeric(points["y"], errors="coerce"), s=28)
-    for xv, yv, name in zip(xs, points["y"], points["name"], strict=True):
-        ax.annotate(str(name), (xv, yv), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    if len(points) <= MAX_LABELS:  # more names than that only hide the points
+        for xv, yv, name in zip(xs, points["y"], points["name"], strict=True):
+            ax.annotate(str(name), (xv, yv), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     fig.tight_layout()

@@ -17,17 +17,21 @@ EXAMPLES = 4
 SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 
 
-def examples(params: Any, task: str) -> list[str]:
-    """A few images of the task's dataset, where the service runs in the pipeline's folder
-    (data/raw/<dataset>/images); none in a serving container."""
+def example_folders(params: Any, task: str) -> list[Path]:
+    """Where the task's dataset keeps its images when the service runs in the pipeline's
+    folder (data/raw/<dataset>/images); none in a serving container. The page may serve
+    files from these folders, and from nowhere else."""
     from reprolab.core.layout import raw_dir
 
+    datasets = sorted({params.model(m).dataset for m in params.models_of_task(task)})
+    return [(raw_dir(d) / "images").resolve() for d in datasets if (raw_dir(d) / "images").is_dir()]
+
+
+def examples(params: Any, task: str) -> list[str]:
     found: list[str] = []
-    for dataset in sorted({params.model(m).dataset for m in params.models_of_task(task)}):
-        folder = raw_dir(dataset) / "images"
-        if folder.is_dir():
-            files = sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES)
-            found += [str(p.resolve()) for p in files[:EXAMPLES]]
+    for folder in example_folders(params, task):
+        files = sorted(p for p in folder.iterdir() if p.suffix.lower() in SUFFIXES)
+        found += [str(p) for p in files[:EXAMPLES]]
     return found[:EXAMPLES]
 
 
