@@ -3,9 +3,6 @@ data, column names, and the experiments table from a `dvc exp show` answer."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from reprolab.serve.experiments import flatten, table
@@ -62,10 +59,12 @@ def test_login_needs_a_name_and_the_token():
 
 
 def test_the_wine_defaults_are_the_medians_of_the_real_data():
-    mirror = os.environ.get("REPROLAB_DATA_MIRROR", "")
-    folder = Path(mirror) / "wine-quality"
-    if not (folder / "winequality-red.csv").is_file():
+    from tests.conftest import _mirror
+
+    mirror = _mirror()
+    if mirror is None:
         pytest.skip("no data mirror with wine-quality (REPROLAB_DATA_MIRROR)")
+    folder = mirror / "wine-quality"
     import pandas as pd
 
     wines = pd.concat(

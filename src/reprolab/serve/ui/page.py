@@ -46,8 +46,9 @@ def build(
             if models:
                 with gr.Tab("Chat", id="chat", elem_id="tab-chat"):
                     chat.build(client, models, page)
-            with gr.Tab("Registry", id="registry", elem_id="tab-registry"):
-                registry.build(client, list(workloads), page)
+            if workloads:
+                with gr.Tab("Registry", id="registry", elem_id="tab-registry"):
+                    registry.build(client, list(workloads), page)
             with gr.Tab("Experiments", id="experiments", elem_id="tab-experiments"):
                 experiments.build(client, page)
 
