@@ -35,6 +35,7 @@ from reprolab.core.params import (
     ModelBase,
     PosInt,
     RegistryTask,
+    Seed,
     Strict,
     describe,
 )
@@ -113,7 +114,7 @@ class ReportParams(Strict):
 
 
 class Params(Strict):
-    seed: int = 42
+    seed: Seed = 42
     datasets: dict[str, SerializeAsAny[DatasetBase]]
     models: dict[str, SerializeAsAny[ModelBase]] = {}
     pretrain: dict[str, SerializeAsAny[ModelBase]] = {}
@@ -144,6 +145,7 @@ class Params(Strict):
                 problems.append(f"models.{name}.use_hpo: true, but there is no hpo.{name} section")
         for name, study in self.hpo.items():
             problems += _check_space(name, study, self.models.get(name))
+        problems += self._check_registry_metrics()
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -187,6 +189,22 @@ class Params(Strict):
                 elif not needs_base and model.base is not None:
                     problems.append(f"{where}.base: only finetune entries start from a base")
                 problems += self._check_members(where, model)
+        return problems
+
+    def _check_registry_metrics(self) -> list[str]:
+        """The gate's metric must be one the task's evaluation writes (a typo would otherwise
+        show only after every model has trained, as NaN scores no version can pass)."""
+        problems = []
+        for task, spec in self.registry.items():
+            kinds_of = {self.model(m).workload for m in self.models_of_task(task)}
+            produced = sorted(
+                {m for w in kinds_of if w in workloads() for m in getattr(schema(w), "METRICS", ())}
+            )
+            if produced and spec.metric not in produced:
+                problems.append(
+                    f"registry.{task}.metric: {spec.metric!r} is not a metric the task's "
+                    f"evaluation writes, expected one of {produced}"
+                )
         return problems
 
     def _check_members(self, where: str, model: Any) -> list[str]:
@@ -261,6 +279,23 @@ def _check_space(name: str, study: HpoStudy, model: Any) -> list[str]:
 # ---------------------------------------------------------------- loading and errors
 
 
+def _one_line_per_key(lines: list[str]) -> list[str]:
+    """A value a union refuses gives one error per alternative; join them into one line:
+    `max_features: must be <= 1.0, or must be one of 'sqrt' or 'log2', got 2.0`."""
+    merged: dict[tuple[str, str], list[str]] = {}
+    for line in lines:
+        key, sep, rest = line.partition(": ")
+        reason, got, value = rest.rpartition(", got ")
+        if not sep or not got:
+            merged[(line, "")] = []
+            continue
+        merged.setdefault((key, value), []).append(reason)
+    return [
+        key if not reasons else f"{key}: {', or '.join(reasons)}, got {value}"
+        for (key, value), reasons in merged.items()
+    ]
+
+
 def load_params(path: str | Path = "params.yaml", *, only: str | None = None) -> Params:
     """Read and validate params.yaml; raise ParamsError listing every bad key. With `only`
     (a model, dataset or infer task, or `section.name`), entries of workloads other than its
@@ -314,10 +349,12 @@ def parse_params(raw: Any, source: str = "params", *, only: str | None = None) -
                 try:
                     typed[section][name] = _adapter(workload, section).validate_python(entry)
                 except ValidationError as err:
-                    problems += [
-                        describe({**e, "loc": (section, name, *e["loc"])}, raw)
-                        for e in err.errors()
-                    ]
+                    problems += _one_line_per_key(
+                        [
+                            describe({**e, "loc": (section, name, *e["loc"])}, raw)
+                            for e in err.errors()
+                        ]
+                    )
     if problems:
         raise ParamsError(
             "\n".join(f"{source}: {line}" for p in problems for line in p.splitlines())

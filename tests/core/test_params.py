@@ -4,7 +4,10 @@ import pytest
 import yaml
 
 from reprolab.core.errors import ParamsError
+from reprolab.core.params import MAX_COUNT
+from reprolab.ops.sandbox import set_dotted
 from reprolab.params import load_params, parse_params
+from tests.bad_params import OTHERS, WINE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -168,3 +171,40 @@ def test_ensemble_members_are_checked_and_restrict_brings_them_along():
         "params: ensembles.nsmc-ensemble.members: 'wine-rf' learns wine/wine-quality, "
         "not nsmc/nsmc-sentiment"
     ]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), WINE + OTHERS, ids=[f"{k}={v!r}"[:60] for k, v in WINE + OTHERS]
+)
+def test_a_bad_value_anywhere_is_one_line_naming_its_key(key, value):
+    raw = repo_params()
+    set_dotted(raw, key, value)
+    with pytest.raises(ParamsError) as caught:
+        parse_params(raw)
+    lines = str(caught.value).splitlines()
+    named = [line for line in lines if key in line]
+    assert named, f"no line names {key}: {lines}"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("models.wine-rf.n_estimators", 10**12, f"must be <= {MAX_COUNT}, got 1000000000000"),
+        ("hpo.wine-hgb.cv_folds", 1_000_000, "must be <= 20"),
+        ("models.wine-mlp.hidden", [10**9], "hidden[0]: must be <= 16384"),
+        ("seed", -1, "seed: must be >= 0"),
+        ("seed", 2**32, "seed: must be <= 4294967295"),
+        ("models.wine-rf.n_jobs", 0, "n_jobs: must be -1 (every core) or 1..1024, got 0"),
+    ],
+)
+def test_sizes_carry_their_limit_in_the_message(key, value, words):
+    raw = repo_params()
+    set_dotted(raw, key, value)
+    assert words in "\n".join(errors_of(raw))
+
+
+def test_the_gate_metric_must_be_one_the_evaluation_writes():
+    raw = repo_params()
+    set_dotted(raw, "registry.wine-quality.metric", "rmsee")
+    text = "\n".join(errors_of(raw))
+    assert "registry.wine-quality.metric: 'rmsee' is not a metric" in text and "'rmse'" in text

@@ -8,12 +8,19 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-PosInt = Annotated[int, Field(gt=0)]
+# Sizes and counts are bounded so that a typo cannot start a run that never ends or a layer
+# that fills the memory: the limit is in the message (`must be <= 1000000, got 10**12`).
+MAX_COUNT = 1_000_000  # steps, epochs, trees, trials, rows, tokens
+MAX_WIDTH = 16_384  # units or channels of one layer
+PosInt = Annotated[int, Field(gt=0, le=MAX_COUNT)]
+Width = Annotated[int, Field(gt=0, le=MAX_WIDTH)]
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # numpy's and torch's seed range
 Fraction = Annotated[float, Field(gt=0, le=1)]
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # NaN and infinities are refused in every float of params.yaml
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def _workload_of(cls: type) -> str | None:
@@ -117,11 +124,12 @@ class HpoStudy(Strict):
     `valid_<metric>` from the training loop."""
 
     space: dict[str, SearchParam] = Field(min_length=1)
-    n_trials: PosInt = 20
+    n_trials: Annotated[int, Field(gt=0, le=10_000)] = 20
     timeout: Annotated[float, Field(gt=0)] | None = None  # seconds for this invocation
-    seed: int = 0
+    seed: Seed = 0
     pruner: PrunerParams = PrunerParams()
-    cv_folds: Annotated[int, Field(ge=0)] = 0  # >1: objective = k-fold mean over train+valid
+    # >1: objective = k-fold mean over train+valid
+    cv_folds: Annotated[int, Field(ge=0, le=20)] = 0
     threads: PosInt | None = 1  # threads of native libraries (OpenMP/BLAS) inside a trial
     storage: str | None = None  # SQLAlchemy URL; default sqlite:///<repo root>/optuna.db
     study_name: str | None = None  # default: <model>-<hash of this section and the model's>

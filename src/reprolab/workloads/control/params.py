@@ -7,9 +7,13 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from reprolab.core.params import DatasetBase, ModelBase, PosInt
+from reprolab.core.params import DatasetBase, ModelBase, PosInt, Width
 
 Range = tuple[float, float]
+
+
+# what this workload's evaluate stage writes per split: the choices of registry.<task>.metric
+METRICS = ("iae", "ise", "overshoot", "settling_time", "effort", "iae_vs_zn", "iae_vs_simc")
 
 
 class ControlDataset(DatasetBase):
@@ -18,7 +22,7 @@ class ControlDataset(DatasetBase):
     drawn from the ranges below by seed and split into train/valid/test plants."""
 
     kind: Literal["control"]
-    n_plants: Annotated[int, Field(ge=10)] = 200
+    n_plants: Annotated[int, Field(ge=10, le=100_000)] = 200
     mix: dict[Literal["fopdt", "sopdt", "integrating"], Annotated[float, Field(ge=0)]] = {
         "fopdt": 0.4,
         "sopdt": 0.3,
@@ -72,7 +76,7 @@ class PIDNetParams(ModelBase):
 
     kind: Literal["pidnet"]
     impl: ClassVar[str] = "pidnet:PIDNet"
-    hidden: list[PosInt] = Field(default=[32, 32], min_length=1)
+    hidden: list[Width] = Field(default=[32, 32], min_length=1, max_length=16)
     lr: Annotated[float, Field(gt=0, le=1)] = 0.01
     epochs: PosInt = 150
     batch_size: PosInt = 32

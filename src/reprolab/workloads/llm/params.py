@@ -10,6 +10,9 @@ from pydantic import Field, model_validator
 
 from reprolab.core.params import DatasetBase, Fraction, ModelBase, PosInt, Strict
 
+# what this workload's evaluate stage writes per split: the choices of registry.<task>.metric
+METRICS = ("loss", "perplexity", "base_loss", "base_perplexity")
+
 
 class AlpacaRecord(Strict):
     """A few-shot example in the Alpaca format."""
@@ -101,7 +104,7 @@ class LoraParams(ModelBase):
     batch_size: PosInt = 4
     grad_accum: PosInt = 1  # micro-batches per optimiser step
     max_steps: PosInt = 60
-    max_length: Annotated[int, Field(ge=8)] = 256  # tokens of prompt + response
+    max_length: Annotated[int, Field(ge=8, le=32_768)] = 256  # tokens of prompt + response
     eval_every: PosInt = 20
     eval_examples: PosInt = 64  # validation examples scored during training
     eval_batch_size: PosInt = 8

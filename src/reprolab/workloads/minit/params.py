@@ -8,7 +8,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from reprolab.core.params import DatasetBase, ModelBase, PosInt
+from reprolab.core.params import DatasetBase, ModelBase, PosInt, Width
 
 
 class ShakespeareDataset(DatasetBase):
@@ -30,7 +30,7 @@ class MiniTParams(ModelBase):
     impl: ClassVar[str] = "model:MiniT"
     arch: Literal["mistral", "llama", "gpt2"] = "mistral"  # mistral: llama + sliding window
     n_layer: PosInt = 4
-    n_embd: PosInt = 128
+    n_embd: Width = 128
     n_head: PosInt = 4
     mlp_ratio: Annotated[float, Field(gt=0, le=16)] = 4.0  # llama: 2/3 of it (SwiGLU)
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0

@@ -7,7 +7,10 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from reprolab.core.params import DatasetBase, ModelBase, PosInt
+from reprolab.core.params import DatasetBase, ModelBase, PosInt, Width
+
+# what this workload's evaluate stage writes per split: the choices of registry.<task>.metric
+METRICS = ("dice", "iou", "pixel_accuracy")
 
 
 class NucleiDataset(DatasetBase):
@@ -25,7 +28,7 @@ class UNetParams(ModelBase):
     kind: Literal["unet"]
     impl: ClassVar[str] = "unet:UNetSegmenter"
     depth: Annotated[int, Field(ge=1, le=6)] = 4
-    base_width: PosInt = 16
+    base_width: Width = 16
     norm: Literal["batch", "group", "none"] = "batch"
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.0
     crop_size: Annotated[int, Field(ge=16)] = 128

@@ -8,7 +8,10 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from reprolab.core.params import DatasetBase, Fraction, ModelBase, PosInt
+from reprolab.core.params import DatasetBase, Fraction, ModelBase, PosInt, Width
+
+# what this workload's evaluate stage writes per split: the choices of registry.<task>.metric
+METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc")
 
 
 class NsmcDataset(DatasetBase):
@@ -44,10 +47,10 @@ class BertMLMParams(ModelBase):
     min_frequency: PosInt = 2
     lowercase: bool = False
     max_length: Annotated[int, Field(ge=8, le=512)] = 64  # tokens, [CLS] and [SEP] included
-    hidden_size: PosInt = 256
+    hidden_size: Width = 256
     num_layers: PosInt = 2
     num_heads: PosInt = 4
-    intermediate_size: PosInt = 1024
+    intermediate_size: Width = 1024
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     mask_prob: Annotated[float, Field(gt=0, lt=1)] = 0.15
     batch_size: PosInt = 128

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from reprolab.core.params import DatasetBase, Fraction, ModelBase, PosInt
+from reprolab.core.params import DatasetBase, Fraction, ModelBase, PosInt, Width
+
+# what this workload's evaluate stage writes per split: the choices of registry.<task>.metric
+METRICS = ("rmse", "mae", "r2", "acc_0_5", "acc_1_0")
 
 
 class WineDataset(DatasetBase):
@@ -19,7 +22,8 @@ class WineDataset(DatasetBase):
     drop_duplicates: bool = True
     valid_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.15
     test_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.2
-    sample_fraction: Fraction = 1.0
+    # below 1% the splits of the ~6,500 wines get too small to score
+    sample_fraction: Annotated[float, Field(ge=0.01, le=1)] = 1.0
 
 
 class RidgeParams(ModelBase):
@@ -35,7 +39,13 @@ class RandomForestParams(ModelBase):
     max_depth: PosInt | None = None
     min_samples_leaf: PosInt = 1
     max_features: Fraction | Literal["sqrt", "log2"] | None = 1.0
-    n_jobs: int = -1
+    n_jobs: Annotated[int, Field(ge=-1, le=1024)] = -1  # -1: every core; 0 is refused
+
+    @model_validator(mode="after")
+    def _jobs(self) -> RandomForestParams:
+        if self.n_jobs == 0:
+            raise ValueError("n_jobs: must be -1 (every core) or 1..1024, got 0")
+        return self
 
 
 class HistGradientBoostingParams(ModelBase):
@@ -53,7 +63,7 @@ class HistGradientBoostingParams(ModelBase):
 class TorchMLPParams(ModelBase):
     kind: Literal["torch_mlp"]
     impl: ClassVar[str] = "torch_mlp:TorchMLPRegressor"
-    hidden: list[PosInt] = Field(default=[64, 64], min_length=1)
+    hidden: list[Width] = Field(default=[64, 64], min_length=1, max_length=16)
     dropout: Annotated[float, Field(ge=0, lt=1)] = 0.1
     lr: Annotated[float, Field(gt=0, le=1)] = 1e-3
     weight_decay: Annotated[float, Field(ge=0)] = 1e-4
