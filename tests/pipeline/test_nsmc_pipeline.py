@@ -16,6 +16,7 @@ from reprolab.ops import sandbox
 
 pytestmark = pytest.mark.slow
 STAGES = {
+    "check",
     "prepare@nsmc",
     "hpo@nsmc-tfidf",  # a stub: nsmc-tfidf has no study
     "train@nsmc-tfidf",

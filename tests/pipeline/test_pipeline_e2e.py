@@ -39,7 +39,8 @@ NUCLEI_STAGES = {
 }
 # issue 3: a study stage per model (a stub without an hpo section) and the PIDNet workload
 ALL_STAGES = (
-    WINE_STAGES
+    {"check"}  # params.yaml validated before any stage that owns outputs
+    | WINE_STAGES
     | NSMC_STAGES
     | NUCLEI_STAGES
     | {

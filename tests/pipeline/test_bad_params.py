@@ -1,0 +1,128 @@
+"""A bad value in params.yaml stops `dvc repro` and `dvc exp run -S` at the check stage, before
+any stage that owns outputs: non-zero exit, one error line naming the key, no traceback, and
+data/, models/, reports/ and the MLflow store (runs and registry) byte-identical."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reprolab.ops import sandbox
+from tests.bad_params import WINE
+
+pytestmark = pytest.mark.slow
+WINE_MODELS = ["wine-ridge", "wine-rf", "wine-hgb", "wine-mlp"]
+KEPT = ("data", "models", "reports")
+STORES = ("mlflow.db", "optuna.db")
+THROUGH_REPRO = 12  # the first cases also go through an edited params.yaml and `dvc repro`
+
+
+Run = Callable[..., subprocess.CompletedProcess]
+WORKERS = 2  # copies of the reproduced sandbox, each taking half of the cases
+
+
+@pytest.fixture(scope="module")
+def pipelines(tmp_path_factory) -> list[tuple[Path, Run]]:
+    """The wine workload (smoke sizes) reproduced and committed in a sandbox, and copies of
+    it: DVC runs one command at a time per repository, so the cases split across copies."""
+    from tests.conftest import _mirror
+
+    mirror = _mirror()
+    if mirror is None:
+        pytest.skip("no dataset mirror: set REPROLAB_DATA_MIRROR")
+    top = tmp_path_factory.mktemp("bad-params")
+    first = sandbox.create(top / "repo-0", overrides=sandbox.smoke_overrides(), models=WINE_MODELS)
+    runner = _runner(first, mirror)
+    runner("dvc", "repro")
+    runner("git", "add", "-A")
+    runner("git", "commit", "-qm", "the wine workload, reproduced")
+    copies = [first]
+    for i in range(1, WORKERS):
+        copies.append(Path(shutil.copytree(first, top / f"repo-{i}", symlinks=True)))
+    return [(root, _runner(root, mirror)) for root in copies]
+
+
+def _runner(root: Path, mirror: Path) -> Run:
+    env = {**sandbox.env_for(root), "REPROLAB_DATA_MIRROR": str(mirror)}
+    env.pop("REPROLAB_MLFLOW_ARTIFACTS", None)
+
+    def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
+        if check and done.returncode != 0:
+            raise AssertionError(f"{cmd} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        return done
+
+    return run
+
+
+def in_parallel(pipelines: list[tuple[Path, Run]], cases: list, one: Callable) -> None:
+    """`one(root, run, key, value)` for every case, the cases dealt across the copies."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def worker(i: int) -> None:
+        root, run = pipelines[i]
+        for key, value in cases[i :: len(pipelines)]:
+            one(root, run, key, value)
+
+    with ThreadPoolExecutor(len(pipelines)) as pool:
+        for future in [pool.submit(worker, i) for i in range(len(pipelines))]:
+            future.result()
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    files = [p for top in KEPT for p in sorted((root / top).rglob("*")) if p.is_file()]
+    files += [root / name for name in STORES if (root / name).is_file()]
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def as_yaml(value) -> str:
+    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...")
+
+
+def refused(done: subprocess.CompletedProcess, key: str) -> None:
+    text = done.stdout + done.stderr
+    assert done.returncode != 0, f"{key}: accepted\n{text[-2000:]}"
+    assert "Traceback" not in text, text[-3000:]
+    ours = [line for line in text.splitlines() if line.startswith("error: ")]
+    assert len(ours) == 1 and key in ours[0], f"{key}: {ours or text[-2000:]}"
+
+
+def test_bad_values_through_dvc_exp_run_touch_nothing(pipelines):
+    assert len(WINE) >= 40
+    before = [snapshot(root) for root, _ in pipelines]
+
+    def one(root: Path, run: Run, key: str, value) -> None:
+        new = key.rsplit(".", 1)[-1] == "unknown_key"  # DVC adds a key only with a `+`
+        done = run(
+            "dvc", "exp", "run", "-S", f"{'+' if new else ''}{key}={as_yaml(value)}", check=False
+        )
+        refused(done, key)
+        run("git", "checkout", "--", "params.yaml")
+        assert snapshot(root) == before[0], f"{key}={value!r} changed outputs or stores"
+
+    in_parallel(pipelines, WINE, one)
+
+
+def test_bad_values_through_dvc_repro_touch_nothing(pipelines):
+    before = snapshot(pipelines[0][0])
+
+    def one(root: Path, run: Run, key: str, value) -> None:
+        path = root / "params.yaml"
+        good = path.read_text()
+        bad = yaml.safe_load(good)
+        sandbox.set_dotted(bad, key, value)
+        path.write_text(yaml.safe_dump(bad, sort_keys=False))
+        refused(run("dvc", "repro", check=False), key)
+        path.write_text(good)
+        assert snapshot(root) == before, f"{key}={value!r} changed outputs or stores"
+
+    in_parallel(pipelines, WINE[:THROUGH_REPRO], one)
+    for _, run in pipelines:  # the good params back: nothing reruns but the registry check
+        ran = [line for line in run("dvc", "repro").stdout.splitlines() if "Running stage" in line]
+        assert all("'register@" in line for line in ran), ran
