@@ -37,7 +37,7 @@ NUCLEI_STAGES = {
     "register@nuclei-segmentation",
     "infer@nuclei-segmentation",
 }
-# issue 3: a study stage per model (a stub without an hpo section) and the PIDNet workload
+# a study stage per model (a stub without an hpo section) and the PIDNet workload
 ALL_STAGES = (
     {"check"}  # params.yaml validated before any stage that owns outputs
     | WINE_STAGES
@@ -56,9 +56,9 @@ ALL_STAGES = (
         )
     }
     | {"prepare@control", "train@pidnet", "evaluate@pidnet", "register@pid-control"}
-    # issue 6: LoRA fine-tuning of SmolLM2 on instruction data
+    # LoRA fine-tuning of SmolLM2 on instruction data
     | {"prepare@codealpaca", "import@smollm2", "finetune@smollm2-lora", "register@llm-sft"}
-    # issue 6: Mini-T pretrained on Tiny Shakespeare
+    # Mini-T pretrained on Tiny Shakespeare
     | {"prepare@shakespeare", "pretrain@minit"}
 )
 
