@@ -93,3 +93,22 @@ def only_register_ran(repro: str) -> bool:
     """`dvc repro` output where every stage but register@ (always run) was skipped."""
     ran = [line for line in repro.splitlines() if line.startswith("Running stage")]
     return all(line.startswith("Running stage 'register@") for line in ran)
+
+
+def sandbox_runner(root: Path, mirror: Path):
+    """`run(*cmd, check=True)` in sandbox `root`, its stores kept inside it and the dataset
+    mirror set; a failed command raises with the ends of its output."""
+    import subprocess
+
+    from reprolab.ops import sandbox
+
+    env = {**sandbox.env_for(root), "REPROLAB_DATA_MIRROR": str(mirror)}
+    env.pop("REPROLAB_MLFLOW_ARTIFACTS", None)
+
+    def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
+        if check and done.returncode != 0:
+            raise AssertionError(f"{cmd} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        return done
+
+    return run

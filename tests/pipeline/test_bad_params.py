@@ -31,34 +31,21 @@ WORKERS = 2  # copies of the reproduced sandbox, each taking half of the cases
 def pipelines(tmp_path_factory) -> list[tuple[Path, Run]]:
     """The wine workload (smoke sizes) reproduced and committed in a sandbox, and copies of
     it: DVC runs one command at a time per repository, so the cases split across copies."""
-    from tests.conftest import _mirror
+    from tests.conftest import _mirror, sandbox_runner
 
     mirror = _mirror()
     if mirror is None:
         pytest.skip("no dataset mirror: set REPROLAB_DATA_MIRROR")
     top = tmp_path_factory.mktemp("bad-params")
     first = sandbox.create(top / "repo-0", overrides=sandbox.smoke_overrides(), models=WINE_MODELS)
-    runner = _runner(first, mirror)
+    runner = sandbox_runner(first, mirror)
     runner("dvc", "repro")
     runner("git", "add", "-A")
     runner("git", "commit", "-qm", "the wine workload, reproduced")
     copies = [first]
     for i in range(1, WORKERS):
         copies.append(Path(shutil.copytree(first, top / f"repo-{i}", symlinks=True)))
-    return [(root, _runner(root, mirror)) for root in copies]
-
-
-def _runner(root: Path, mirror: Path) -> Run:
-    env = {**sandbox.env_for(root), "REPROLAB_DATA_MIRROR": str(mirror)}
-    env.pop("REPROLAB_MLFLOW_ARTIFACTS", None)
-
-    def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
-        if check and done.returncode != 0:
-            raise AssertionError(f"{cmd} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        return done
-
-    return run
+    return [(root, sandbox_runner(root, mirror)) for root in copies]
 
 
 def in_parallel(pipelines: list[tuple[Path, Run]], cases: list, one: Callable) -> None:

@@ -4,7 +4,6 @@ name, and a failing experiment is reported with its log instead of hanging."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
@@ -24,21 +23,14 @@ def minimal_params(root) -> None:
 
 
 def test_queued_grid_runs_on_two_workers_and_tags_each_run(tmp_path):
-    from tests.conftest import _mirror
+    from tests.conftest import _mirror, sandbox_runner
 
     mirror = _mirror()
     if mirror is None:
         pytest.skip("no dataset mirror: set REPROLAB_DATA_MIRROR")
     root = sandbox.create(tmp_path / "repo")
     minimal_params(root)
-    env = {**sandbox.env_for(root), "REPROLAB_DATA_MIRROR": str(mirror)}
-    env.pop("REPROLAB_MLFLOW_ARTIFACTS", None)
-
-    def run(*cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-        done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
-        if check and done.returncode != 0:
-            raise AssertionError(f"{cmd} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        return done
+    run = sandbox_runner(root, mirror)
 
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost"]
     run(*git, "commit", "-qam", "wine-ridge only")  # the champion comes from committed params
@@ -75,7 +67,7 @@ def test_queued_grid_runs_on_two_workers_and_tags_each_run(tmp_path):
 def test_a_sweep_moves_no_alias_and_its_winner_ships_by_apply_commit_repro(tmp_path):
     """`make sweep` -> review -> `dvc exp apply` -> commit -> `dvc repro`: the experiments
     register versions but the champion stays; the applied one is gated once committed."""
-    from tests.conftest import _mirror
+    from tests.conftest import _mirror, sandbox_runner
 
     mirror = _mirror()
     if mirror is None:
@@ -87,14 +79,7 @@ def test_a_sweep_moves_no_alias_and_its_winner_ships_by_apply_commit_repro(tmp_p
     params["models"]["wine-rf"].update(n_estimators=10, max_depth=2, n_jobs=1)
     params["registry"]["wine-quality"]["threshold"] = 5.0
     path.write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**sandbox.env_for(root), "REPROLAB_DATA_MIRROR": str(mirror)}
-    env.pop("REPROLAB_MLFLOW_ARTIFACTS", None)
-
-    def run(*cmd: str) -> subprocess.CompletedProcess:
-        done = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True, check=False)
-        if done.returncode != 0:
-            raise AssertionError(f"{cmd} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-        return done
+    run = sandbox_runner(root, mirror)
 
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost"]
     run(*git, "commit", "-qam", "small wine-rf")

@@ -111,10 +111,9 @@ def router(slots: Callable[[], dict[str, Slot]], params: Any, mlflow_ui: str | N
     async def promote(task: TaskName, body: Promote) -> dict:
         from reprolab.core import registry as reg
 
-        spec = spec_of(task)
-        who = _authority(body.reason, body.by)
-        events = await _registry_call(reg.promote, task, spec, body.version, who, body.force)
-        return await _after_move(task, spec, events, slots().get(task))
+        return await move(
+            task, body, lambda s, who: reg.promote(task, s, body.version, who, body.force)
+        )
 
     @api.post(
         "/admin/registry/{task}/rollback",
@@ -125,9 +124,13 @@ def router(slots: Callable[[], dict[str, Slot]], params: Any, mlflow_ui: str | N
     async def rollback(task: TaskName, body: Rollback) -> dict:
         from reprolab.core import registry as reg
 
+        return await move(task, body, lambda s, who: reg.rollback(task, who, to=body.to))
+
+    async def move(task: str, body: Promote | Rollback, call: Callable[..., list[str]]) -> dict:
+        """A person's alias move: `call(spec, authority)` in a worker thread, then the
+        registry files rewritten and the task's slot reloaded."""
         spec = spec_of(task)
-        who = _authority(body.reason, body.by)
-        events = await _registry_call(reg.rollback, task, who, to=body.to)
+        events = await _registry_call(call, spec, _authority(body.reason, body.by))
         return await _after_move(task, spec, events, slots().get(task))
 
     return api
