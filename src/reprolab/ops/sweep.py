@@ -8,6 +8,8 @@ source files. Every worker logs to the one MLflow store at the real repository r
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -57,11 +59,40 @@ def queue_status(cwd: Path | None = None) -> dict[str, str]:
     return status
 
 
+def live_workers(cwd: Path | None = None) -> list[str]:
+    """Queue workers of this repository still alive, from the process files DVC keeps."""
+    alive = []
+    for info in sorted((Path(cwd or ".") / ".dvc/tmp/exps/celery").glob("dvc-exp-worker-*.json")):
+        try:
+            proc = json.loads(info.read_text())
+            if proc.get("returncode") is None:
+                os.kill(int(proc["pid"]), 0)
+                alive.append(info.stem)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # half-written or gone: not a live worker
+    return alive
+
+
+def wait_for_workers_to_exit(cwd: Path | None = None, timeout: float = 90.0) -> None:
+    """A worker from an earlier sweep stops about ten seconds after its queue empties, and
+    DVC does not put back a task taken by a stopping worker: such a task would show as
+    Running forever. So a new sweep queues only once the old workers are gone."""
+    deadline = time.monotonic() + timeout
+    while (alive := live_workers(cwd)) and time.monotonic() < deadline:
+        time.sleep(1)
+    if alive:
+        raise click.ClickException(
+            f"queue workers from an earlier run are still busy: {', '.join(alive)} "
+            "(wait for them or stop them with `dvc queue stop`)"
+        )
+
+
 def run_sweep(grid: list[str], jobs: int, timeout: float, cwd: Path | None = None) -> int:
     for path in preflight(cwd):
         click.secho(
             f"warning: {path} is untracked: queued experiments will not see it", fg="yellow"
         )
+    wait_for_workers_to_exit(cwd)
     args = ["exp", "run", "--queue"]
     for spec in grid:
         args += ["-S", spec]
@@ -71,7 +102,7 @@ def run_sweep(grid: list[str], jobs: int, timeout: float, cwd: Path | None = Non
         raise click.ClickException(f"nothing was queued:\n{out}")
     click.echo(f"queued {len(names)} experiment(s): {', '.join(names)}")
     dvc("queue", "start", "-j", str(jobs), cwd=cwd)
-    started, idle_since = time.monotonic(), None
+    started, idle_since, orphaned_since = time.monotonic(), None, None
     bar_done = -1
     while True:
         status = queue_status(cwd)
@@ -86,6 +117,15 @@ def run_sweep(grid: list[str], jobs: int, timeout: float, cwd: Path | None = Non
         idle_since = None if running else (idle_since or time.monotonic())
         if idle_since and time.monotonic() - idle_since > 120:
             raise click.ClickException("experiments are queued but no worker runs them")
+        orphaned = running and not live_workers(cwd)
+        orphaned_since = (orphaned_since or time.monotonic()) if orphaned else None
+        if orphaned_since and time.monotonic() - orphaned_since > 30:
+            lost = [n for n, s in ours.items() if s == "Running"]
+            raise click.ClickException(
+                f"no queue worker is alive but {', '.join(lost)} still show as Running: "
+                "the worker stopped without a result (see .dvc/tmp/exps/celery/*.out); "
+                "remove them with `dvc queue remove` and queue them again"
+            )
         if time.monotonic() - started > timeout:
             raise click.ClickException(f"sweep still running after {timeout:.0f}s: {ours}")
         time.sleep(3)
