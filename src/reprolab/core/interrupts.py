@@ -28,17 +28,52 @@ def killed(exc: BaseException | None) -> bool:
     return isinstance(exc, Stopped | KeyboardInterrupt)
 
 
+class _Shield:
+    """Stop signals that arrive inside `shielded()` blocks wait for the block to end."""
+
+    depth = 0
+    pending: BaseException | None = None
+
+
+_SHIELD = _Shield()  # signal handlers are process-wide; so is what they defer
+
+
+def _stop(signum: int) -> BaseException:
+    if signum == signal.SIGINT:
+        return KeyboardInterrupt()
+    return Stopped(f"stopped by {signal.Signals(signum).name}")
+
+
 def _raise(signum: int, frame) -> None:
-    raise Stopped(f"stopped by {signal.Signals(signum).name}")
+    if _SHIELD.depth:
+        _SHIELD.pending = _SHIELD.pending or _stop(signum)
+        return
+    raise _stop(signum)
+
+
+@contextlib.contextmanager
+def shielded() -> Iterator[None]:
+    """Hold a stop signal until the block ends. A write to the tracking store cut in the
+    middle leaves SQLite's cursor half-closed and the run not ended KILLED."""
+    _SHIELD.depth += 1
+    try:
+        yield
+    finally:
+        _SHIELD.depth -= 1
+        if not _SHIELD.depth and _SHIELD.pending is not None:
+            stop, _SHIELD.pending = _SHIELD.pending, None
+            raise stop
 
 
 @contextlib.contextmanager
 def stop_on_signals() -> Iterator[None]:
-    """SIGTERM and SIGHUP raise `Stopped` in the main thread for the duration of the block."""
+    """SIGTERM and SIGHUP raise `Stopped`, SIGINT KeyboardInterrupt, in the main thread for
+    the duration of the block; inside `shielded()` blocks only once they end."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    saved = {sig: signal.signal(sig, _raise) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    signals = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
+    saved = {sig: signal.signal(sig, _raise) for sig in signals}
     try:
         yield
     finally:

@@ -52,10 +52,14 @@ def prepare_sqlite(db: Path) -> None:
 
 
 def with_lock_retry(call: Callable, *args: Any, **kwargs: Any) -> Any:
-    """Run an MLflow call, retrying with backoff while SQLite reports a lock."""
+    """Run an MLflow call, retrying with backoff while SQLite reports a lock; a stop signal
+    waits until the call is done (interrupts.shielded)."""
+    from reprolab.core.interrupts import shielded
+
     for attempt in range(LOCK_RETRIES):
         try:
-            return call(*args, **kwargs)
+            with shielded():
+                return call(*args, **kwargs)
         except Exception as err:
             if "database is locked" not in str(err) or attempt == LOCK_RETRIES - 1:
                 raise
