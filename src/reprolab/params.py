@@ -372,12 +372,17 @@ def parse_params(raw: Any, source: str = "params", *, only: str | None = None) -
 
 def _workload_of_name(raw: dict, name: str) -> str:
     """The workload whose entries a process for `name` reads in full: the workload of the
-    entry called `name` (or `section.name`); "" when it has none (a registry task's gate
-    needs no workload's params)."""
+    entry called `name` (or `section.name`); for a registry task, its models' workload (the
+    gate may score the champion on the task's data); "" when there is none."""
     section, _, key = name.rpartition(".")
     for where in (section,) if section else (*ENTRY_SECTIONS, "infer"):
         entries = raw.get(where)
         entry = entries.get(key) if isinstance(entries, dict) else None
-        if isinstance(entry, dict):
-            return str(entry.get("workload", ""))
+        if isinstance(entry, dict) and entry.get("workload"):
+            return str(entry["workload"])
+    for where in MODEL_SECTIONS:
+        entries = raw.get(where)
+        for entry in entries.values() if isinstance(entries, dict) else ():
+            if isinstance(entry, dict) and entry.get("task") == key and entry.get("workload"):
+                return str(entry["workload"])
     return ""

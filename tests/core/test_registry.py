@@ -209,7 +209,7 @@ def test_a_champion_without_the_score_tag_is_compared_by_its_run(workspace, mode
     registry.register_run(TASK, SPEC, finished_run(model_dir, 0.6), "old", PIPELINE)
     client().delete_model_version_tag(TASK, "1", "reprolab.eval_valid_rmse")
     events = registry.register_run(TASK, SPEC, finished_run(model_dir, 0.7), "new", PIPELINE)
-    assert events[-1] == "v2: does not beat champion v1 (eval_valid_rmse=0.6000)"
+    assert events[-1] == "v2: does not beat champion v1 (eval_valid_rmse=0.7000 vs 0.6000)"
     assert aliases()["champion"] == "1"
 
 
@@ -220,3 +220,43 @@ def test_regating_the_champion_leaves_it_champion(workspace, model_dir):
     events = registry.register_run(TASK, looser, run_id, "m", PIPELINE)
     assert events[-1] == "v1: stays champion"
     assert [e["to"] for e in registry.history(TASK) if e["alias"] == "champion"] == ["1"]
+
+
+def test_a_new_version_must_beat_the_champion_by_min_improvement(workspace, model_dir):
+    margin = RegistryTask(metric="rmse", direction="minimize", threshold=1.0, min_improvement=0.05)
+    registry.register_run(TASK, margin, finished_run(model_dir, 0.70), "first", PIPELINE)
+    events = registry.register_run(TASK, margin, finished_run(model_dir, 0.68), "near", PIPELINE)
+    assert events[-1] == (
+        "v2: does not beat champion v1 by at least 0.05 (eval_valid_rmse=0.6800 vs 0.7000)"
+    )
+    assert aliases() == {"candidate": "2", "champion": "1"}
+    events = registry.register_run(TASK, margin, finished_run(model_dir, 0.60), "far", PIPELINE)
+    assert "v3: beats champion v1 by 0.1000" in events
+    assert aliases()["champion"] == "3"
+
+
+def test_a_champion_trained_on_other_data_is_scored_again_on_the_new_data(workspace, model_dir):
+    """A retrain on a new data drop: the champion's recorded score is from its own validation
+    split, so the gate compares both on the new one."""
+
+    def on_data(md5: str, rmse: float) -> str:
+        run_id = finished_run(model_dir, rmse)
+        client().set_tag(run_id, TAG + "data_md5", md5)
+        return run_id
+
+    registry.register_run(TASK, SPEC, on_data("old", 0.60), "champ", PIPELINE)
+    seen = []
+
+    def rescore(version) -> float:
+        seen.append(str(version.version))
+        return 0.90  # the champion on the new data: worse than its 0.60 on its own
+
+    new = on_data("new", 0.75)
+    events = registry.register_run(TASK, SPEC, new, "new", PIPELINE, rescore=rescore)
+    assert seen == ["1"]
+    rescored = "champion v1 scored on v2's data: eval_valid_rmse=0.9000 (0.6000 on its own data)"
+    assert rescored in events
+    assert aliases()["champion"] == "2"
+    # same data as the champion: its recorded score stands, nothing is scored again
+    registry.register_run(TASK, SPEC, on_data("new", 0.80), "same", PIPELINE, rescore=rescore)
+    assert seen == ["1"] and aliases()["champion"] == "2"

@@ -1,6 +1,7 @@
 """Fetch raw files by URL with a pinned sha256, or copy them from a local mirror directory
 (laid out like shared/datasets) when REPROLAB_DATA_MIRROR is set. Either way the checksum
-is verified before the file is moved into place."""
+is verified before the file is moved into place. A retrain data drop (`DropDir`) is read
+like a mirror; its files are new data, pinned as a whole by the drop's DVC md5 instead."""
 
 from __future__ import annotations
 
@@ -11,7 +12,29 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reprolab.core.errors import DataError
-from reprolab.core.io import file_digest
+from reprolab.core.io import dvc_md5, file_digest
+
+
+class DropDir(type(Path())):  # type: ignore[misc]  # PosixPath: paths joined onto it stay drops
+    """A data drop folder laid out like the mirror, already checked against its pinned md5."""
+
+
+def open_drop(path: str | Path, md5: str, key: str = "drop") -> DropDir:
+    """The drop at `path` once its content matches `md5` (DVC's md5 of the folder)."""
+    root = Path(path)
+    if not root.is_dir():
+        raise DataError(
+            f"{key}.path: {root} not found; fetch it with `dvc pull {root}.dvc` "
+            f"(or `dvc checkout {root}.dvc`)"
+        )
+    actual = dvc_md5(root)
+    if actual != md5:
+        raise DataError(
+            f"{root}: content md5 {actual} differs from {key}.md5 {md5}: the folder was changed "
+            f"after it was recorded; restore it with `dvc checkout {root}.dvc` or record it "
+            "again with `reprolab retrain`"
+        )
+    return DropDir(root)
 
 
 @dataclass(frozen=True)
@@ -23,6 +46,7 @@ class RemoteFile:
 
 
 def fetch(files: list[RemoteFile], dest: Path, mirror: Path | None) -> list[Path]:
+    """`mirror`: a mirror folder, a `DropDir`, or None to download from upstream."""
     return [fetch_one(f, dest, mirror) for f in files]
 
 
@@ -35,7 +59,12 @@ def fetch_one(remote: RemoteFile, dest: Path, mirror: Path | None) -> Path:
         if mirror is not None:
             source = mirror / remote.mirror_path
             if not source.is_file():
-                raise DataError(f"{source}: missing from the data mirror (REPROLAB_DATA_MIRROR)")
+                where = (
+                    "the data drop"
+                    if isinstance(mirror, DropDir)
+                    else "the data mirror (REPROLAB_DATA_MIRROR)"
+                )
+                raise DataError(f"{source}: missing from {where}")
             with open(fd, "wb") as out, open(source, "rb") as src:
                 shutil.copyfileobj(src, out)
         else:
@@ -49,7 +78,7 @@ def fetch_one(remote: RemoteFile, dest: Path, mirror: Path | None) -> Path:
                     "local copy to work offline"
                 ) from err
         actual = file_digest(tmp, "sha256")
-        if actual != remote.sha256:
+        if actual != remote.sha256 and not isinstance(mirror, DropDir):
             raise DataError(
                 f"{source}: sha256 mismatch for {remote.name} (expected {remote.sha256}, "
                 f"got {actual}): the file is corrupt, truncated or not the pinned version"

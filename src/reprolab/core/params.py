@@ -44,10 +44,21 @@ class _Routed(Strict):
         return data
 
 
+class DataDrop(Strict):
+    """A data version brought in by `reprolab retrain`: a folder laid out like the mirror,
+    tracked by DVC (`<path>.dvc`) and pinned here by DVC's md5 of the folder, as upstream
+    files are pinned by sha256 in the workload's code. Changing it is what reruns prepare."""
+
+    path: str = Field(pattern=r"^data/drops/[A-Za-z0-9._-]+$")
+    md5: str = Field(pattern=r"^[0-9a-f]{32}\.dir$")
+
+
 class DatasetBase(_Routed):
-    """A dataset entry; its kind is implemented by the `data` module of its workload."""
+    """A dataset entry; its kind is implemented by the `data` module of its workload.
+    `drop`: read the raw files from a retrain data drop instead of the upstream source."""
 
     impl: ClassVar[str] = "data"
+    drop: DataDrop | None = None
 
 
 class ModelBase(_Routed):
@@ -141,18 +152,26 @@ class RegistryTask(Strict):
     metric: str
     direction: Literal["minimize", "maximize"]
     threshold: float
+    # how much a new version must beat the champion by (metric units) to replace it
+    min_improvement: Annotated[float, Field(ge=0)] = 0.0
 
     def passes(self, value: float) -> bool:
         if value != value:  # NaN never passes
             return False
         return value <= self.threshold if self.direction == "minimize" else value >= self.threshold
 
+    def improvement(self, value: float, than: float) -> float:
+        """How much `value` beats `than` (negative: worse), in the metric's units."""
+        return than - value if self.direction == "minimize" else value - than
+
     def better(self, value: float, than: float | None) -> bool:
+        """Beats `than` by more than nothing and by at least `min_improvement`."""
         if value != value:
             return False
         if than is None:
             return True
-        return value < than if self.direction == "minimize" else value > than
+        gain = self.improvement(value, than)
+        return gain > 0 and gain >= self.min_improvement
 
 
 RULES = {

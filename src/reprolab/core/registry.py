@@ -17,6 +17,7 @@ from __future__ import annotations
 import getpass
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from reprolab.core.errors import RegistryError
@@ -36,6 +37,10 @@ from reprolab.core.registry_store import (
 )
 from reprolab.core.tracking import TAG, git_state, uncommitted_paths
 from reprolab.core.tracking_store import client
+
+# the champion's score on the data the new version was scored on, when that data differs from
+# the champion's own (a retrain on a new data drop): None keeps the champion's recorded score
+Rescore = Callable[[object], "float | None"]
 
 GATE = TAG + "gate"  # version tag: "pending" until a committed workspace applies the gate
 GATE_RULES = TAG + "gate_rules"  # version tag: the registry.<task> rules it was gated under
@@ -91,6 +96,7 @@ def register_run(
     *,
     strict: bool = False,
     force: bool = False,
+    rescore: Rescore | None = None,
 ) -> list[str]:
     """Register the model of a finished, evaluated run (once per run), then apply the gate
     when `authority` may move aliases and the version has not met the gate yet under the
@@ -98,7 +104,8 @@ def register_run(
     gate it again). Returns human-readable events.
 
     `strict` (register --manual): a run that misses the threshold is refused, unregistered;
-    `force` registers it anyway and lets it become candidate."""
+    `force` registers it anyway and lets it become candidate. `rescore` scores the champion
+    on this version's validation data when the two were trained on different data."""
     mlflow_client = client()
     run = _finished_run(mlflow_client, run_id)
     model = model or run.data.tags.get(TAG + "model", "manual")
@@ -132,7 +139,9 @@ def register_run(
         return events  # gated once under these rules; only a person (or new rules) moves it now
     if not authority.may_move:
         return [*events, f"v{mv.version}: aliases not moved: {authority.reason}"]
-    return events + _gate(mlflow_client, task, spec, str(mv.version), value, authority, force)
+    return events + _gate(
+        mlflow_client, task, spec, str(mv.version), value, authority, force, rescore
+    )
 
 
 def _create_version(mlflow_client, task: str, spec: RegistryTask, run, model: str, value: float):
@@ -163,7 +172,8 @@ _COPIED = ("dvc_exp", "params_digest", "git_commit", "git_dirty", "kind", "data_
 
 def rules(spec: RegistryTask) -> str:
     """The gate's rules as a version tag: committed new rules gate the versions again."""
-    return f"{spec.metric} {spec.direction} {spec.threshold!r}"
+    margin = f" by {spec.min_improvement!r}" if spec.min_improvement else ""
+    return f"{spec.metric} {spec.direction} {spec.threshold!r}{margin}"
 
 
 def _gate(
@@ -174,6 +184,7 @@ def _gate(
     value: float,
     authority: Authority,
     force: bool = False,
+    rescore: Rescore | None = None,
 ) -> list[str]:
     mlflow_client.set_model_version_tag(task, version, GATE_RULES, rules(spec))
     if not force and not spec.passes(value):
@@ -193,14 +204,32 @@ def _gate(
     if champion is not None and str(champion.version) == version:
         return [*events, f"v{version}: stays {CHAMPION}"]
     champion_value = _champion_value(mlflow_client, champion, spec)
+    own = get_version(mlflow_client, task, version)
+    if champion is not None and rescore is not None and _data(champion) != _data(own):
+        again = rescore(champion)
+        if again is not None and math.isfinite(again):
+            events.append(
+                f"{CHAMPION} v{champion.version} scored on v{version}'s data: "
+                f"{metric_key(spec)}={again:.4f} ({champion_value:.4f} on its own data)"
+            )
+            champion_value = again
     if spec.better(value, champion_value):
+        if champion_value is not None:
+            gain = spec.improvement(value, champion_value)
+            events.append(f"v{version}: beats {CHAMPION} v{champion.version} by {gain:.4f}")
         events += _move_champion(mlflow_client, task, version, authority, ARCHIVE)
     else:
+        margin = f" by at least {spec.min_improvement}" if spec.min_improvement else ""
         events.append(
-            f"v{version}: does not beat {CHAMPION} v{champion.version} "
-            f"({metric_key(spec)}={champion_value:.4f})"
+            f"v{version}: does not beat {CHAMPION} v{champion.version}{margin} "
+            f"({metric_key(spec)}={value:.4f} vs {champion_value:.4f})"
         )
     return events
+
+
+def _data(version) -> str:
+    """The md5 of the processed data a version was trained and scored on ('' unknown)."""
+    return version.tags.get(TAG + "data_md5", "")
 
 
 def _champion_value(mlflow_client, champion, spec: RegistryTask) -> float | None:

@@ -2,16 +2,24 @@
 promotion gate where the workspace may move aliases (committed, not a DVC experiment), and
 write reports/registry/<task>.json (the registry's state) and <task>.champion.json (who the
 champion is, what infer@<task> depends on). The stage always runs: after `dvc exp apply` and
-a commit, nothing upstream changed, yet the experiment's version now meets the gate."""
+a commit, nothing upstream changed, yet the experiment's version now meets the gate.
+
+When the champion was trained on other data than the new versions (a retrain on a data
+drop), its recorded validation score is from another split: the gate scores it again on
+the current validation split, so both sides are compared on the same examples."""
 
 from __future__ import annotations
 
 import json
+import os
+import sys
+import tempfile
+from pathlib import Path
 
 from reprolab.core import registry, registry_report
 from reprolab.core.errors import DataError
 from reprolab.core.io import atomic_write_json
-from reprolab.core.layout import RUN_FILE, champion_file, eval_dir, registry_file
+from reprolab.core.layout import RUN_FILE, champion_file, eval_dir, processed_dir, registry_file
 from reprolab.core.params import RegistryTask
 from reprolab.core.paths import mlflow_tracking_uri
 from reprolab.params import Params
@@ -40,10 +48,36 @@ def register(task: str, params: Params) -> tuple[dict, list[str]]:
             f"store ({mlflow_tracking_uri()}); registry files kept as they are"
         ]
     authority = registry.Authority.of_pipeline()
+    rescore = on_current_data(task, params)
     events: list[str] = []
     for name, run_id in runs.items():
-        events += registry.register_run(task, spec, run_id, name, authority)
+        events += registry.register_run(task, spec, run_id, name, authority, rescore=rescore)
     return refresh(task, spec), events
+
+
+def on_current_data(task: str, params: Params) -> registry.Rescore:
+    """Score a registered version on the task's current validation split (None when it
+    cannot be loaded here: its recorded score then stands, and the stage says so)."""
+
+    def rescore(version) -> float | None:
+        import mlflow
+
+        from reprolab import workloads
+
+        dataset = params.model(params.models_of_task(task)[0]).dataset
+        module = workloads.data_module(params.datasets[dataset])
+        valid = module.load_split(processed_dir(dataset), "valid")
+        uri = f"models:/{task}/{version.version}"
+        os.environ["MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"] = "false"  # a bar per file in the log
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                local = mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=tmp)
+                return valid.score_model(Path(local)).metrics.get(params.registry[task].metric)
+        except Exception as err:  # a champion that cannot load here must not block the gate
+            print(f"{uri}: not scored on the current data ({err})", file=sys.stderr)
+            return None
+
+    return rescore
 
 
 def refresh(task: str, spec: RegistryTask) -> dict:
