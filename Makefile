@@ -21,11 +21,11 @@ TORCH_INDEX ?= https://download.pytorch.org/whl
 TORCH_VERSION := $(shell sed -n 's/^torch==\([^ ;]*\).*/\1/p' requirements.lock)
 
 .PHONY: ALWAYS help setup setup-gpu doctor repro wine nuclei smoke test test-fast lint format \
-  review sweep ui serve screenshots tag bench bench-serve bench-llm llm clean clean-all lock remote-s3 push pull exp-push \
+  review sweep ui serve retrain screenshots tag bench bench-serve bench-llm llm clean clean-all lock remote-s3 push pull exp-push \
   mlflow-server
 
 help: ## list the targets
-	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 # `dvc plots show/diff` use it (.dvc/config): Vega inlined, so the page renders offline
 PLOTS_TEMPLATE := .dvc/plots/offline.html
@@ -114,6 +114,10 @@ SERVE_ARGS ?=
 SERVE_LMS := $(if $(wildcard models/minit/MLmodel),--lm minit=models/minit)
 serve: setup ## every task's champion over HTTP, OpenAI-compatible LLM routes (http://127.0.0.1:8000/docs)
 	reprolab serve --port $(SERVE_PORT) $(SERVE_LMS) $(SERVE_ARGS)
+
+DATA ?=
+retrain: setup ## retrain TASK on the drop in DATA (a folder like the mirror; empty: upstream), commit
+	reprolab retrain $(TASK) $(if $(DATA),--data $(DATA)) --commit
 
 VERSION ?=
 RUN ?=
@@ -209,3 +213,5 @@ clean-all: ## clean, and delete the MLflow store, artifacts and Optuna studies (
 	fi
 	$(MAKE) --no-print-directory clean
 	rm -rf $(STORES)
+
+include deploy/airflow/airflow.mk

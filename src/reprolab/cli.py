@@ -1,7 +1,9 @@
 """`reprolab`: the registry by hand (list, promote, rollback, history), past runs, milestone tags,
-the DVC remote, review, and `doctor` (what this machine can run)."""
+the DVC remote, review, retraining on new data, and `doctor` (what this machine can run)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
@@ -241,6 +243,50 @@ def tag(task: str, run_id: str | None, version: str | None, params_path: str) ->
 
         name, message = create_tag(task, _spec(task, params_path), run_id, version)
         click.echo(f"tag {name}\n{message}", nl=False)
+
+
+@main.command()
+@click.argument("task")
+@click.option(
+    "--data",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A new data drop: a folder laid out like the data mirror (default: the upstream "
+    "source again).",
+)
+@click.option("--commit", is_flag=True, help="Commit data and results on retrain/TASK/DATE.")
+@click.option("--notify", "notify_url", help="Slack-compatible webhook [REPROLAB_SLACK_WEBHOOK].")
+@click.option("--mlflow-ui", envvar="REPROLAB_MLFLOW_UI", help="MLflow UI address for run links.")
+@click.option(
+    "--step",
+    type=click.Choice(["validate", "train", "gate", "notify"]),
+    help="Run one step (an orchestrator runs them in this order); failures are then left to "
+    "the orchestrator to announce.",
+)
+@params_option
+def retrain(
+    task: str,
+    data: Path | None,
+    commit: bool,
+    notify_url: str | None,
+    mlflow_ui: str | None,
+    step: str | None,
+    params_path: str,
+) -> None:
+    """Retrain TASK on new data: check the drop as prepare does, record it as a DVC-tracked
+    data version, rerun the task's stages, let the gate decide on validation (promote only
+    by registry.TASK.min_improvement, from a committed workspace: --commit), report drift,
+    notify. One retrain at a time per repository."""
+    with user_errors():
+        from reprolab.retrain import steps
+
+        choice("task", task, load(params_path).registry)
+        opts = steps.Options(task, data, commit, notify_url, mlflow_ui, Path(params_path))
+        state = steps.run(opts, (step,) if step else steps.STEPS)
+        if state.get("branch") and (step in (None, "gate")):
+            click.echo(
+                f"retrain: committed on {state['branch']}; merge it to ship: git checkout main "
+                f"&& git merge --ff-only {state['branch']}"
+            )
 
 
 @main.group()

@@ -37,5 +37,5 @@ def test_a_new_sweep_does_not_queue_while_an_old_worker_lives(tmp_path):
     assert live_workers(tmp_path) == []
     wait_for_workers_to_exit(tmp_path, timeout=0)  # no queue yet: nothing to wait for
     worker(tmp_path, "dvc-exp-worker-1", os.getpid(), None)
-    with pytest.raises(click.ClickException, match="dvc-exp-worker-1.*dvc queue stop"):
+    with pytest.raises(click.ClickException, match=r"dvc-exp-worker-1.*dvc queue stop"):
         wait_for_workers_to_exit(tmp_path, timeout=0)

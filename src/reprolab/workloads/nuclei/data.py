@@ -320,6 +320,21 @@ def load_split(out_dir: Path, split: str) -> SegmentationSplit:
     return SegmentationSplit(ids, pd.DataFrame({"image": encoded}), masks, image_dir)
 
 
+def profile(out_dir: Path, per_image: int = 1024) -> pd.DataFrame:
+    """The train images as retrain's drift report compares them: grey levels of evenly spaced
+    pixels (an intensity histogram) and each image's share of nucleus pixels."""
+    ids = pd.read_csv(Path(out_dir) / "train.csv", dtype={"id": str})["id"].tolist()
+    rows = []
+    for key in ids:
+        grey = images.grey(images.read_rgb(Path(out_dir) / "train" / "images" / f"{key}.png"))
+        mask = images.read_mask(Path(out_dir) / "train" / "masks" / f"{key}.png")
+        flat = grey.ravel()
+        picked = flat[np.linspace(0, flat.size - 1, min(per_image, flat.size)).astype(int)]
+        share = float((mask > 0).mean())
+        rows.append(pd.DataFrame({"intensity": picked.astype(float), "nucleus_share": share}))
+    return pd.concat(rows, ignore_index=True)
+
+
 def read_inputs(source: Path) -> tuple[list[str], pd.DataFrame]:
     """Images to predict: a directory of image files (any format Pillow reads) or one file."""
     source = Path(source)

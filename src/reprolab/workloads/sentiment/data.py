@@ -261,6 +261,14 @@ def load_split(out_dir: Path, split: str) -> TextSplit:
     return TextSplit(X=X, y=frame["label"].to_numpy(dtype=int), groups=length_groups(X[TEXT]))
 
 
+def profile(out_dir: Path) -> pd.DataFrame:
+    """The train split as retrain's drift report compares it: label balance, review length."""
+    frame = read_ratings(Path(out_dir) / "train.tsv")
+    return pd.DataFrame(
+        {"label": frame["label"].astype(str), "length": frame["document"].str.len()}
+    )
+
+
 def read_inputs(source: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """infer@: a CSV/TSV of texts and the model input from it (one line on a bad file)."""
     frame = read_table(source)

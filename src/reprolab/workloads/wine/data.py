@@ -201,6 +201,11 @@ def load_split(out_dir: Path, split: str) -> TabularSplit:
     )
 
 
+def profile(out_dir: Path) -> pd.DataFrame:
+    """The train split as retrain's drift report compares it: inputs, grade and colour."""
+    return pd.read_csv(Path(out_dir) / "train.csv")[[*INPUTS, TARGET, COLOR]]
+
+
 def read_inputs(source: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """infer@: the CSV as given and the model's features from it (one line on a bad file)."""
     frame = read_input_csv(source)

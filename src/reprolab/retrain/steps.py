@@ -1,0 +1,337 @@
+"""The retrain, step by step: validate -> train -> gate -> notify. Each step reads and
+extends one state file (.dvc/tmp/retrain/<task>.json), so `reprolab retrain` can run them
+all at once or an orchestrator one per task, and the notification can say what each found.
+
+The champion moves only through the pipeline's register stage, under its rules: a
+committed workspace (`--commit` commits the data version on a branch first) and a win on
+the validation split by `registry.<task>.min_improvement`."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from reprolab.core.errors import ReprolabError
+from reprolab.core.io import atomic_write_json, atomic_write_text
+
+STATE_DIR = Path(".dvc/tmp/retrain")
+REPORTS = Path("reports/retrain")
+STEPS = ("validate", "train", "gate", "notify")
+STAGE_OF_SECTION = {"models": "evaluate", "finetune": "finetune", "ensembles": "ensemble"}
+
+
+class StepFailed(ReprolabError):
+    """A step failed; `stage` and `log_tail` say where, when a DVC stage did."""
+
+    def __init__(self, message: str, stage: str = "", log_tail: list[str] | None = None):
+        super().__init__(message)
+        self.stage, self.log_tail = stage, log_tail or []
+
+
+@dataclass(frozen=True)
+class Options:
+    task: str
+    data: Path | None
+    commit: bool
+    notify: str | None
+    mlflow_ui: str | None
+    params_path: Path = Path("params.yaml")
+
+
+# ------------------------------------------------------------------------------ steps
+
+
+def validate(state: dict, opts: Options) -> None:
+    """Check the drop as prepare would, record it (DVC + params.yaml), measure drift against
+    the champion's data and, with --commit, commit the new data version on a branch."""
+    from reprolab import workloads
+    from reprolab.core.layout import processed_dir
+    from reprolab.params import load_params
+    from reprolab.retrain import drift, drop
+    from reprolab.retrain.cache import processed_version
+
+    params = load_params(opts.params_path)
+    name = drop.dataset_of(opts.task, params)
+    spec = params.datasets[name]
+    state.update(dataset=name, metric=params.registry[opts.task].metric)
+    state["before"] = _champion(opts.task, params)
+    work = STATE_DIR / opts.task
+    new = drop.check(name, spec, params.seed, opts.data, work / "new")
+    click.echo(f"validate: {opts.data or 'the upstream source'} passes prepare's checks")
+    if opts.data is not None:
+        pinned = drop.record(name, opts.data)
+        state["data"] = {"source": "drop", "from": str(opts.data), **pinned}
+    else:
+        pinned = None
+        state["data"] = {"source": "upstream"}
+    drop.pin(opts.params_path, name, pinned)
+    old = processed_version(
+        state["before"].get("data_md5", ""), processed_dir(name), work / "champion-data"
+    )
+    module = workloads.data_module(spec)
+    if old is None or not hasattr(module, "profile"):
+        why = "no profile for this workload" if old else "the champion's data is not here"
+        state["drift"] = {"note": f"drift: not measured ({why})"}
+    else:
+        state["drift"] = drift.compare(module.profile(old), module.profile(new))
+    for line in drift.summary_lines(state["drift"]):
+        click.echo(line)
+    if opts.commit:
+        state["branch"] = _branch(opts.task)
+        what = f"data drop {pinned['md5'][:8]}" if pinned else "the upstream source"
+        sha = _commit(f"Retrain {opts.task}: {what}", [opts.params_path, "data/drops"])
+        state.setdefault("commits", []).extend([sha] if sha else [])
+
+
+def train(state: dict, opts: Options) -> None:
+    """`dvc repro` of every model of the task, up to its evaluation."""
+    from reprolab.params import load_params
+
+    params = load_params(opts.params_path)
+    stages = [
+        f"{STAGE_OF_SECTION[params.section_of(m)]}@{m}" for m in params.models_of_task(opts.task)
+    ]
+    state["trained"] = _repro(stages)
+
+
+def gate(state: dict, opts: Options) -> None:
+    """`dvc repro` of register (the gate) and infer; then who is champion, and why."""
+    from reprolab.params import load_params
+
+    params = load_params(opts.params_path)
+    target = f"infer@{opts.task}" if opts.task in params.infer else f"register@{opts.task}"
+    output = _repro([target])
+    events = _register_events(output, opts.task)
+    after = _champion(opts.task, params)
+    after["new_versions"] = _new_versions(opts.task, params)
+    state["after"] = after
+    state["why"] = [e for e in events if not re.search(r"already registered as v\d+$", e)]
+    before = (state.get("before") or {}).get("version")
+    if after.get("version") != before:
+        state["decision"] = "promoted"
+    elif not any("registered v" in e for e in events):
+        state["decision"] = "unchanged"
+    else:
+        state["decision"] = "kept"
+    state["links"] = [_run_link(v["run_id"], opts.mlflow_ui) for v in after["new_versions"]]
+    write_report(state)
+    if opts.commit:
+        sha = _commit(
+            f"Retrain {opts.task}: results ({state['decision']}, champion v{after.get('version')})",
+            ["dvc.lock", "reports", "data/drops"],
+        )
+        state.setdefault("commits", []).extend([sha] if sha else [])
+
+
+def notify(state: dict, opts: Options) -> None:
+    """Print the outcome and post it to the webhook; a failed post is reported, not raised."""
+    from reprolab.retrain import notify as notifying
+
+    text = notifying.message(state)
+    click.echo(text)
+    url = notifying.webhook_url(opts.notify)
+    if url:
+        problem = notifying.post(url, text)
+        state["notified"] = problem or "posted"
+        if problem:
+            click.secho(f"notify: the webhook did not take the message: {problem}", fg="yellow")
+        else:
+            click.echo("notify: posted to the webhook")
+
+
+STEP = {"validate": validate, "train": train, "gate": gate, "notify": notify}
+
+
+def run(opts: Options, steps: tuple[str, ...]) -> dict:
+    """Run `steps` in order under the repository's retrain lock. On a failure the state
+    records where; a full run (all steps) then still notifies, and raises StepFailed."""
+    from reprolab.retrain.lock import one_at_a_time
+
+    with one_at_a_time(opts.task):
+        if steps[0] == "validate":
+            state = {"task": opts.task, "started": _now(), "steps": []}
+        else:
+            state = load_state(opts.task)
+        for step in steps:
+            try:
+                STEP[step](state, opts)
+            except ReprolabError as err:
+                stage = getattr(err, "stage", "")
+                state["failure"] = {
+                    "step": step,
+                    "stage": stage,
+                    "error": str(err).splitlines()[0] if str(err) else type(err).__name__,
+                    "log_tail": getattr(err, "log_tail", []),
+                }
+                save_state(state)
+                write_report(state)
+                if steps == STEPS:
+                    notify(state, opts)
+                raise StepFailed(str(err), stage, state["failure"]["log_tail"]) from None
+            state["steps"].append(step)
+            save_state(state)
+        return state
+
+
+# ----------------------------------------------------------------------------- state
+
+
+def save_state(state: dict) -> None:
+    atomic_write_json(STATE_DIR / f"{state['task']}.json", state)
+
+
+def load_state(task: str) -> dict:
+    path = STATE_DIR / f"{task}.json"
+    if not path.is_file():
+        raise ReprolabError(
+            f"{path}: not found; run `reprolab retrain {task} --step validate` first"
+        )
+    return json.loads(path.read_text())
+
+
+def write_report(state: dict) -> None:
+    """reports/retrain/<task>.json (everything) and .md (the message) of the last retrain."""
+    from reprolab.retrain.notify import message
+
+    atomic_write_json(REPORTS / f"{state['task']}.json", state)
+    atomic_write_text(REPORTS / f"{state['task']}.md", message(state) + "\n")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _champion(task: str, params) -> dict:
+    from reprolab.core.registry import CHAMPION
+    from reprolab.core.registry_store import alias_version, version_value
+    from reprolab.core.tracking import TAG
+    from reprolab.core.tracking_store import client
+
+    version = alias_version(client(), task, CHAMPION)
+    if version is None:
+        return {}
+    return {
+        "version": str(version.version),
+        "model": version.tags.get(TAG + "model", "?"),
+        "value": version_value(version, params.registry[task]),
+        "data_md5": version.tags.get(TAG + "data_md5", ""),
+        "run_id": version.run_id,
+    }
+
+
+def _new_versions(task: str, params) -> list[dict]:
+    """The versions of the runs the task's evaluations just wrote, with their gate status."""
+    from reprolab.core.layout import RUN_FILE, eval_dir
+    from reprolab.core.registry_store import version_value
+    from reprolab.core.tracking import TAG
+    from reprolab.core.tracking_store import client
+
+    found = []
+    for model in params.models_of_task(task):
+        run_file = eval_dir(task, model) / RUN_FILE
+        if not run_file.is_file():
+            continue
+        run_id = json.loads(run_file.read_text())["run_id"]
+        for mv in client().search_model_versions(f"name='{task}' and run_id='{run_id}'"):
+            found.append(
+                {
+                    "version": str(mv.version),
+                    "model": model,
+                    "value": version_value(mv, params.registry[task]),
+                    "status": mv.tags.get(TAG + "status", mv.tags.get(TAG + "gate", "?")),
+                    "run_id": run_id,
+                }
+            )
+    return found
+
+
+def _run_link(run_id: str, ui: str | None) -> str:
+    from reprolab.core.tracking_store import client
+
+    experiment = client().get_run(run_id).info.experiment_id
+    if ui:
+        return f"MLflow run: {ui.rstrip('/')}/#/experiments/{experiment}/runs/{run_id}"
+    return f"MLflow run: {run_id} (experiment {experiment}; `mlflow ui` to browse)"
+
+
+def _repro(targets: list[str]) -> list[str]:
+    """`dvc repro TARGETS`, shown as it runs; a failure names the stage and its last lines."""
+    # unbuffered: DVC's own lines and its stages' output then reach the pipe in order
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        ["dvc", "repro", *targets],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    lines = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        click.echo(line, nl=False)
+        lines.append(line.rstrip("\n"))
+    if process.wait() != 0:
+        failed = re.findall(r"failed to reproduce '([^']+)'", "\n".join(lines))
+        stage = failed[0] if failed else ""
+        raise StepFailed(
+            f"dvc repro {' '.join(targets)} failed" + (f" in stage {stage}" if stage else ""),
+            stage,
+            [line for line in lines if line.strip()][-15:],
+        )
+    return lines
+
+
+def _register_events(lines: list[str], task: str) -> list[str]:
+    """What the register stage printed: its gate decisions."""
+    events, inside = [], False
+    for line in lines:
+        if line.startswith("> ") and f"stages/register.py {task}" in line:
+            inside = True
+        elif inside and line.startswith(
+            ("Running stage", "Updating lock file", "Use `dvc push`", "> ", "Stage '")
+        ):
+            inside = False
+        elif inside and re.match(r"v\d+: |champion v\d+ |[\w.-]+: ", line.strip()):
+            events.append(line.strip())
+    return events
+
+
+def _branch(task: str) -> str:
+    """Switch to a new branch retrain/<task>/<date> (with the time when that is taken by
+    another branch), or stay on it when it is the current one."""
+    day = dt.datetime.now(dt.UTC)
+    branch = f"retrain/{task}/{day:%Y-%m-%d}"
+    if _git("branch", "--show-current").strip() == branch:
+        return branch  # a second retrain the same day goes on the same branch
+    exists = subprocess.run(["git", "rev-parse", "--verify", "-q", branch], capture_output=True)
+    if exists.returncode == 0:
+        branch += f"-{day:%H%M%S}"
+    _git("checkout", "-q", "-b", branch)
+    return branch
+
+
+def _commit(message: str, paths: list) -> str:
+    """Commit `paths` (what changed of them); the short sha, or '' when nothing changed."""
+    _git("add", "-A", "--", *[str(p) for p in paths if Path(p).exists()])
+    staged = subprocess.run(["git", "diff", "--cached", "--quiet"])
+    if staged.returncode == 0:
+        return ""
+    _git("commit", "-q", "-m", message)
+    return _git("rev-parse", "--short", "HEAD").strip()
+
+
+def _git(*args: str) -> str:
+    done = subprocess.run(["git", *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise ReprolabError(f"git {' '.join(args)} failed: {(done.stderr or done.stdout).strip()}")
+    return done.stdout
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
