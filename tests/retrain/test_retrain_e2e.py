@@ -5,6 +5,7 @@ loopback webhook receives."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -92,7 +93,9 @@ def test_retrain_promotes_a_better_drop_keeps_a_worse_one_and_refuses_a_corrupt_
     assert versions(root) == {"1": "archive", "2": "champion"}
     text = posted()
     assert "new champion" in text
-    assert "champion v1 (wine-ridge, valid rmse=" in text and "-> v2 (wine-ridge" in text
+    old_on_new = re.search(r"champion v1 \(wine-ridge, valid rmse=(\S+) on the new data, ", text)
+    new_score = re.search(r"-> v2 \(wine-ridge, valid rmse=(\S+)\)", text)
+    assert old_on_new and new_score and float(new_score[1]) < float(old_on_new[1]), text
     assert "champion v1 scored on v2's data" in text, out  # compared on the same examples
     assert "drift:" in text and "PSI" in text
 

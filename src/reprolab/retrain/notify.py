@@ -73,6 +73,8 @@ def _version(info: dict, metric: str) -> str:
     if not info.get("version"):
         return "none"
     value = _num(info.get("value"))
+    if "value_on_new_data" in info:  # the score the gate compared: on the same examples
+        value = f"{_num(info['value_on_new_data'])} on the new data, {value} on its own"
     return f"v{info['version']} ({info.get('model', '?')}, valid {metric}={value})"
 
 

@@ -77,7 +77,13 @@ def validate(state: dict, opts: Options) -> None:
     )
     module = workloads.data_module(spec)
     if old is None or not hasattr(module, "profile"):
-        why = "no profile for this workload" if old else "the champion's data is not here"
+        why = (
+            "no champion yet"
+            if not state["before"]
+            else "no profile for this workload"
+            if old
+            else "the champion's data is not in this DVC cache"
+        )
         state["drift"] = {"note": f"drift: not measured ({why})"}
     else:
         state["drift"] = drift.compare(module.profile(old), module.profile(new))
@@ -113,6 +119,10 @@ def gate(state: dict, opts: Options) -> None:
     after["new_versions"] = _new_versions(opts.task, params)
     state["after"] = after
     state["why"] = [e for e in events if not re.search(r"already registered as v\d+$", e)]
+    for event in events:  # the old champion scored again on the new data, when it was
+        again = re.match(r"champion v(\d+) scored on v\d+'s data: \S+=(\S+) ", event)
+        if again and again[1] == (state.get("before") or {}).get("version"):
+            state["before"]["value_on_new_data"] = float(again[2])
     before = (state.get("before") or {}).get("version")
     if after.get("version") != before:
         state["decision"] = "promoted"
