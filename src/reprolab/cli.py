@@ -277,7 +277,7 @@ def retrain(
     by registry.TASK.min_improvement, from a committed workspace: --commit), report drift,
     notify. One retrain at a time per repository."""
     with user_errors():
-        from reprolab.retrain import steps
+        from reprolab.ops.retrain import steps
 
         choice("task", task, load(params_path).registry)
         opts = steps.Options(task, data, commit, notify_url, mlflow_ui, Path(params_path))

@@ -8,7 +8,7 @@ import pytest
 from reprolab.core.errors import DataError
 from reprolab.core.fetch import open_drop
 from reprolab.core.io import dvc_md5
-from reprolab.retrain import drop
+from reprolab.ops.retrain import drop
 from reprolab.workloads.wine.params import WineDataset
 
 SPEC = WineDataset(kind="wine")

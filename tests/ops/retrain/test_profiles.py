@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 
-from reprolab.retrain import drift, drop
+from reprolab.ops.retrain import drift, drop
 from reprolab.workloads.nuclei import data as nuclei
 from reprolab.workloads.nuclei.params import NucleiDataset
 from reprolab.workloads.sentiment import data as nsmc

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from reprolab.retrain import drift
+from reprolab.ops.retrain import drift
 
 
 def test_psi_is_zero_for_the_same_sample_and_large_for_a_shift():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import socket
 
-from reprolab.retrain import notify
+from reprolab.ops.retrain import notify
 
 STATE = {
     "task": "wine-quality",

@@ -127,7 +127,7 @@ def test_a_second_retrain_is_refused_while_one_runs(repo):
         [
             sys.executable,
             "-c",
-            "import sys, time; from reprolab.retrain.lock import one_at_a_time\n"
+            "import sys, time; from reprolab.ops.retrain.lock import one_at_a_time\n"
             "with one_at_a_time('wine-quality'):\n"
             "    print('held', flush=True); time.sleep(60)",
         ],

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 
-from reprolab.retrain.drift import summary_lines
+from reprolab.ops.retrain.drift import summary_lines
 
 WEBHOOK_ENV = "REPROLAB_SLACK_WEBHOOK"
 

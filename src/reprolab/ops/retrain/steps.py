@@ -53,9 +53,9 @@ def validate(state: dict, opts: Options) -> None:
     the champion's data and, with --commit, commit the new data version on a branch."""
     from reprolab import workloads
     from reprolab.core.layout import processed_dir
+    from reprolab.ops.retrain import drift, drop
+    from reprolab.ops.retrain.cache import processed_version
     from reprolab.params import load_params
-    from reprolab.retrain import drift, drop
-    from reprolab.retrain.cache import processed_version
 
     params = load_params(opts.params_path)
     name = drop.dataset_of(opts.task, params)
@@ -142,7 +142,7 @@ def gate(state: dict, opts: Options) -> None:
 
 def notify(state: dict, opts: Options) -> None:
     """Print the outcome and post it to the webhook; a failed post is reported, not raised."""
-    from reprolab.retrain import notify as notifying
+    from reprolab.ops.retrain import notify as notifying
 
     text = notifying.message(state)
     click.echo(text)
@@ -162,7 +162,7 @@ STEP = {"validate": validate, "train": train, "gate": gate, "notify": notify}
 def run(opts: Options, steps: tuple[str, ...]) -> dict:
     """Run `steps` in order under the repository's retrain lock. On a failure the state
     records where; a full run (all steps) then still notifies, and raises StepFailed."""
-    from reprolab.retrain.lock import one_at_a_time
+    from reprolab.ops.retrain.lock import one_at_a_time
 
     with one_at_a_time(opts.task):
         if steps[0] == "validate":
@@ -208,7 +208,7 @@ def load_state(task: str) -> dict:
 
 def write_report(state: dict) -> None:
     """reports/retrain/<task>.json (everything) and .md (the message) of the last retrain."""
-    from reprolab.retrain.notify import message
+    from reprolab.ops.retrain.notify import message
 
     atomic_write_json(REPORTS / f"{state['task']}.json", state)
     atomic_write_text(REPORTS / f"{state['task']}.md", message(state) + "\n")
