@@ -1,6 +1,7 @@
-"""`make sweep` machinery: a grid queued as DVC experiments and run by two parallel workers
-in a throw-away repository; every run lands in the one MLflow store with its experiment
-name, and a failing experiment is reported with its log instead of hanging."""
+"""`make sweep` machinery, in a throw-away repository: a grid queued as DVC experiments and
+run by two parallel workers; every run lands in the one MLflow store with its experiment
+name, a failing experiment is reported with its log instead of hanging, and the winner
+ships only through apply, commit and repro."""
 
 from __future__ import annotations
 
@@ -14,59 +15,11 @@ from reprolab.ops import sandbox
 pytestmark = pytest.mark.slow
 
 
-def minimal_params(root) -> None:
-    """Only wine + ridge: the sweep machinery, not the workloads, is under test."""
-    path = root / "params.yaml"
-    params = sandbox.restrict(yaml.safe_load(path.read_text()), ["wine-ridge"])
-    params["datasets"]["wine"]["sample_fraction"] = 0.2
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
-def test_queued_grid_runs_on_two_workers_and_tags_each_run(tmp_path):
-    from tests.conftest import _mirror, sandbox_runner
-
-    mirror = _mirror()
-    if mirror is None:
-        pytest.skip("no dataset mirror: set REPROLAB_DATA_MIRROR")
-    root = sandbox.create(tmp_path / "repo")
-    minimal_params(root)
-    run = sandbox_runner(root, mirror)
-
-    git = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost"]
-    run(*git, "commit", "-qam", "wine-ridge only")  # the champion comes from committed params
-    run("dvc", "repro")
-    run("git", "add", "-A")
-    run("git", "commit", "-qm", "baseline")
-    sweep = [sys.executable, "-m", "reprolab.ops.sweep", "--jobs", "2", "--timeout", "600"]
-    done = run(*sweep, "--grid", "models.wine-ridge.alpha=0.5,4.0")
-    assert "queued 2 experiment(s)" in done.stdout
-    assert "2/2 finished" in done.stdout
-    table = done.stdout[done.stdout.index("| Experiment") :]
-    (tmp_path.parent / "sweep-table.md").write_text(done.stdout)
-    queued = done.stdout.split("queued 2 experiment(s): ")[1].splitlines()[0].split(", ")
-    assert all(name in table for name in queued)
-    assert "models.wine-ridge.alpha" in table
-
-    import mlflow
-
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{root / 'mlflow.db'}")
-    exp = client.get_experiment_by_name("wine-quality")
-    runs = client.search_runs([exp.experiment_id], "tags.`reprolab.stage` = 'train'")
-    names = {r.data.tags["reprolab.dvc_exp"] for r in runs}
-    assert names == {"", *queued}  # the baseline, then one run per queued experiment
-    alphas = {r.data.params["alpha"] for r in runs}
-    assert alphas == {"1.0", "0.5", "4.0"}
-
-    # a failing experiment is reported with its log, and the sweep exits non-zero
-    failed = run(*sweep, "--grid", "models.wine-ridge.alpha=-1", check=False)
-    assert failed.returncode == 1, failed.stdout + failed.stderr
-    assert "FAILED" in failed.stdout
-    assert "models.wine-ridge.alpha: must be >= 0" in failed.stdout
-
-
 def test_a_sweep_moves_no_alias_and_its_winner_ships_by_apply_commit_repro(tmp_path):
-    """`make sweep` -> review -> `dvc exp apply` -> commit -> `dvc repro`: the experiments
-    register versions but the champion stays; the applied one is gated once committed."""
+    """`make sweep` -> review -> `dvc exp apply` -> commit -> `dvc repro`: two queued
+    experiments run on two workers and are tagged with their names; a failing one is
+    reported with its log; they register versions but the champion stays; the applied one
+    is gated once committed."""
     from tests.conftest import _mirror, sandbox_runner
 
     mirror = _mirror()
@@ -99,7 +52,23 @@ def test_a_sweep_moves_no_alias_and_its_winner_ships_by_apply_commit_repro(tmp_p
     first_predictions = (root / "reports/predictions/wine-quality.csv").read_text()
 
     sweep = [sys.executable, "-m", "reprolab.ops.sweep", "--jobs", "2", "--timeout", "600"]
-    run(*sweep, "--grid", "models.wine-rf.max_depth=3,12")
+    done = run(*sweep, "--grid", "models.wine-rf.max_depth=3,12")
+    assert "queued 2 experiment(s)" in done.stdout and "2/2 finished" in done.stdout
+    table = done.stdout[done.stdout.index("| Experiment") :]
+    (tmp_path.parent / "sweep-table.md").write_text(done.stdout)
+    queued = done.stdout.split("queued 2 experiment(s): ")[1].splitlines()[0].split(", ")
+    assert all(name in table for name in queued) and "models.wine-rf.max_depth" in table
+    exp = client.get_experiment_by_name("wine-quality")
+    runs = client.search_runs([exp.experiment_id], "tags.`reprolab.stage` = 'train'")
+    assert {r.data.tags["reprolab.dvc_exp"] for r in runs} == {"", *queued}  # one run each
+    assert {r.data.params["max_depth"] for r in runs} == {"2", "3", "12"}
+
+    # a failing experiment is reported with its log, and the sweep exits non-zero
+    failed = run(*sweep, "--grid", "models.wine-rf.max_depth=0", check=False)
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "FAILED" in failed.stdout
+    assert "models.wine-rf.max_depth: must be > 0" in failed.stdout
+
     versions = client.search_model_versions("name='wine-quality'")
     assert len(versions) == 3  # both experiments registered...
     assert aliases() == {"candidate": "1", "champion": "1"}  # ...and moved nothing
