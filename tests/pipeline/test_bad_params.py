@@ -15,6 +15,7 @@ import yaml
 
 from reprolab.ops import sandbox
 from tests.bad_params import WINE
+from tests.conftest import only_register_ran
 
 pytestmark = pytest.mark.slow
 WINE_MODELS = ["wine-ridge", "wine-rf", "wine-hgb", "wine-mlp"]
@@ -113,6 +114,23 @@ def test_bad_values_through_dvc_repro_touch_nothing(pipelines):
         assert snapshot(root) == before, f"{key}={value!r} changed outputs or stores"
 
     in_parallel(pipelines, WINE[:THROUGH_REPRO], one)
-    for _, run in pipelines:  # the good params back: nothing reruns but the registry check
-        ran = [line for line in run("dvc", "repro").stdout.splitlines() if "Running stage" in line]
-        assert all("'register@" in line for line in ran), ran
+    for _, run in pipelines:  # the good params back: nothing reruns but the checks
+        assert only_register_ran(run("dvc", "repro").stdout)
+
+
+def test_a_changed_mirror_file_stops_dvc_repro_at_check(pipelines, tmp_path):
+    """A mirror lies outside the repository: a file replaced there is caught by the check
+    stage, which always runs, before prepare has deleted anything."""
+    from tests.conftest import _mirror, sandbox_runner
+
+    root, _ = pipelines[0]
+    before = snapshot(root)
+    mirror = Path(shutil.copytree(_mirror() / "wine-quality", tmp_path / "mirror/wine-quality"))
+    red = mirror / "winequality-red.csv"
+    red.write_text(red.read_text().replace(";5\n", ";6\n", 1))
+    done = sandbox_runner(root, mirror.parent)("dvc", "repro", check=False)
+    assert done.returncode != 0
+    ours = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert len(ours) == 1 and ours[0].startswith(f"error: {red}: sha256 "), done.stderr[-2000:]
+    assert "bring it in as a data drop" in ours[0]
+    assert snapshot(root) == before

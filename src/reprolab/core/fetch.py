@@ -45,6 +45,27 @@ class RemoteFile:
     mirror_path: str  # path relative to the mirror root
 
 
+def verify_mirror(files: list[RemoteFile], mirror: Path) -> int:
+    """Check the mirror's copies of `files` against their pins; how many were checked. A file
+    the mirror lacks is prepare's to report, when a dataset needs it; a file that differs is
+    an error here, before any stage has deleted outputs: new data comes in on purpose, as a
+    data drop pinned in params.yaml, not by replacing the mirror's file."""
+    checked = 0
+    for remote in files:
+        source = mirror / remote.mirror_path
+        if not remote.mirror_path or not source.is_file():
+            continue
+        actual = file_digest(source, "sha256")
+        if actual != remote.sha256:
+            raise DataError(
+                f"{source}: sha256 {actual} differs from the pinned {remote.sha256}: the "
+                "mirror's file changed; to train on new data, bring it in as a data drop "
+                "(`reprolab retrain TASK --data DIR`)"
+            )
+        checked += 1
+    return checked
+
+
 def fetch(files: list[RemoteFile], dest: Path, mirror: Path | None) -> list[Path]:
     """`mirror`: a mirror folder, a `DropDir`, or None to download from upstream."""
     return [fetch_one(f, dest, mirror) for f in files]

@@ -37,6 +37,11 @@ CODE_ALPACA = RemoteFile(
 COLUMNS = ("source", "instruction", "input", "prompt", "response")
 
 
+def source_files(params, mirror: Path | None = None) -> list[RemoteFile]:
+    """The pinned file prepare reads, if any (the check stage verifies the mirror's copy)."""
+    return [CODE_ALPACA] if params.code_alpaca else []
+
+
 @dataclass(frozen=True)
 class InstructionSplit(Split):
     """Prompts and responses (`X`, the frame a language-model pyfunc scores), the responses

@@ -34,6 +34,13 @@ CORPUS = RemoteFile(
     "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
     "corpus/input.txt",
 )
+
+
+def source_files(params: ShakespeareDataset, mirror: Path | None = None) -> list[RemoteFile]:
+    """The pinned file prepare reads (the check stage verifies the mirror's copy)."""
+    return [CORPUS]
+
+
 SPLITS = ("train", "valid")
 TOKENIZER_DIR = "tokenizer"
 MIN_SPLIT_CHARS = 200  # a split shorter than this cannot fill even a small context

@@ -61,6 +61,24 @@ def fetch_raw(raw_dir: Path, mirror: Path | None, archive_url: str = ARCHIVE_URL
     return _from_archive(archive_url, raw_dir)
 
 
+def source_files(params: NucleiDataset, mirror: Path | None = None) -> list[RemoteFile]:
+    """The pinned files prepare reads: the checksum list and manifest, and, once the mirror's
+    list matches its pin, every file it lists (the check stage verifies the mirror's copies)."""
+    pinned = [
+        RemoteFile(name, "", sha, f"{MIRROR_DIR}/{name}")
+        for name, sha in (("SHA256SUMS.txt", SUMS_SHA256), ("manifest.csv", MANIFEST_SHA256))
+    ]
+    sums = mirror / MIRROR_DIR / "SHA256SUMS.txt" if mirror is not None else None
+    if sums is None or not sums.is_file() or file_digest(sums, "sha256") != SUMS_SHA256:
+        return pinned  # no mirror list, or a changed one: the check reports the list itself
+    listed = _read_sums(sums)
+    return pinned + [
+        RemoteFile(Path(rel).name, "", sha, f"{MIRROR_DIR}/{rel}")
+        for rel, sha in sorted(listed.items())
+        if rel != "manifest.csv"
+    ]
+
+
 def _from_mirror(source: Path, raw_dir: Path) -> Path:
     raw_dir.mkdir(parents=True, exist_ok=True)
     for name, pinned in (("SHA256SUMS.txt", SUMS_SHA256), ("manifest.csv", MANIFEST_SHA256)):

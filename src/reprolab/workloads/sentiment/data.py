@@ -60,6 +60,11 @@ SPLITS = ("train", "valid", "test")
 BUCKETS = ((20, "short"), (60, "medium"), (10**9, "long"))
 
 
+def source_files(params: NsmcDataset, mirror: Path | None = None) -> list[RemoteFile]:
+    """The pinned files prepare reads (the check stage verifies the mirror's copies)."""
+    return [TRAIN, TEST]
+
+
 @dataclass(frozen=True)
 class TextSplit(Split):
     """Texts (`X`, a frame with one `text` column: the pyfunc input), labels 0/1 and length

@@ -56,6 +56,11 @@ FEATURES = [*INPUTS, "is_red"]  # what every model sees
 SPLITS = ("train", "valid", "test")
 
 
+def source_files(params: WineDataset, mirror: Path | None = None) -> list[RemoteFile]:
+    """The pinned files prepare reads (the check stage verifies the mirror's copies)."""
+    return [FILES[c] for c in params.colors]
+
+
 @dataclass(frozen=True)
 class TabularSplit(Split):
     """Features, target and group labels of one split; `score` gives the task's metrics."""
