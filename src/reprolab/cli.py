@@ -245,6 +245,44 @@ def tag(task: str, run_id: str | None, version: str | None, params_path: str) ->
         click.echo(f"tag {name}\n{message}", nl=False)
 
 
+@main.group()
+def data() -> None:
+    """Data versions: move a dataset to new data on purpose."""
+
+
+@data.command("pin")
+@click.argument("dataset")
+@click.option(
+    "--data",
+    "source",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A folder laid out like the data mirror (default: back to the upstream source).",
+)
+@params_option
+def data_pin(dataset: str, source: Path | None, params_path: str) -> None:
+    """Check DIR as prepare would (one line naming file, row and column on a bad cell), track
+    it with DVC as data/drops/DATASET and pin its md5 in params.yaml; the next `dvc repro`
+    prepares from it. `reprolab retrain` does this and then retrains and gates."""
+    with user_errors():
+        import tempfile
+
+        from reprolab.ops.retrain import drop
+
+        params = load(params_path)
+        choice("dataset", dataset, params.datasets)
+        with tempfile.TemporaryDirectory() as work:
+            drop.check(dataset, params.datasets[dataset], params.seed, source, Path(work))
+        pinned = drop.record(dataset, source) if source is not None else None
+        drop.pin(Path(params_path), dataset, pinned)
+        if pinned is None:
+            click.echo(f"datasets.{dataset}: the upstream source (pinned sha256) again")
+        else:
+            click.echo(
+                f"datasets.{dataset}.drop: {pinned['path']} (md5 {pinned['md5']}); commit "
+                f"params.yaml and {pinned['path']}.dvc, then `dvc repro`"
+            )
+
+
 @main.command()
 @click.argument("task")
 @click.option(
