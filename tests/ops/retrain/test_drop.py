@@ -62,3 +62,10 @@ def test_a_drop_changed_after_it_was_pinned_is_refused(tmp_path):
     (folder / "wine-quality" / "winequality-red.csv").write_text(HEADER + "\n")
     with pytest.raises(DataError, match=r"differs from datasets.wine.drop.md5"):
         open_drop(folder, md5, "datasets.wine.drop")
+
+
+def test_a_generated_dataset_takes_no_drop(tmp_path):
+    from reprolab.workloads.control.params import ControlDataset
+
+    with pytest.raises(DataError, match=r"--data: dataset 'control' \(\w+\) is generated"):
+        drop.check("control", ControlDataset(kind="control"), 0, tmp_path, tmp_path / "work")

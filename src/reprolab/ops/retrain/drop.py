@@ -35,6 +35,11 @@ def check(name: str, spec, seed: int, source: Path | None, work: Path) -> Path:
     raw, out = work / "raw", work / "processed"
     for folder in (raw, out):
         shutil.rmtree(folder, ignore_errors=True)
+    if source is not None and not hasattr(module, "source_files"):
+        raise DataError(
+            f"--data: dataset {name!r} ({spec.kind}) is generated, not read from files: "
+            "there is no data drop to bring in"
+        )
     if source is not None and not Path(source).is_dir():
         raise DataError(f"--data: {source} is not a folder (expected one laid out like the mirror)")
     origin = DropDir(source) if source is not None else data_mirror()
