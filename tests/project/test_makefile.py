@@ -33,7 +33,9 @@ def _make(cwd: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
 @pytest.fixture
 def copy(tmp_path) -> Path:
     """The Makefile and the files its setup reads, without the repository's .venv."""
-    for name in ("Makefile", "requirements.lock", "requirements-nodeps.txt", "pyproject.toml"):
+    names = ("Makefile", "requirements.lock", "requirements-nodeps.txt", "pyproject.toml")
+    for name in (*names, "deploy/airflow/airflow.mk"):  # the Makefile includes the last
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(REPO / name, tmp_path / name)
     return tmp_path
 
