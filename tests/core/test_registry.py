@@ -260,3 +260,9 @@ def test_a_champion_trained_on_other_data_is_scored_again_on_the_new_data(worksp
     # same data as the champion: its recorded score stands, nothing is scored again
     registry.register_run(TASK, SPEC, on_data("new", 0.80), "same", PIPELINE, rescore=rescore)
     assert seen == ["1"] and aliases()["champion"] == "2"
+    # a champion that cannot be scored here is compared by its own score, and it is said
+    events = registry.register_run(
+        TASK, SPEC, on_data("newer", 0.70), "n", PIPELINE, rescore=lambda version: None
+    )
+    assert "champion v2 could not be scored on v4's data: compared by its own score" in events
+    assert aliases()["champion"] == "4"  # 0.70 beats v2's own 0.75

@@ -213,6 +213,11 @@ def _gate(
                 f"{metric_key(spec)}={again:.4f} ({champion_value:.4f} on its own data)"
             )
             champion_value = again
+        else:
+            events.append(
+                f"{CHAMPION} v{champion.version} could not be scored on v{version}'s data: "
+                "compared by its own score"
+            )
     if spec.better(value, champion_value):
         if champion_value is not None:
             gain = spec.improvement(value, champion_value)

@@ -59,7 +59,15 @@ def on_current_data(task: str, params: Params) -> registry.Rescore:
     """Score a registered version on the task's current validation split (None when it
     cannot be loaded here: its recorded score then stands, and the stage says so)."""
 
+    scores: dict[str, float | None] = {}  # one download and scoring per champion version
+
     def rescore(version) -> float | None:
+        key = str(version.version)
+        if key not in scores:
+            scores[key] = _score(version)
+        return scores[key]
+
+    def _score(version) -> float | None:
         import mlflow
 
         from reprolab import workloads
