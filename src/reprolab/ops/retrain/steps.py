@@ -116,7 +116,10 @@ def gate(state: dict, opts: Options) -> None:
     output = _repro([target])
     events = _register_events(output, opts.task)
     after = _champion(opts.task, params)
-    after["new_versions"] = _new_versions(opts.task, params)
+    registered = set(re.findall(r": registered v(\d+) ", "\n".join(events)))
+    after["new_versions"] = [
+        v for v in _new_versions(opts.task, params) if v["version"] in registered
+    ]
     state["after"] = after
     state["why"] = [e for e in events if not re.search(r"already registered as v\d+$", e)]
     for event in events:  # the old champion scored again on the new data, when it was
