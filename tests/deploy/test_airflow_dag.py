@@ -206,20 +206,16 @@ def test_dag_retrains_wine_on_a_data_drop_end_to_end(
     import shutil
     import sys
 
-    import yaml
-
     from reprolab.ops import sandbox
     from tests.conftest import _mirror
 
     mirror = _mirror()
     if mirror is None:
         pytest.skip("no dataset mirror: set REPROLAB_DATA_MIRROR")
-    root = sandbox.create(tmp_path / "repo")
-    params = sandbox.restrict(yaml.safe_load((root / "params.yaml").read_text()), ["wine-ridge"])
-    params["registry"]["wine-quality"]["threshold"] = 5.0
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    root = sandbox.create(
+        tmp_path / "repo", {"registry.wine-quality.threshold": 5.0}, models=["wine-ridge"]
+    )
     project = sandbox.env_for(root)
-    subprocess.run(["git", "commit", "-qam", "wine-ridge only"], cwd=root, env=project, check=True)
     cli = root / ".venv" / "bin" / "reprolab"  # git-ignored, as a real venv would be
     cli.parent.mkdir(parents=True)
     cli.write_text(f'#!/bin/sh\nexec {Path(sys.executable).parent / "reprolab"} "$@"\n')

@@ -43,14 +43,9 @@ def repo(tmp_path):
     mirror = _mirror()
     if mirror is None:
         pytest.skip("no dataset mirror: set REPROLAB_DATA_MIRROR")
-    root = sandbox.create(tmp_path / "repo")
-    path = root / "params.yaml"
-    params = sandbox.restrict(yaml.safe_load(path.read_text()), ["wine-ridge"])
-    params["registry"]["wine-quality"].update(threshold=5.0, min_improvement=0.005)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-    run = sandbox_runner(root, mirror)
-    run("git", "commit", "-qam", "wine-ridge only")
-    return root, run, mirror
+    gate = {"registry.wine-quality.threshold": 5.0, "registry.wine-quality.min_improvement": 0.005}
+    root = sandbox.create(tmp_path / "repo", gate, models=["wine-ridge"])
+    return root, sandbox_runner(root, mirror), mirror
 
 
 def versions(root) -> dict[str, str]:

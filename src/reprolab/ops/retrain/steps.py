@@ -52,9 +52,7 @@ def validate(state: dict, opts: Options) -> None:
     """Check the drop as prepare would, record it (DVC + params.yaml), measure drift against
     the champion's data and, with --commit, commit the new data version on a branch."""
     from reprolab import workloads
-    from reprolab.core.layout import processed_dir
     from reprolab.ops.retrain import drift, drop
-    from reprolab.ops.retrain.cache import processed_version
     from reprolab.params import load_params
 
     params = load_params(opts.params_path)
@@ -72,18 +70,15 @@ def validate(state: dict, opts: Options) -> None:
         pinned = None
         state["data"] = {"source": "upstream"}
     drop.pin(opts.params_path, name, pinned)
-    old = processed_version(
-        state["before"].get("data_md5", ""), processed_dir(name), work / "champion-data"
-    )
     module = workloads.data_module(spec)
-    if old is None or not hasattr(module, "profile"):
-        why = (
-            "no champion yet"
-            if not state["before"]
-            else "no profile for this workload"
-            if old
-            else "the champion's data is not in this DVC cache"
-        )
+    why, old = "", None
+    if not state["before"]:
+        why = "no champion yet"
+    elif not hasattr(module, "profile"):
+        why = "no profile for this workload"
+    else:
+        old, why = _champion_data(state["before"]["run_id"])
+    if old is None:
         state["drift"] = {"note": f"drift: not measured ({why})"}
     else:
         state["drift"] = drift.compare(module.profile(old), module.profile(new))
@@ -236,6 +231,18 @@ def _champion(task: str, params) -> dict:
         "data_md5": version.tags.get(TAG + "data_md5", ""),
         "run_id": version.run_id,
     }
+
+
+def _champion_data(run_id: str) -> tuple[Path | None, str]:
+    """The processed data the champion's run trained on (lineage: git, DVC cache or
+    remote, checked by md5), or None and why not."""
+    from reprolab.core.errors import LineageError
+    from reprolab.core.lineage import fetch_data
+
+    try:
+        return fetch_data(run_id), ""
+    except LineageError as err:
+        return None, f"the champion's data cannot be fetched: {err}"
 
 
 def _new_versions(task: str, params) -> list[dict]:
