@@ -11,7 +11,7 @@ def test_run_logs_each_metric_once_to_each_backend(workspace):
     with Run("exp", run_name="m", live_dir=live, tags={"stage": "train"}) as run:
         run.log_params({"lr": 0.1, "net": {"hidden": [4, 4]}})
         for step in (1, 2, 3):
-            run.log_step(step, {"valid_rmse": 1.0 / step})
+            run.log_step(step, {"valid_rmse": 1.0 / step, "tokens_per_s": 100.0 * step})
         run.log_metrics({"valid": {"rmse": 0.3}, "fit_seconds": 2.0}, mlflow_prefix="final")
     data = client().get_run(run.run_id).data
     assert data.params == {"lr": "0.1", "net.hidden": "[4, 4]"}
@@ -24,9 +24,14 @@ def test_run_logs_each_metric_once_to_each_backend(workspace):
 
     summary = json.loads((live / "metrics.json").read_text())
     assert summary["valid"] == {"rmse": 0.3}
-    assert summary["fit_seconds"] == 2.0
+    assert "fit_seconds" not in summary  # a timing: not a DVC metric
+    assert data.metrics["final_fit_seconds"] == 2.0
+    timings = json.loads((live / "timings.json").read_text())
+    assert timings["fit_seconds"] == 2.0 and 0 < timings["stage_seconds"] < 3600
     tsv = (live / "plots" / "metrics" / "valid_rmse.tsv").read_text().splitlines()
     assert len(tsv) == 4  # header + 3 steps
+    assert not (live / "plots" / "metrics" / "tokens_per_s.tsv").exists()
+    assert len(client().get_metric_history(run.run_id, "tokens_per_s")) == 3
 
 
 def test_failure_marks_run_failed_with_the_error(workspace):

@@ -42,6 +42,9 @@ def predictions_file(task: str) -> Path:
 
 
 RUN_FILE = "run.json"  # in train_dir and eval_dir: MLflow run id and lineage of the model
+# beside a run's dvclive metrics: its wall-clock measures, which differ on every run and so
+# are kept out of the DVC metrics files (`dvc metrics diff` shows quality changes only)
+TIMINGS_FILE = "timings.json"
 
 
 def hpo_file(model: str) -> Path:

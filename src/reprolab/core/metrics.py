@@ -54,6 +54,16 @@ def flatten(metrics: dict, prefix: str = "", sep: str = "_") -> dict[str, float]
     return flat
 
 
+TIMING_SUFFIXES = ("seconds", "_s")  # fit_seconds, rows_per_s, elapsed_s
+
+
+def is_timing(name: str) -> bool:
+    """A wall-clock measure (`fit_seconds`, `train_rows_per_s`, `hpo_seconds`): it differs on
+    every run and with the machine's load, so it is logged to MLflow and a run's
+    timings.json, never to the DVC metrics files that `dvc metrics diff` compares."""
+    return name.rsplit("/", 1)[-1].endswith(TIMING_SUFFIXES)
+
+
 def classification(y_true: np.ndarray, pred_or_probs: np.ndarray) -> dict:
     """Accuracy, F1/precision/recall of label 1, ROC-AUC (from probabilities; NaN when only
     labels were given or one class is present) and the confusion matrix as

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
@@ -14,7 +15,9 @@ from typing import Any
 
 from reprolab.core import interrupts
 from reprolab.core.errors import ReprolabError
-from reprolab.core.metrics import flatten
+from reprolab.core.io import atomic_write_json
+from reprolab.core.layout import TIMINGS_FILE
+from reprolab.core.metrics import flatten, is_timing
 from reprolab.core.paths import mlflow_tracking_uri
 from reprolab.core.tracking_store import client, experiment_id, unreachable, with_lock_retry
 
@@ -92,6 +95,7 @@ class Run:
         self.tags = tags or {}
         self.live = None
         self.run_id = ""
+        self.timings: dict[str, float] = {}  # written to live_dir/timings.json at the end
         self._signals = None
 
     def __enter__(self) -> Run:
@@ -143,6 +147,9 @@ class Run:
             self._signals.__exit__(None, None, None)
         if exc is None:
             interrupts.clear_incomplete(self.live_dir)
+            if self.live_dir is not None:
+                stage = {"stage_seconds": round(stage_seconds(), 2)}
+                atomic_write_json(Path(self.live_dir) / TIMINGS_FILE, {**self.timings, **stage})
         else:
             interrupts.mark_incomplete(self.live_dir, f"run {self.run_id}: {exc!r}")
         try:
@@ -201,26 +208,31 @@ class Run:
         with_lock_retry(mlflow.log_params, _flatten_params(params))
 
     def log_step(self, step: int, metrics: dict[str, float]) -> None:
-        """Step-wise curve points: dvclive plots and MLflow metric history."""
+        """Step-wise curve points: dvclive plots and MLflow metric history (timings such as
+        tokens_per_s only in MLflow: dvclive would put their last value in metrics.json)."""
         import mlflow
 
         if self.live is not None:
             self.live.step = step
             for name, value in metrics.items():
-                self.live.log_metric(name, value)
+                if not is_timing(name):
+                    self.live.log_metric(name, value)
             self.live.next_step()
         with_lock_retry(mlflow.log_metrics, metrics, step=step)
 
     def log_metrics(self, metrics: dict, mlflow_prefix: str = "", live: bool = True) -> None:
         """Final metrics (nested dicts allowed): dvclive's metrics.json (unless `live` is
-        False) and MLflow, where `mlflow_prefix="test"` gives `test_rmse` and `test_red/rmse`."""
+        False) and MLflow, where `mlflow_prefix="test"` gives `test_rmse` and `test_red/rmse`.
+        Timings (`is_timing`) go to MLflow and timings.json instead of metrics.json."""
         import mlflow
 
         flat = flatten(metrics, sep="/")  # {"red": {"rmse": x}} -> "red/rmse"
-        if self.live is not None and live:
-            for name, value in flat.items():
-                self.live.log_metric(name, value, plot=False)
         prefix = f"{mlflow_prefix}_" if mlflow_prefix else ""
+        for name, value in flat.items():
+            if is_timing(name):
+                self.timings[name] = value  # unprefixed, as in metrics.json
+            elif self.live is not None and live:
+                self.live.log_metric(name, value, plot=False)
         with_lock_retry(mlflow.log_metrics, {prefix + name: value for name, value in flat.items()})
 
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
@@ -279,6 +291,14 @@ class Run:
         import mlflow
 
         with_lock_retry(mlflow.set_tags, {TAG + k: str(v) for k, v in tags.items()})
+
+
+def stage_seconds() -> float:
+    """Wall-clock seconds since this process started: the stage's own time, imports and data
+    loading included."""
+    import psutil
+
+    return time.time() - psutil.Process().create_time()
 
 
 def reap_stale(exp_id: str) -> None:

@@ -1,6 +1,7 @@
 """Gather the pipeline's outputs into one report: each task's section comes from its
 workload's report module (metrics per model with the champion marked and the change against
-the previous champion, published references beside ours, figures), then the studies."""
+the previous champion, published references beside ours, figures), then the studies and
+the time each stage took."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from types import ModuleType
 from reprolab.core.document import Document
 from reprolab.core.io import atomic_dir, atomic_write_text
 from reprolab.params import Params
-from reprolab.report import hpo
+from reprolab.report import hpo, timings
 
 REPORT_DIR = Path("reports")
 FIGURES = REPORT_DIR / "figures"
@@ -35,6 +36,7 @@ def build_report(params: Params) -> Path:
             if base_section is not None:  # a section on the base models this workload learns
                 base_section(doc, params, staging)
         hpo.section(doc, params, staging)
+        timings.section(doc, params)
         markdown_figures = doc.to_markdown(base=staging.parent).replace(
             staging.name + "/", FIGURES.name + "/"
         )

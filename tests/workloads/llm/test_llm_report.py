@@ -46,7 +46,7 @@ def test_section(tmp_path, monkeypatch):
     )
     train = tmp_path / "reports/train/tiny-lora"
     (train / "plots/metrics").mkdir(parents=True)
-    (train / "metrics.json").write_text(json.dumps({"steps_per_s": 0.5, "fit_seconds": 80}))
+    (train / "timings.json").write_text(json.dumps({"steps_per_s": 0.5, "fit_seconds": 80}))
     (train / "plots/metrics/valid_perplexity.tsv").write_text(
         "step\tvalid_perplexity\n0\t6.6\n20\t5.3\n"
     )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from reprolab.core import figures
 from reprolab.core.document import Document
-from reprolab.core.layout import eval_dir, registry_file, train_dir
+from reprolab.core.layout import TIMINGS_FILE, eval_dir, registry_file, train_dir
 from reprolab.core.summary import champion_sentence
 
 if TYPE_CHECKING:
@@ -61,7 +61,7 @@ def task_section(doc: Document, task: str, params: Params, figdir: Path) -> None
     rows = []
     for name in names:
         m = _read(eval_dir(task, name) / "metrics.json")
-        t = _read(train_dir(name) / "metrics.json")
+        t = _read(train_dir(name) / TIMINGS_FILE)
         model = params.model(name)
         base_ppl, ppl = m.get("base_perplexity"), m.get("perplexity")
         change = f"{(ppl / base_ppl - 1):+.1%}" if base_ppl and ppl else ""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from reprolab.core import figures
 from reprolab.core.document import Document
-from reprolab.core.layout import eval_dir, registry_file, train_dir
+from reprolab.core.layout import TIMINGS_FILE, eval_dir, registry_file, train_dir
 from reprolab.core.summary import champion_sentence, versions_by_model
 
 if TYPE_CHECKING:
@@ -38,7 +38,8 @@ def task_section(doc: Document, task: str, params: Params, figdir: Path) -> None
     """Accuracy/F1/ROC-AUC and throughput per model, published references, confusion matrices."""
     names = params.models_of_task(task)
     evals = {n: json.loads((eval_dir(task, n) / "metrics.json").read_text()) for n in names}
-    trains = {n: _read_json(train_dir(n) / "metrics.json") for n in names}
+    trains = {n: _read_json(train_dir(n) / TIMINGS_FILE) for n in names}
+    predicts = {n: _read_json(eval_dir(task, n) / TIMINGS_FILE) for n in names}
     registry = json.loads(registry_file(task).read_text())
     spec = params.registry[task]
     by_model = versions_by_model(registry)
@@ -56,7 +57,7 @@ def task_section(doc: Document, task: str, params: Params, figdir: Path) -> None
         row += [fmt.format(metrics.get(key, float("nan"))) for key, _, fmt in COLUMNS]
         row += [
             _rate(train.get("train_rows_per_s")),
-            _rate(metrics.get("predict_rows_per_s")),
+            _rate(predicts[name].get("predict_rows_per_s")),
             by_model.get(name, ""),
         ]
         rows.append(row)
