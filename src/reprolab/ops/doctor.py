@@ -69,13 +69,9 @@ def cuda() -> tuple[str, str]:
 
 def cpu_bf16() -> tuple[str, str]:
     """Native bf16 on the CPU (AVX512-BF16 or AMX); elsewhere bf16 is emulated and slower."""
-    import torch
+    from reprolab.core.train.setup import cpu_bf16_native
 
-    def probe(name: str) -> bool:
-        found = getattr(torch.cpu, name, None)
-        return bool(found()) if callable(found) else False
-
-    avx, amx = probe("_is_avx512_bf16_supported"), probe("_is_amx_tile_supported")
+    avx, amx = cpu_bf16_native()
     detail = f"avx512_bf16 {'yes' if avx else 'no'}, amx {'yes' if amx else 'no'}"
     if avx or amx:
         return OK, detail

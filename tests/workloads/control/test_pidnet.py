@@ -72,6 +72,32 @@ def test_pidnet_trains_saves_reloads_and_scores_against_baselines(splits, tmp_pa
     assert {"actual", "predicted", "kp", "zn_iae"} <= set(frame.columns)
 
 
+def test_pidnet_trains_on_the_device_asked(splits):
+    train, valid, test = splits
+    params = PIDNetParams(
+        dataset="c",
+        task="t",
+        workload="control",
+        kind="pidnet",
+        epochs=1,
+        batch_size=8,
+        device="cpu",
+    )
+    tags = {}
+
+    class Run:
+        def log_step(self, step, metrics):
+            pass
+
+        def set_tags(self, new):
+            tags.update(new)
+
+    model = workloads.build(params, 0).fit(train, valid, Run())
+    assert tags == {"device": "cpu", "bf16": "false"}
+    assert next(model.module.parameters()).device.type == "cpu"
+    assert (model.predict(test.X).to_numpy() > 0).all()
+
+
 def test_control_params_errors_name_the_key():
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw["datasets"]["control"]["time_constant"] = [-1.0, 3.0]

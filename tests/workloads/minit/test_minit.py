@@ -121,6 +121,24 @@ def test_time_budget_stops_training_annealed(splits, tmp_path):
     assert 3e-4 <= last["lr"] <= halfway and "valid_loss" in last
 
 
+def test_trains_on_the_device_asked_and_device_keeps_the_checkpoint(splits, tmp_path):
+    train, valid = splits
+    tags: dict = {}
+
+    class Run(Recorder):
+        def set_tags(self, new: dict) -> None:
+            tags.update(new)
+
+    short = {"max_steps": 4, "warmup_steps": 1, "eval_every": 4, "log_every": 4}
+    model = workloads.build(tiny(tmp_path, device="cpu", **short), seed=0)
+    model.fit(train, valid, Run())
+    assert tags == {"device": "cpu", "bf16": "false"}
+    assert next(model.net.parameters()).device.type == "cpu"
+    # where it trains does not change what it learns: the same checkpoint either way
+    auto = workloads.build(tiny(tmp_path, **short), seed=0)
+    assert auto.checkpoint_path(train.tokens) == model.checkpoint_path(train.tokens)
+
+
 def test_learning_rate_schedule():
     def lr_at(step: int, progress: float) -> float:  # Mini-T's use: by the clock, to 10 %
         return warmup_decay(step, warmup=10, total=0, floor=0.1, progress=progress)

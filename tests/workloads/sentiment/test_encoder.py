@@ -331,6 +331,60 @@ def test_saved_classifier_is_a_pyfunc_with_a_standard_hf_directory(encoder, spli
         predictor.predict(["좋다", 3])
 
 
+class Tagged(Log):
+    """A run that also takes tags (the MLflow run: device, bf16, budget_steps)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: dict = {}
+
+    def set_tags(self, tags: dict) -> None:
+        self.tags.update(tags)
+
+
+@pytest.fixture
+def one_second_steps(monkeypatch):
+    """The budget's clock advances one second per read: one per step."""
+    from reprolab.core.train import budget
+
+    seconds = iter(range(10**6))
+    monkeypatch.setattr(budget, "_now", lambda: float(next(seconds)))
+
+
+def test_pretraining_on_the_device_asked_within_a_time_budget(
+    splits, one_second_steps, monkeypatch
+):
+    import torch
+
+    from reprolab.workloads.sentiment.bert_mlm import BertMLM
+
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)  # bf16: auto -> on
+    train, valid, _ = splits
+    spec = {**TINY, "max_steps": 40, "eval_every": 10, "checkpoint_every": 100}
+    params = BertMLMParams(**{**spec, "bf16": "auto", "device": "cpu", "max_seconds": 30})
+    run = Tagged()
+    model = BertMLM(params, seed=0).fit(train, valid, run)
+    # the probe ends 23 s in at 1 s/step: 7 more steps fit in 30 s, the decay ends there
+    assert model.summary["steps"] == 30 and run.tags["budget_steps"] == "30"
+    assert [s for s, _ in run.steps] == [10, 20, 30] and run.steps[-1][1]["lr"] == 0.0
+    assert run.tags == {"device": "cpu", "bf16": "true", "budget_steps": "30"}
+    assert next(model.model.parameters()).device.type == "cpu"
+
+
+def test_finetune_on_the_device_asked_within_a_time_budget(encoder, splits, one_second_steps):
+    from reprolab.workloads.sentiment.hf_classifier import HFClassifier
+
+    _, base, _ = encoder
+    train, valid, _ = splits
+    params = classifier_params(base, epochs=4, eval_every=10, device="cpu", max_seconds=30)
+    run = Tagged()
+    model = HFClassifier(params, seed=0).fit(train, valid, run)
+    assert run.tags == {"device": "cpu", "bf16": "false", "budget_steps": "30"}
+    assert model.summary["steps"] == model.summary["planned_steps"] == 30
+    assert not model.summary["stopped_early"]
+    assert [s for s, _ in run.steps] == [10, 20, 30] and run.steps[-1][1]["lr"] == 0.0
+
+
 def test_label_names_come_from_the_split_then_params(tmp_path, monkeypatch):
     import yaml
 

@@ -77,3 +77,35 @@ def test_saved_model_rejects_wrong_columns(regression_splits, tmp_path):
     predictor = saving.load_predictor(tmp_path / "m")
     with pytest.raises(Exception, match=r"(?i)missing"):
         predictor.predict(test.X.drop(columns=["b"]))
+
+
+class Tagged(Steps):
+    """A run that also takes tags (what the MLflow run records: device, bf16)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tags = {}
+
+    def set_tags(self, tags):
+        self.tags.update(tags)
+
+
+def test_mlp_trains_on_the_device_asked(regression_splits, monkeypatch):
+    import torch
+
+    from reprolab.core.errors import DataError
+
+    train, valid, test = regression_splits
+    params = TorchMLPParams(
+        workload="wine", kind="torch_mlp", hidden=[8], max_epochs=3, device="cpu", **ROUTE
+    )
+    run = Tagged()
+    model = workloads.build(params, seed=0).fit(train, valid, run)
+    assert run.tags == {"device": "cpu", "bf16": "false"}
+    assert model.predict(test.X).shape == (len(test.y),)
+    assert next(model.module.parameters()).device.type == "cpu"
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cuda = params.model_copy(update={"device": "cuda"})
+    with pytest.raises(DataError, match=r"^device: cuda asked, but no CUDA device is usable"):
+        workloads.build(cuda, seed=0).fit(train, valid, run)

@@ -55,17 +55,43 @@ def load(directory: Path) -> dict | None:
 
 def save_training(directory: Path, model, optimiser, schedule, **progress: Any) -> None:
     """Weights, optimiser, schedule and RNG, plus the loop's own counters (`progress`: step,
-    position in the epoch, best-so-far...)."""
+    position in the epoch, best-so-far...), as CPU tensors: a GPU run resumes anywhere."""
     save(
         directory,
-        {
-            "model": model.state_dict(),
-            "optimiser": optimiser.state_dict(),
-            "schedule": schedule.state_dict() if schedule is not None else None,
-            "rng": rng_state(),
-            **progress,
-        },
+        on_cpu(
+            {
+                "model": model.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "schedule": schedule.state_dict() if schedule is not None else None,
+                "rng": rng_state(),
+                **progress,
+            }
+        ),
     )
+
+
+def on_cpu(value: Any) -> Any:
+    """`value` with every tensor in its dicts, lists and tuples moved to the CPU; the very
+    same objects where everything is there already (so a CPU run's file is unchanged)."""
+    import copy
+
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value if value.device.type == "cpu" else value.cpu()
+    if isinstance(value, dict):
+        moved = {key: on_cpu(item) for key, item in value.items()}
+        if all(moved[key] is item for key, item in value.items()):
+            return value
+        out = copy.copy(value)  # keeps the type and a state dict's `_metadata`
+        out.update(moved)
+        return out
+    if isinstance(value, list | tuple):
+        items = [on_cpu(item) for item in value]
+        if all(a is b for a, b in zip(items, value, strict=True)):
+            return value
+        return type(value)(items) if isinstance(value, list) else tuple(items)
+    return value
 
 
 def restore_training(state: dict, model, optimiser, schedule) -> dict:

@@ -4,6 +4,7 @@ function serves every family (as a LambdaLR factor with peak=1, or as an absolut
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Literal
 
 Decay = Literal["cosine", "linear", "constant"]
@@ -33,8 +34,17 @@ def warmup_decay(
     return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * min(1.0, max(0.0, progress))))
 
 
-def lambda_lr(optimiser, **schedule):
-    """A torch LambdaLR following `warmup_decay(step, **schedule)` (as a factor of the lr)."""
+def lambda_lr(optimiser, *, total: int | Callable[[], int], **schedule):
+    """A torch LambdaLR following `warmup_decay(step, total=total, **schedule)` (as a factor
+    of the lr). A callable `total` (a core.train.budget.Budget) is read at every step, so the
+    decay follows a plan that shrinks to fit a time budget."""
     import torch
 
-    return torch.optim.lr_scheduler.LambdaLR(optimiser, lambda s: warmup_decay(s, **schedule))
+    if callable(total):
+        plan = total
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimiser, lambda s: warmup_decay(s, total=plan(), **schedule)
+        )
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimiser, lambda s: warmup_decay(s, total=total, **schedule)
+    )

@@ -8,6 +8,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from reprolab.core.params import DatasetBase, ModelBase, PosInt, Width
+from reprolab.core.train.setup import Device
 
 Range = tuple[float, float]
 
@@ -83,6 +84,7 @@ class PIDNetParams(ModelBase):
     overshoot_weight: Annotated[float, Field(ge=0)] = 2.0
     effort_weight: Annotated[float, Field(ge=0)] = 0.002
     patience: PosInt = 40
+    device: Device = "auto"  # auto: CUDA when usable
 
 
 DATASETS = (ControlDataset,)

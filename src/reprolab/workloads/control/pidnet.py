@@ -20,6 +20,7 @@ from torch import nn
 from reprolab.core import torch_pyfunc
 from reprolab.core.model import Model, StepLogger
 from reprolab.core.train.early_stopping import EarlyStopping
+from reprolab.core.train.setup import module_device, record, resolve_device
 from reprolab.workloads.control.tuning import FEATURES
 
 GAINS = ["kp", "ki", "kd"]
@@ -89,17 +90,19 @@ class PIDNet(Model):
         from tqdm.auto import tqdm
 
         p = self.params
+        device = resolve_device(p.device)
+        record(run, device=device, bf16=False)
         torch.manual_seed(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
-        self.module = GainNet(p.hidden).to(torch.float64)
+        self.module = GainNet(p.hidden).to(torch.float64).to(device)
         opt = torch.optim.Adam(self.module.parameters(), lr=p.lr)
-        feats = torch.tensor(train.X[FEATURES].to_numpy(), dtype=torch.float64)
-        batch = train.batch()
+        feats = torch.tensor(train.X[FEATURES].to_numpy(), dtype=torch.float64).to(device)
+        batch = train.batch().to(device)
         stopping = EarlyStopping(p.patience, "min", min_delta=1e-4, module=self.module)
         bar = tqdm(range(1, p.epochs + 1), desc="pidnet", unit="epoch", leave=False)
         for epoch in bar:
             self.module.train()
-            order = torch.randperm(len(feats), generator=gen)
+            order = torch.randperm(len(feats), generator=gen).to(device)
             total, count = 0.0, 0
             for start in range(0, len(feats), p.batch_size):
                 idx = order[start : start + p.batch_size]
@@ -117,7 +120,7 @@ class PIDNet(Model):
                 break
         bar.close()
         stopping.restore(self.module)
-        self.module.eval()
+        self.module = self.module.cpu().eval()  # saved and served from the CPU
         return self
 
     def _valid_iae(self, valid: Any) -> float:
@@ -146,7 +149,7 @@ def _predict(module: GainNet, inputs: Any) -> pd.DataFrame:
         raise ValueError(f"missing step-test feature column(s) {missing}; expected {FEATURES}")
     with torch.no_grad():
         f = torch.tensor(inputs[FEATURES].to_numpy(dtype=float), dtype=torch.float64)
-        gains = module(f).numpy()
+        gains = module(f.to(module_device(module))).cpu().numpy()
     return pd.DataFrame(gains, columns=GAINS)
 
 

@@ -29,6 +29,11 @@ class Batch:
     noise: torch.Tensor
     loop: Loop
 
+    def to(self, device: str) -> Batch:
+        """The same plants on `device` (training on a GPU)."""
+        move = [t.to(device) for t in (self.ad, self.bd, self.delay, self.noise)]
+        return Batch(*move, loop=self.loop)
+
 
 def batch(plants: list[Plant], loop: Loop, noise: bool = True) -> Batch:
     mats = [discrete(p, loop.dt) for p in plants]
@@ -64,11 +69,12 @@ def closed_loop(b: Batch, gains: torch.Tensor) -> Trajectory:
     tf = (td / DERIVATIVE_FILTER_N).clamp_min(dt)  # derivative filter time constant
     tt = (kp / ki.clamp_min(1e-9)).clamp(min=dt, max=1e3)  # anti-windup tracking time
     depth = int(b.delay.max()) + 1
-    hist = torch.zeros(size, depth, dtype=torch.float64)
-    x = torch.zeros(size, 2, dtype=torch.float64)
-    integral = torch.zeros(size, dtype=torch.float64)
-    deriv = torch.zeros(size, dtype=torch.float64)
-    y_prev = torch.zeros(size, dtype=torch.float64)
+    on = {"dtype": torch.float64, "device": gains.device}
+    hist = torch.zeros(size, depth, **on)
+    x = torch.zeros(size, 2, **on)
+    integral = torch.zeros(size, **on)
+    deriv = torch.zeros(size, **on)
+    y_prev = torch.zeros(size, **on)
     ys, us = [], []
     for k in range(n):
         y = x[:, 0]
@@ -86,8 +92,8 @@ def closed_loop(b: Batch, gains: torch.Tensor) -> Trajectory:
         x = torch.einsum("bij,bj->bi", b.ad, x) + b.bd * applied[:, None]
         ys.append(y)
         us.append(u)
-    t = torch.arange(n, dtype=torch.float64) * dt
-    return Trajectory(t, torch.stack(ys, 1), torch.stack(us, 1), torch.ones(n, dtype=torch.float64))
+    t = torch.arange(n, **on) * dt
+    return Trajectory(t, torch.stack(ys, 1), torch.stack(us, 1), torch.ones(n, **on))
 
 
 def open_loop_step(b: Batch) -> tuple[np.ndarray, np.ndarray]:

@@ -39,7 +39,9 @@ class Device:
 def pick_device(dtype: str = "auto") -> Device:
     import torch
 
-    if torch.cuda.is_available():
+    from reprolab.core.train.setup import resolve_device
+
+    if resolve_device("auto") == "cuda":
         bf16_ok = torch.cuda.is_bf16_supported()
         if dtype == "bfloat16" and not bf16_ok:
             raise DataError("dtype: bfloat16 asked, but this GPU does not support bf16")

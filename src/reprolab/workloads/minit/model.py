@@ -31,7 +31,7 @@ from reprolab.core.io import atomic_write_json
 from reprolab.core.model import Model, StepLogger
 from reprolab.core.train import checkpoint
 from reprolab.core.train.schedule import warmup_decay
-from reprolab.core.train.setup import threads
+from reprolab.core.train.setup import record, resolve_device, threads
 from reprolab.workloads.minit.architecture import build_net, hf_config
 from reprolab.workloads.minit.training import Windows, loss_of
 
@@ -40,6 +40,7 @@ _NOT_LEARNING = {
     "workload",
     "checkpoint_dir",
     "threads",
+    "device",
     "sample_tokens",
     "temperature",
     "top_k",
@@ -74,9 +75,11 @@ class MiniT(Model):
         from tqdm.auto import tqdm
 
         p = self.params
+        device = resolve_device(p.device)
+        record(run, device=device, bf16=False)
         torch.manual_seed(self.seed)
         self.tokenizer = train.tokenizer()
-        net = build_net(hf_config(p, self.tokenizer))
+        net = build_net(hf_config(p, self.tokenizer)).to(device)
         decay = [w for w in net.parameters() if w.dim() >= 2]
         no_decay = [w for w in net.parameters() if w.dim() < 2]
         optimiser = torch.optim.AdamW(
@@ -88,9 +91,12 @@ class MiniT(Model):
             betas=(0.9, p.beta2),
         )
         sampler = Windows(train.tokens, p.block_size, p.batch_size, self.seed)
-        valid_batches = Windows(valid.tokens, p.block_size, p.batch_size, self.seed).fixed(
-            p.eval_batches, self.seed + 1
-        )
+        valid_batches = [
+            (x.to(device), y.to(device))
+            for x, y in Windows(valid.tokens, p.block_size, p.batch_size, self.seed).fixed(
+                p.eval_batches, self.seed + 1
+            )
+        ]
         ckpt = self.checkpoint_path(train.tokens)
         step, elapsed, history = 0, 0.0, []
         state = checkpoint.load(ckpt)
@@ -124,7 +130,7 @@ class MiniT(Model):
             )
             for group in optimiser.param_groups:
                 group["lr"] = lr
-            x, y = sampler.sample()
+            x, y = (t.to(device) for t in sampler.sample())
             loss = loss_of(net, x, y)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -171,7 +177,7 @@ class MiniT(Model):
             if point and run is not None:
                 run.log_step(step, point)
         bar.close()
-        self.net = net.eval()
+        self.net = net.cpu().eval()  # sampled, scored and saved on the CPU
         valid_points = [h for h in history if "valid_loss" in h]
         self.summary = {
             "steps": step,

@@ -9,6 +9,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from reprolab.core.params import DatasetBase, ModelBase, PosInt, Width
+from reprolab.core.train.setup import Device
 
 
 class ShakespeareDataset(DatasetBase):
@@ -50,6 +51,7 @@ class MiniTParams(ModelBase):
     checkpoint_every: PosInt = 500  # steps; an interrupted run resumes from the last one
     checkpoint_dir: str = ".reprolab/checkpoints"  # per params+data hash; gone after a full run
     threads: PosInt | None = 2  # torch intra-op threads (None: torch's default)
+    device: Device = "auto"  # auto: CUDA when usable; sampling and saving on the CPU
     sample_tokens: PosInt = 200  # generated after training for the report
     temperature: Annotated[float, Field(gt=0)] = 0.8  # sampling defaults saved with the model
     top_k: Annotated[int, Field(ge=0)] = 50

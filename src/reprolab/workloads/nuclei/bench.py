@@ -10,8 +10,9 @@ def _variants() -> dict:
     import torch
     import torch.nn.functional as F
 
+    from reprolab.core.train.setup import autocast
     from reprolab.workloads.nuclei.unet import dice_loss
-    from reprolab.workloads.nuclei.unet_net import NetConfig, autocast, build
+    from reprolab.workloads.nuclei.unet_net import NetConfig, build
 
     torch.manual_seed(0)
     x = torch.randn(8, 3, 128, 128)
@@ -24,7 +25,7 @@ def _variants() -> dict:
         inputs = x.contiguous(memory_format=torch.channels_last) if fast else x
 
         def step() -> None:
-            with autocast(fast):
+            with autocast("cpu", fast):
                 logits = net(inputs)
             logits = logits.float()
             loss = F.binary_cross_entropy_with_logits(logits, y) + dice_loss(logits, y)

@@ -19,11 +19,12 @@ import torch.nn.functional as F
 from reprolab.core import torch_pyfunc
 from reprolab.core.metrics import mask_scores
 from reprolab.core.model import Model, StepLogger
+from reprolab.core.train.budget import Budget
 from reprolab.core.train.early_stopping import EarlyStopping
 from reprolab.core.train.schedule import lambda_lr
+from reprolab.core.train.setup import autocast, record, resolve_bf16, resolve_device
 from reprolab.workloads.nuclei.unet_net import (
     NetConfig,
-    autocast,
     build,
     modality,
     predict_frame,
@@ -32,14 +33,15 @@ from reprolab.workloads.nuclei.unet_net import (
 from reprolab.workloads.nuclei.unet_net import to_input as _to_input
 
 
-def net_config(p: Any) -> NetConfig:
+def net_config(p: Any, bf16: bool) -> NetConfig:
+    """What the saved model predicts with; `bf16` is the resolved `p.bf16` (never "auto")."""
     return NetConfig(
         depth=p.depth,
         base_width=p.base_width,
         norm=p.norm,
         dropout=p.dropout,
         standardize=p.standardize,
-        bf16=p.bf16,
+        bf16=bf16,
         channels_last=p.channels_last,
         threshold=p.threshold,
         tile_size=p.tile_size,
@@ -165,7 +167,8 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> t
 class UNetSegmenter(Model):
     def __init__(self, params: Any, seed: int) -> None:
         super().__init__(params, seed)
-        self.config = net_config(params)
+        # bf16 "auto" is settled by the device in fit; until then, as on this CPU
+        self.config = net_config(params, resolve_bf16(params.bf16, "cpu"))
         self.net = None
         self.best_step = 0
         self.steps_run = 0
@@ -173,7 +176,10 @@ class UNetSegmenter(Model):
     def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
         from tqdm.auto import tqdm
 
-        p, config = self.params, self.config
+        p = self.params
+        device = resolve_device(p.device)
+        self.config = config = net_config(p, resolve_bf16(p.bf16, device))
+        record(run, device=device, bf16=config.bf16)
         torch.manual_seed(self.seed)
         sampler = CropSampler(
             train.rgb(),
@@ -187,9 +193,10 @@ class UNetSegmenter(Model):
             scale_jitter=p.scale_jitter,
             stain_channels=p.stain_channels,
         )
-        net = build(config)
+        net = build(config).to(device)
         optimiser = torch.optim.AdamW(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-        schedule = lambda_lr(optimiser, warmup=p.warmup_steps, total=p.max_steps, decay=p.schedule)
+        budget = Budget("unet", p.max_seconds, p.max_steps, run=run)
+        schedule = lambda_lr(optimiser, warmup=p.warmup_steps, total=budget, decay=p.schedule)
         average = WeightAverage(net, p.ema) if p.ema else None
         scored = average.net if average else net  # what is validated, kept and saved
         stopping = EarlyStopping(p.patience, "max", min_delta=1e-4, module=scored, best=-1.0)
@@ -197,10 +204,10 @@ class UNetSegmenter(Model):
         bar = tqdm(range(1, p.max_steps + 1), desc="unet", unit="step", leave=False)
         for step in bar:
             net.train()
-            x, y = sampler.batch(p.batch_size)
+            x, y = (t.to(device) for t in sampler.batch(p.batch_size))
             if config.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with autocast(config.bf16):
+            with autocast(device, config.bf16):
                 logits = net(x)
             logits = logits.float()
             loss = p.bce_weight * F.binary_cross_entropy_with_logits(logits, y) + (
@@ -209,12 +216,14 @@ class UNetSegmenter(Model):
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
+            budget.tick(step)
             schedule.step()
             if average:
                 average.update(net)
             losses.append(loss.item())
             self.steps_run = step
-            if step % p.eval_every and step != p.max_steps:
+            last = step >= budget.total
+            if step % p.eval_every and not last:
                 continue
             valid_dice = self._dice(scored, valid)
             train_loss = float(np.mean(losses))
@@ -233,9 +242,11 @@ class UNetSegmenter(Model):
                 self.best_step = step
             elif stopping.stop:
                 break
+            if last:
+                break
         bar.close()
         stopping.restore(scored)
-        self.net = scored.eval()
+        self.net = scored.cpu().eval()  # saved and served from the CPU
         return self
 
     def _dice(self, net, split: Any) -> float:

@@ -4,7 +4,6 @@ what one whole-image pass would give. Used by training, evaluation and the servi
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -13,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reprolab.core.train.setup import autocast, module_device
 from reprolab.workloads.nuclei import images
 
 
@@ -162,12 +162,6 @@ def stain_densities(rgb: np.ndarray, stains: tuple[int, ...]) -> np.ndarray:
     return np.stack(out, axis=1).reshape(*rgb.shape[:2], len(stains)).astype(np.float32)
 
 
-def autocast(enabled: bool):
-    if enabled:
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def _forward_padded(net: UNet, x: torch.Tensor, config: NetConfig) -> torch.Tensor:
     """Logits of a 3xHxW tensor of any size: reflect-pad to a multiple of 2**depth, crop back."""
     step = 2**config.depth
@@ -179,7 +173,7 @@ def _forward_padded(net: UNet, x: torch.Tensor, config: NetConfig) -> torch.Tens
         batch = F.pad(batch, (0, pw, 0, ph), mode=mode)
     if config.channels_last:
         batch = batch.contiguous(memory_format=torch.channels_last)
-    with autocast(config.bf16):
+    with autocast(batch.device.type, config.bf16):
         logits = net(batch)
     return logits.float()[0, 0, :h, :w]
 
@@ -217,16 +211,17 @@ def predict_proba(
 
 def _proba(net: UNet, rgb: np.ndarray, config: NetConfig, tiled: bool) -> np.ndarray:
     x = torch.from_numpy(to_input(rgb, config.standardize, config.stain, config.stain_channels))
+    x = x.to(module_device(net))  # a GPU while training; the saved model predicts on the CPU
     h, w = x.shape[-2:]
     if not tiled or (h <= config.tile_size and w <= config.tile_size):
-        return torch.sigmoid(_forward_padded(net, x, config)).numpy()
-    out = torch.zeros(h, w)
+        return torch.sigmoid(_forward_padded(net, x, config)).cpu().numpy()
+    out = torch.zeros(h, w, device=x.device)
     size, overlap = config.tile_size, config.tile_overlap
     for y0, ky0, ky1 in _tiles(h, size, overlap):
         for x0, kx0, kx1 in _tiles(w, size, overlap):
             logits = _forward_padded(net, x[:, y0 : y0 + size, x0 : x0 + size], config)
             out[ky0:ky1, kx0:kx1] = logits[ky0 - y0 : ky1 - y0, kx0 - x0 : kx1 - x0]
-    return torch.sigmoid(out).numpy()
+    return torch.sigmoid(out).cpu().numpy()
 
 
 def predict_frame(net: UNet, frame: pd.DataFrame, config: NetConfig) -> pd.DataFrame:

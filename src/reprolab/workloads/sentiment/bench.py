@@ -94,6 +94,7 @@ def _setup():
 def _variants() -> dict:
     import torch
 
+    from reprolab.core.train.setup import autocast
     from reprolab.workloads.sentiment import hf_text
 
     params, train, valid, hf, _, HFClassifier, load_classifier = _setup()
@@ -119,7 +120,7 @@ def _variants() -> dict:
         model.train()
         for index in batches:
             x, mask = hf_text.pad([ids[i] for i in index], 0)
-            with hf_text.autocast(True):
+            with autocast("cpu", True):
                 logits = model(input_ids=x, attention_mask=mask).logits
             loss = torch.nn.functional.cross_entropy(logits.float(), labels[index])
             optimiser.zero_grad(set_to_none=True)
@@ -128,7 +129,7 @@ def _variants() -> dict:
             optimiser.step()
             schedule.step()
         model.eval()
-        with torch.inference_mode(), hf_text.autocast(True):
+        with torch.inference_mode(), autocast("cpu", True):
             x, mask = hf_text.pad(vids, 0)
             model(input_ids=x, attention_mask=mask).logits.argmax(-1)
 

@@ -26,8 +26,16 @@ import numpy as np
 
 from reprolab.core.model import Model, StepLogger
 from reprolab.core.train import checkpoint
+from reprolab.core.train.budget import Budget
 from reprolab.core.train.schedule import lambda_lr
-from reprolab.core.train.setup import set_threads
+from reprolab.core.train.setup import (
+    autocast,
+    module_device,
+    record,
+    resolve_bf16,
+    resolve_device,
+    set_threads,
+)
 
 TEXT = "text"
 
@@ -76,6 +84,7 @@ class BertMLM(Model):
         self.model = None
         self.tokenizer = None
         self.summary: dict[str, Any] = {}
+        self.bf16 = resolve_bf16(params.bf16, "cpu")  # settled by the device in fit
 
     # ------------------------------------------------------------ training
 
@@ -88,6 +97,9 @@ class BertMLM(Model):
 
         p = self.params
         set_threads(p.threads)
+        device = resolve_device(p.device)
+        self.bf16 = resolve_bf16(p.bf16, device)
+        record(run, device=device, bf16=self.bf16)
         torch.manual_seed(self.seed)
         texts = list(train.X[TEXT])
         ckdir = checkpoint.checkpoint_dir("bert_mlm", p, self.seed, extra=_fingerprint(texts))
@@ -121,7 +133,7 @@ class BertMLM(Model):
             attention_probs_dropout_prob=p.dropout,
             pad_token_id=tokenizer.pad_token_id,
         )
-        model = BertForMaskedLM(config)
+        model = BertForMaskedLM(config).to(device)
         optimiser = torch.optim.AdamW(
             hf_text.decay_groups(model, p.weight_decay),
             lr=p.lr,
@@ -129,7 +141,9 @@ class BertMLM(Model):
             eps=1e-6,
             fused=True,
         )
-        schedule = lambda_lr(optimiser, warmup=p.warmup_steps, total=p.max_steps, decay="linear")
+        start = state["step"] if state is not None else 0
+        budget = Budget("bert_mlm", p.max_seconds, p.max_steps, start, run=run)
+        schedule = lambda_lr(optimiser, warmup=p.warmup_steps, total=budget, decay="linear")
         step, epoch, position, losses, tokens = 0, 0, 0, [], 0
         valid_loss = None
         if state is not None:
@@ -138,7 +152,7 @@ class BertMLM(Model):
         bar = tqdm(total=p.max_steps, initial=step, desc="mlm", unit="step", leave=False)
         loop_started = time.perf_counter()
         steps_at_start = step
-        while step < p.max_steps:
+        while step < budget.total:
             batches = hf_text.epoch_batches(lengths, p.batch_size, self.seed, epoch)
             for index in batches[position:]:
                 model.train()
@@ -146,18 +160,20 @@ class BertMLM(Model):
                 inputs, labels = mask_tokens(
                     batch, batch < len(SPECIAL), len(tokenizer), p.mask_prob
                 )
-                with hf_text.autocast(p.bf16):
+                inputs, attention, labels = (t.to(device) for t in (inputs, attention, labels))
+                with autocast(device, self.bf16):
                     loss = mlm_loss(model, inputs, attention, labels)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), p.max_grad_norm)
                 optimiser.step()
+                budget.tick(step + 1)
                 schedule.step()
                 step, position = step + 1, position + 1
                 losses.append(loss.item())
                 tokens += int(attention.sum())
                 bar.update(1)
-                if step % p.eval_every == 0 or step == p.max_steps:
+                if step % p.eval_every == 0 or step == budget.total:
                     metrics = {
                         "train_mlm_loss": float(np.mean(losses)),
                         "valid_mlm_loss": self._eval_loss(model, tokenizer, eval_ids),
@@ -170,17 +186,17 @@ class BertMLM(Model):
                     )
                     if run is not None:
                         run.log_step(step, metrics)
-                if step % p.checkpoint_every == 0 and step < p.max_steps:
+                if step % p.checkpoint_every == 0 and step < budget.total:
                     checkpoint.save_training(
                         ckdir, model, optimiser, schedule, step=step, epoch=epoch, position=position
                     )
-                if step >= p.max_steps:
+                if step >= budget.total:
                     break
             else:
                 epoch, position = epoch + 1, 0
         bar.close()
         seconds = time.perf_counter() - loop_started
-        self.model, self.tokenizer = model.eval(), tokenizer
+        self.model, self.tokenizer = model.cpu().eval(), tokenizer  # saved from the CPU
         self.eval_ids = eval_ids
         self.summary = {
             "steps": step,
@@ -215,6 +231,7 @@ class BertMLM(Model):
             return float("nan")
         generator = torch.Generator().manual_seed(self.seed)
         model.eval()
+        device = module_device(model)
         total, count = 0.0, 0
         with torch.no_grad():
             for index in hf_text.sorted_batches([len(x) for x in eval_ids], 256):
@@ -227,7 +244,8 @@ class BertMLM(Model):
                     generator,
                 )
                 n = int((labels != -100).sum())
-                with hf_text.autocast(self.params.bf16):
+                inputs, attention, labels = (t.to(device) for t in (inputs, attention, labels))
+                with autocast(device, self.bf16):
                     total += mlm_loss(model, inputs, attention, labels).float().item() * n
                 count += n
         return total / max(count, 1)

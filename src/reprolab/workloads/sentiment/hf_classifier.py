@@ -38,8 +38,15 @@ import numpy as np
 from reprolab.core.model import Model, StepLogger
 from reprolab.core.saving import save_pyfunc
 from reprolab.core.train import checkpoint
+from reprolab.core.train.budget import Budget
 from reprolab.core.train.schedule import lambda_lr
-from reprolab.core.train.setup import set_threads
+from reprolab.core.train.setup import (
+    autocast,
+    record,
+    resolve_bf16,
+    resolve_device,
+    set_threads,
+)
 from reprolab.workloads.sentiment.hf_classifier_net import (
     base_dir,
     freeze,
@@ -54,20 +61,23 @@ PACKAGES = ("torch", "transformers", "tokenizers", "safetensors", "numpy", "pand
 
 
 def predict_proba(model, tokenizer, texts, max_length: int, batch_size: int, bf16: bool):
-    """(n, 2) float64 softmax probabilities, batches in length order, results in input order."""
+    """(n, 2) float64 softmax probabilities, batches in length order, results in input order
+    (on the model's device: a GPU while training, the CPU once saved)."""
     import torch
 
     from reprolab.workloads.sentiment import hf_text
 
     ids = hf_text.encode(tokenizer, [str(t) for t in texts], max_length)
     out = np.zeros((len(ids), model.config.num_labels), dtype=np.float64)
+    device = model.device.type
     model.eval()
     with torch.inference_mode():
         for index in hf_text.sorted_batches([len(x) for x in ids], batch_size):
-            batch, attention = hf_text.pad([ids[i] for i in index], tokenizer.pad_token_id)
-            with hf_text.autocast(bf16):
+            padded = hf_text.pad([ids[i] for i in index], tokenizer.pad_token_id)
+            batch, attention = (t.to(device) for t in padded)
+            with autocast(device, bf16):
                 logits = model(input_ids=batch, attention_mask=attention).logits
-            out[index] = torch.softmax(logits.float(), dim=-1).double().numpy()
+            out[index] = torch.softmax(logits.float(), dim=-1).double().cpu().numpy()
     return out
 
 
@@ -79,6 +89,7 @@ class HFClassifier(Model):
         self.summary: dict[str, Any] = {}
         self.frozen: list[str] = []
         self.labels: list[str] = []
+        self.bf16 = resolve_bf16(params.bf16, "cpu")  # settled by the device in fit
 
     def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
         import torch
@@ -89,12 +100,16 @@ class HFClassifier(Model):
 
         p = self.params
         set_threads(p.threads)
+        device = resolve_device(p.device)
+        self.bf16 = resolve_bf16(p.bf16, device)
+        record(run, device=device, bf16=self.bf16)
         torch.manual_seed(self.seed)
         source = base_dir(p.base)
         tokenizer = AutoTokenizer.from_pretrained(source)
         self.labels = label_names(train, p.dataset)
         model = load_classifier(source, len(self.labels), p.classifier_dropout, self.labels)
         self.frozen = freeze(model, p.unfrozen_layers)
+        model.to(device)
 
         ids = hf_text.encode(tokenizer, list(train.X[TEXT]), p.max_length)
         labels = np.asarray(train.y, dtype=np.int64)
@@ -107,14 +122,15 @@ class HFClassifier(Model):
         optimiser = torch.optim.AdamW(
             hf_text.decay_groups(model, p.weight_decay), lr=p.lr, fused=True
         )
-        schedule = lambda_lr(
-            optimiser, warmup=int(p.warmup_ratio * total), total=total, decay="linear"
-        )
-
         ckdir = checkpoint.checkpoint_dir(
             "hf_classifier", p, self.seed, extra=_fingerprint(source, train)
         )
         state = checkpoint.load(ckdir)
+        start = state["step"] if state is not None else 0
+        budget = Budget("hf_classifier", p.max_seconds, total, start, run=run)
+        schedule = lambda_lr(
+            optimiser, warmup=int(p.warmup_ratio * total), total=budget, decay="linear"
+        )
         step, epoch, position, stale, losses = 0, 0, 0, 0, []
         best, best_step, best_state, history = -1.0, 0, None, []
         if state is not None:
@@ -131,20 +147,22 @@ class HFClassifier(Model):
             for index in batches[position:]:
                 model.train()
                 batch, attention = hf_text.pad([ids[i] for i in index], tokenizer.pad_token_id)
-                target = torch.from_numpy(labels[index])
-                with hf_text.autocast(p.bf16):
+                batch, attention = batch.to(device), attention.to(device)
+                target = torch.from_numpy(labels[index]).to(device)
+                with autocast(device, self.bf16):
                     logits = model(input_ids=batch, attention_mask=attention).logits
                 loss = torch.nn.functional.cross_entropy(logits.float(), target)
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(trainable, p.max_grad_norm)
                 optimiser.step()
+                budget.tick(step + 1)
                 schedule.step()
                 step, position, seen = step + 1, position + 1, seen + len(index)
                 losses.append(loss.item())
                 bar.update(1)
                 metrics = None
-                if step % p.eval_every == 0 or step == total:
+                if step % p.eval_every == 0 or step == budget.total:
                     accuracy = self._accuracy(model, tokenizer, valid)
                     metrics = {
                         "train_loss": float(np.mean(losses)),
@@ -159,7 +177,7 @@ class HFClassifier(Model):
                     else:
                         stale += 1
                     bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", valid=f"{accuracy:.4f}")
-                stop = stale >= p.patience or step >= total
+                stop = stale >= p.patience or step >= budget.total
                 if step % p.checkpoint_every == 0 and not stop:
                     checkpoint.save_training(
                         ckdir,
@@ -185,14 +203,14 @@ class HFClassifier(Model):
         seconds = time.perf_counter() - started
         if best_state is not None:
             model.load_state_dict(best_state)
-        self.model, self.tokenizer = model.eval(), tokenizer
+        self.model, self.tokenizer = model.cpu().eval(), tokenizer  # saved from the CPU
         self.summary = {
             "base": str(source),
             "steps": step,
-            "planned_steps": total,
+            "planned_steps": budget.total,
             "best_step": best_step,
             "best_valid_accuracy": best,
-            "stopped_early": step < total,
+            "stopped_early": step < budget.total,
             "frozen_parameters": len(self.frozen),
             "trainable_parameters": sum(t.numel() for t in trainable),
             "parameters": sum(t.numel() for t in model.parameters()),
@@ -209,7 +227,7 @@ class HFClassifier(Model):
             list(split.X[TEXT]),
             self.params.max_length,
             self.params.eval_batch_size,
-            self.params.bf16,
+            self.bf16,
         )
         return float(np.mean(probs.argmax(1) == np.asarray(split.y)))
 
@@ -220,7 +238,7 @@ class HFClassifier(Model):
         texts = list(inputs[TEXT]) if hasattr(inputs, "columns") else list(inputs)
         p = self.params
         return predict_proba(
-            self.model, self.tokenizer, texts, p.max_length, p.eval_batch_size, p.bf16
+            self.model, self.tokenizer, texts, p.max_length, p.eval_batch_size, self.bf16
         )
 
     def save(self, path: Path, input_example: Any) -> None:
@@ -255,7 +273,7 @@ class HFClassifier(Model):
         return {
             "max_length": p.max_length,
             "batch_size": p.eval_batch_size,
-            "bf16": p.bf16,
+            "bf16": self.bf16,
             "threads": p.threads,
             "label_names": self.labels,
             "summary": self.summary,

@@ -1,8 +1,8 @@
 """Shared pieces of the BERT-family text models (pretrain `bert_mlm`, finetune `hf_classifier`,
 import `hf`): a WordPiece tokenizer trained with HF `tokenizers`, token-id batches with dynamic
-padding grouped by length, bf16 autocast, AdamW groups. Schedules, checkpoints and threads come
-from the training kit (reprolab.core.train); the loops live in the kinds' modules, written out
-step by step (no HF Trainer)."""
+padding grouped by length, AdamW groups. Schedules, checkpoints, threads, device and bf16
+autocast come from the training kit (reprolab.core.train); the loops live in the kinds'
+modules, written out step by step (no HF Trainer)."""
 
 from __future__ import annotations
 
@@ -86,11 +86,6 @@ def pad(
     mask = np.arange(width)[None, :] < lengths[:, None]
     batch[mask] = np.fromiter((t for x in ids for t in x), dtype=np.int64, count=lengths.sum())
     return torch.from_numpy(batch), torch.from_numpy(mask.astype(np.int64))
-
-
-def autocast(enabled: bool):
-    """bf16 autocast on CPU (AMX / AVX512-BF16 make small-batch matmuls faster)."""
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=enabled)
 
 
 def epoch_batches(

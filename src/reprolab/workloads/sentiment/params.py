@@ -9,6 +9,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from reprolab.core.params import DatasetBase, Fraction, ModelBase, PosInt, Width
+from reprolab.core.train.setup import Bf16, Device
 
 # what this workload's evaluate stage writes per split: the choices of registry.<task>.metric
 METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc")
@@ -62,8 +63,10 @@ class BertMLMParams(ModelBase):
     eval_every: PosInt = 250  # steps between valid MLM losses (curves)
     eval_rows: PosInt = 2000  # valid texts the MLM loss is measured on
     checkpoint_every: PosInt = 250  # steps between resumable checkpoints
-    bf16: bool = True  # bf16 autocast (AMX / AVX512-BF16 CPUs: ~1.3-1.4x here)
+    bf16: Bf16 = "auto"  # bf16 autocast; auto: where native (AMX / AVX512-BF16: ~1.3-1.4x)
     threads: PosInt | None = 1  # torch intra-op threads (1: see docs/sentiment.md); null: all
+    device: Device = "auto"  # auto: CUDA when usable; the saved model runs on the CPU
+    max_seconds: Annotated[float, Field(gt=0)] | None = None  # fewer steps past this (budget)
 
     @model_validator(mode="after")
     def _heads(self) -> BertMLMParams:
@@ -95,8 +98,10 @@ class HFClassifierParams(ModelBase):
     patience: PosInt = 3
     checkpoint_every: PosInt = 500
     classifier_dropout: Annotated[float, Field(ge=0, lt=1)] | None = None  # null: the base's
-    bf16: bool = True  # bf16 autocast in training and prediction
+    bf16: Bf16 = "auto"  # bf16 autocast in training and prediction; auto: where native
     threads: PosInt | None = 1
+    device: Device = "auto"  # auto: CUDA when usable; the saved model predicts on the CPU
+    max_seconds: Annotated[float, Field(gt=0)] | None = None  # fewer steps past this (budget)
 
 
 class HFImportParams(ModelBase):

@@ -9,6 +9,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from reprolab.core.params import DatasetBase, Fraction, ModelBase, PosInt, Width
+from reprolab.core.train.setup import Device
 
 # what this workload's evaluate stage writes per split: the choices of registry.<task>.metric
 METRICS = ("rmse", "mae", "r2", "acc_0_5", "acc_1_0")
@@ -70,6 +71,7 @@ class TorchMLPParams(ModelBase):
     batch_size: PosInt = 64
     max_epochs: PosInt = 200
     patience: PosInt = 20
+    device: Device = "auto"  # auto: CUDA when usable (torchrun: each rank's GPU)
 
 
 DATASETS = (WineDataset,)

@@ -6,6 +6,7 @@ equal shard of every epoch's permutation, gradients are averaged, only rank 0 lo
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any, Self
 
@@ -17,6 +18,7 @@ from torch import nn
 from reprolab.core import distributed, torch_pyfunc
 from reprolab.core.model import Model, StepLogger
 from reprolab.core.train.early_stopping import EarlyStopping
+from reprolab.core.train.setup import record, resolve_device
 
 
 class MLP(nn.Module):
@@ -48,6 +50,9 @@ class TorchMLPRegressor(Model):
 
         p = self.params
         dist = distributed.current()
+        if not dist.enabled:  # under torchrun, each rank's device comes with its rank
+            dist = dataclasses.replace(dist, device=torch.device(resolve_device(p.device)))
+        record(run, device=dist.device.type, bf16=False)
         torch.manual_seed(self.seed)
         generator = torch.Generator().manual_seed(self.seed)  # same permutation on every rank
         self.feature_names = list(train.X.columns)
