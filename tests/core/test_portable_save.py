@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import filecmp
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,8 @@ import yaml
 
 import reprolab
 from reprolab.core import requirements
+
+torch = pytest.importorskip("torch")
 
 SOURCE = Path(reprolab.__file__).parent
 FRAME = pd.DataFrame(np.arange(12, dtype=float).reshape(3, 4), columns=list("abcd"))
@@ -25,7 +28,7 @@ def save_mlp(path: Path) -> Path:
 
     config = {"features": list(FRAME.columns), "hidden": [3], "dropout": 0.0}
     module = MLP(4, config["hidden"], 0.0).eval()
-    torch_pyfunc.save(path, module, config, MLPPyfunc(), FRAME.head(2))
+    torch_pyfunc.save(path, module, config, MLPPyfunc(), FRAME.head(2), torch.zeros(1, 4))
     return path
 
 
@@ -46,6 +49,36 @@ def test_wrapper_model_carries_the_package_source_without_bytecode(tmp_path):
     mlmodel = yaml.safe_load((model / "MLmodel").read_text())
     assert mlmodel["flavors"]["python_function"]["code"] == "code"
     assert mlmodel["signature"] and mlmodel["saved_input_example_info"]
+
+
+def test_torch_model_has_the_pytorch_flavour_over_one_copy_of_the_weights(tmp_path):
+    import mlflow.pytorch
+
+    from reprolab.core.saving import load_predictor
+
+    model = save_mlp(tmp_path / "m")
+    flavors = yaml.safe_load((model / "MLmodel").read_text())["flavors"]
+    assert flavors["pytorch"]["model_data"] == "artifacts/net/data"
+    assert flavors["pytorch"]["input_shape"] == [-1, 4]  # any batch, though traced with one row
+    assert [p.name for p in model.rglob("*.pt*")] == ["model.pt2"]  # no weights.pt beside it
+    net = mlflow.pytorch.load_model(str(model))
+    rows = torch.tensor(FRAME.to_numpy(), dtype=torch.float32)
+    served = load_predictor(model).predict(FRAME)
+    np.testing.assert_allclose(net(rows).detach().numpy().ravel(), np.ravel(served), rtol=1e-6)
+
+
+def test_torch_model_saved_before_the_pytorch_flavour_still_loads(tmp_path):
+    """Registered versions saved with `artifacts/weights.pt` stay loadable (rollback)."""
+    from reprolab.core import torch_pyfunc
+    from reprolab.workloads.wine.torch_mlp import MLP
+
+    module = MLP(4, [3], 0.0)
+    torch.save(module.state_dict(), tmp_path / "weights.pt")
+
+    context = SimpleNamespace(artifacts={"weights": str(tmp_path / "weights.pt")})
+    loaded = torch_pyfunc.load_weights(MLP(4, [3], 0.0), context)
+    for name, value in module.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value)
 
 
 def test_shipped_code_is_the_same_bytes_each_save(tmp_path):

@@ -11,6 +11,9 @@ behaves, for each model, as if it held that model's alone.
 
 CASE.json: {"name", "dir", "frame" (a pandas "split" dict, or null: the input example MLflow
 saved with the model), "params" (or null)}. OUT.json: {"output": the prediction as JSON,
+"flavor": what MLflow's own flavour gives, loaded with `mlflow.pytorch.load_model` (the
+network's output on the input example saved with its export) or `mlflow.transformers.
+load_model` (the pipeline's greedy completion of a fixed prompt); null for other models,
 "code": the file reprolab was imported from while loading (null when the model needed none),
 "imports": {module: its distributions} for each third-party module that reprolab's code
 imported while loading and predicting (what the model's requirements must pin)}."""
@@ -158,9 +161,40 @@ def predict(case: dict) -> dict:
         output = model.predict(_inputs(case), params=case["params"])
     return {
         "output": _jsonable(output),
+        "flavor": predict_flavor(case["dir"]),
         "code": getattr(sys.modules.get(PROJECT), "__file__", None),
         "imports": distributions(imported),
     }
+
+
+def predict_flavor(model_dir: str) -> dict | None:
+    """The model through MLflow's own flavour (pytorch or transformers), if it has one."""
+    from mlflow.models import Model
+
+    flavors = Model.load(model_dir).flavors
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if "pytorch" in flavors:
+            return {"array": _net_output(model_dir, flavors["pytorch"])}
+        if "transformers" in flavors:
+            import mlflow.transformers
+
+            pipe = mlflow.transformers.load_model(model_dir)
+            done = pipe("Hello", max_new_tokens=4, do_sample=False, return_full_text=False)
+            return {"text": done[0]["generated_text"]}
+    return None
+
+
+def _net_output(model_dir: str, flavor: dict) -> list:
+    import mlflow.pytorch
+    import torch
+    from mlflow.models import Model
+
+    net = mlflow.pytorch.load_model(model_dir)
+    exported = str(Path(model_dir) / Path(flavor["model_data"]).parent)
+    example = Model.load(exported).load_input_example(exported)
+    with torch.no_grad():
+        return net(torch.from_numpy(example)).numpy().tolist()
 
 
 def main(case_file: str, out_file: str, *options: str) -> None:

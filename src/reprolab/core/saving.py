@@ -85,3 +85,30 @@ def save_sklearn(
         pyfunc_predict_fn=pyfunc_predict_fn,
         pip_requirements=pins(*SKLEARN),
     )
+
+
+HF_COMPONENTS = "components"  # where MLflow's transformers flavour looks for the tokenizer
+
+
+def add_transformers_flavor(path: str | Path, model: Any, tokenizer: Any, task: str) -> None:
+    """Declare the Hugging Face files at the root of the model directory `path` as MLflow's
+    transformers flavour, beside the pyfunc: `mlflow.transformers.load_model(path)` then
+    gives a `transformers` pipeline for `task` over the same weights (no second copy; only
+    the small tokenizer files are repeated under components/tokenizer, where the flavour
+    reads them). `model` and `tokenizer` are the objects just saved there."""
+    import warnings
+
+    import transformers
+    from mlflow.models import Model
+    from mlflow.transformers.flavor_config import build_flavor_config
+
+    path = Path(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pipe = transformers.pipeline(task=task, model=model, tokenizer=tokenizer)
+        conf = build_flavor_config(pipe, save_pretrained=True)
+    conf.update(model_binary=".", source_model_name=path.name)
+    tokenizer.save_pretrained(str(path / HF_COMPONENTS / "tokenizer"))
+    mlmodel = Model.load(str(path))
+    mlmodel.add_flavor("transformers", transformers_version=transformers.__version__, **conf)
+    mlmodel.save(str(path / "MLmodel"))

@@ -21,7 +21,7 @@ from typing import Any
 import mlflow.pyfunc
 
 from reprolab.core.requirements import pins
-from reprolab.core.saving import save_pyfunc
+from reprolab.core.saving import add_transformers_flavor, save_pyfunc
 from reprolab.lm import META_FILE
 from reprolab.lm.generation import Sampling
 
@@ -103,6 +103,7 @@ def save(
         )
     model.save_pretrained(str(path))
     tokenizer.save_pretrained(str(path))
+    add_transformers_flavor(path, model, tokenizer, "text-generation")
 
 
 class CausalLMPyfunc(mlflow.pyfunc.PythonModel):

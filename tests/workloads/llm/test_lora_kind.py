@@ -149,6 +149,22 @@ def check_root_and_adapter(ws, out, model, merge):
     assert torch.allclose(logits(root, ids), expected if merge else base_logits, atol=1e-4)
     loaded, _ = generation.load(out)  # applies the adapter when it was not merged
     assert torch.allclose(logits(loaded, ids), expected, atol=1e-4)
+    check_transformers_flavor(out, ids, expected if merge else None)
+
+
+def check_transformers_flavor(out, ids, expected):
+    """A merged model also carries MLflow's transformers flavour over the root's weights; a
+    base copy plus adapter does not (the flavour would load the bare base)."""
+    import mlflow.transformers
+    import torch
+    from mlflow.models import Model
+
+    flavors = Model.load(str(out)).flavors
+    assert ("transformers" in flavors) == (expected is not None)
+    if expected is not None:
+        pipe = mlflow.transformers.load_model(str(out))
+        assert type(pipe).__name__ == "TextGenerationPipeline"
+        assert torch.allclose(logits(pipe.model.eval(), ids), expected, atol=1e-4)
 
 
 def check_signature(out):

@@ -210,6 +210,14 @@ def test_saved_model_is_an_hf_directory_and_a_pyfunc(splits, tmp_path):
         input_ids=torch.tensor([tok("the quick")["input_ids"]]), max_new_tokens=5, do_sample=False
     )
     assert frame["completion"][0] == tok.decode(greedy[0, 9:], skip_special_tokens=True)
+    # MLflow's transformers flavour: a pipeline over the same root files
+    import mlflow.transformers
+
+    pipe = mlflow.transformers.load_model(str(out))
+    assert type(pipe).__name__ == "TextGenerationPipeline"
+    piped = pipe("the quick", max_new_tokens=5, do_sample=False, return_full_text=False)
+    assert piped[0]["generated_text"] == frame["completion"][0]
+    assert not list(out.rglob("*.safetensors"))[1:]  # the weights once, at the root
     # a base for LoRA as it is: PEFT finds the Llama-style projections
     from peft import LoraConfig, get_peft_model
 

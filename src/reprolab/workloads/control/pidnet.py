@@ -140,7 +140,8 @@ class PIDNet(Model):
         if self.module is None:
             raise RuntimeError("fit the model before saving")
         config = {"hidden": list(self.params.hidden)}
-        torch_pyfunc.save(path, self.module, config, PIDNetPyfunc(), input_example)
+        example = torch.zeros(2, len(FEATURES), dtype=torch.float64)  # the net's input batch
+        torch_pyfunc.save(path, self.module, config, PIDNetPyfunc(), input_example, example)
 
 
 def _predict(module: GainNet, inputs: Any) -> pd.DataFrame:

@@ -235,6 +235,7 @@ class LoraFinetune(Model):
         name = card.model_name(path)
         method = "QLoRA (4-bit NF4 base)" if p.quantization == "nf4" else "LoRA"
         stored = "the merged model" if p.merge else f"a copy of the base `{p.base}`"
+        flavour = " `mlflow.transformers.load_model` gives a text-generation pipeline over the root."
         card.write_card(
             path,
             name=name,
@@ -243,7 +244,7 @@ class LoraFinetune(Model):
                 f"{_base_name(p.base, base_model)} fine-tuned with {method} (r={p.r}, "
                 f"alpha={p.alpha:g}, modules {', '.join(self.targets)}) on instruction data, "
                 f"loss on the response tokens only. The root holds {stored}; the adapter alone "
-                "is under `adapter/`."
+                "is under `adapter/`." + (flavour if p.merge else "")
             ),
             license=card.combined_license(base_license, *card.data_license(*sources)),
             pipeline_tag="text-generation",

@@ -13,7 +13,9 @@ the same bytes). Layout of `models/<name>/`:
 - `README.md` (model card) and `card.json` (its inputs);
 - `MLmodel`, `python_model.pkl`, requirements...: the MLflow pyfunc, and
   `artifacts/llm.json` (prompt template, fixed prompts, sampling defaults, where the base came
-  from), whose folder's parent is the root.
+  from), whose folder's parent is the root. With `merge: true` the MLmodel also declares
+  MLflow's transformers flavour over the root's files (`mlflow.transformers.load_model`
+  gives a text-generation pipeline; its tokenizer is read from `components/tokenizer`);
 
 Models saved before kept the HF model under `artifacts/hf` and the adapter under
 `artifacts/lora_adapter`; `load_llm`, `reprolab.lm.hf_dir` and the pyfunc read both layouts.
@@ -36,7 +38,7 @@ from typing import Any
 import pandas as pd
 
 from reprolab.core.errors import DataError
-from reprolab.core.saving import save_pyfunc
+from reprolab.core.saving import add_transformers_flavor, save_pyfunc
 from reprolab.lm import ADAPTER_SUBDIR, META_FILE, adapter_dir, hf_dir, read_meta
 from reprolab.lm.generation import Sampling
 from reprolab.lm.pyfunc import PROMPT, CausalLMPyfunc, complete, sampling_params, signature
@@ -120,6 +122,17 @@ def save_llm(
     copy_hf(weights_dir, path)
     if adapter is not None:
         shutil.copytree(adapter, path / ADAPTER_SUBDIR)
+    if meta.get("merged"):  # the root holds the fine-tuned weights, not the bare base
+        _declare_transformers_flavor(path)
+
+
+def _declare_transformers_flavor(path: Path) -> None:
+    """MLflow's transformers flavour over the merged model at the root (read back once)."""
+    import transformers
+
+    model = transformers.AutoModelForCausalLM.from_pretrained(str(path))
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(path))
+    add_transformers_flavor(path, model, tokenizer, "text-generation")
 
 
 def llm_signature(defaults: dict[str, Any]):

@@ -348,6 +348,10 @@ import mlflow.pyfunc, pandas as pd
 mlflow.pyfunc.load_model("models/{name}").predict(
     pd.DataFrame({{"prompt": ["ROMEO:\\n"]}}), params={{"max_new_tokens": 100}}
 )
+# or as MLflow's transformers flavour: a text-generation pipeline
+import mlflow.transformers
+
+mlflow.transformers.load_model("models/{name}")("ROMEO:\\n", max_new_tokens=100)
 ```"""
 
 

@@ -272,12 +272,15 @@ class UNetSegmenter(Model):
         if self.net is None:
             raise RuntimeError("fit the model before saving")
         example = input_example.head(1) if input_example is not None else None
+        step = 2**self.config.depth  # the net takes sides padded to a multiple of this
         torch_pyfunc.save(
             path,
             self.net,
             self.config.to_dict(),
             UNetPyfunc(),
             example,
+            net_example=torch.zeros(2, 3, 2 * step, 3 * step),  # a padded batch: any H, W
+            dynamic=(0, 2, 3),
             packages=("torch", "numpy", "pandas", "pillow"),
         )
 

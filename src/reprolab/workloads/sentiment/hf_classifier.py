@@ -36,7 +36,7 @@ import mlflow.pyfunc
 import numpy as np
 
 from reprolab.core.model import Model, StepLogger
-from reprolab.core.saving import save_pyfunc
+from reprolab.core.saving import add_transformers_flavor, save_pyfunc
 from reprolab.core.train import checkpoint
 from reprolab.core.train.budget import Budget
 from reprolab.core.train.schedule import lambda_lr
@@ -266,6 +266,7 @@ class HFClassifier(Model):
             )
         self.model.save_pretrained(path)
         self.tokenizer.save_pretrained(path)
+        add_transformers_flavor(path, self.model, self.tokenizer, "text-classification")
         self._write_card(path)
 
     def _config(self) -> dict[str, Any]:
@@ -324,6 +325,10 @@ tokenizer = AutoTokenizer.from_pretrained("models/{name}")
 import mlflow.pyfunc, pandas as pd
 
 mlflow.pyfunc.load_model("models/{name}").predict(pd.DataFrame({{"text": ["재밌어요"]}}))
+# or as MLflow's transformers flavour: a text-classification pipeline
+import mlflow.transformers
+
+mlflow.transformers.load_model("models/{name}")("재밌어요")
 ```"""
 
 

@@ -118,7 +118,8 @@ class TorchMLPRegressor(Model):
             "hidden": list(self.params.hidden),
             "dropout": self.params.dropout,
         }
-        torch_pyfunc.save(path, self.module, config, MLPPyfunc(), input_example)
+        example = torch.zeros(2, len(self.feature_names))  # the net's input batch
+        torch_pyfunc.save(path, self.module, config, MLPPyfunc(), input_example, example)
 
 
 class MLPPyfunc(mlflow.pyfunc.PythonModel):
