@@ -18,6 +18,25 @@ from reprolab.workloads.wine.data import FEATURES as WINE_FEATURES
 GREEDY = {"max_new_tokens": 5, "temperature": 0.0}
 
 
+class TaggedRun:
+    """The run a family's `fit` logs to, without MLflow: the step metrics, the tags it sets
+    (device, bf16, budget_steps), and, with `stop_at`, an interrupt at that step (Ctrl-C or a
+    killed job) for the resume tests."""
+
+    def __init__(self, stop_at: int | None = None) -> None:
+        self.steps: list[tuple[int, dict]] = []
+        self.tags: dict[str, str] = {}
+        self.stop_at = stop_at
+
+    def log_step(self, step: int, metrics: dict) -> None:
+        self.steps.append((step, metrics))
+        if self.stop_at is not None and step >= self.stop_at:
+            raise KeyboardInterrupt
+
+    def set_tags(self, tags: dict[str, str]) -> None:
+        self.tags.update(tags)
+
+
 @dataclass
 class Case:
     """A saved model, the frame to predict (None: its saved input example) and its params."""
@@ -166,25 +185,32 @@ def nuclei_unet(root: Path) -> Case:
     return Case("nuclei-unet", root / "nuclei-unet")
 
 
+TINY_CONTROL = {
+    "workload": "control",
+    "kind": "control",
+    "n_plants": 24,
+    "horizon": 30.0,
+    "disturbance_time": 15.0,
+    "delay": (0.2, 1.0),
+}
+
+
+def pidnet_params(**changes: Any):
+    """PIDNet params small enough to train in a second (`changes` override them)."""
+    from reprolab.workloads.control.params import PIDNetParams
+
+    spec = {"dataset": "c", "task": "t", "workload": "control", "kind": "pidnet"}
+    return PIDNetParams(**{**spec, "epochs": 1, "batch_size": 8, **changes})
+
+
 def pid_pidnet(root: Path) -> Case:
     from reprolab import workloads
     from reprolab.workloads.control import data as control
-    from reprolab.workloads.control.params import ControlDataset, PIDNetParams
+    from reprolab.workloads.control.params import ControlDataset
 
-    data = ControlDataset(
-        workload="control",
-        kind="control",
-        n_plants=24,
-        horizon=30.0,
-        disturbance_time=15.0,
-        delay=(0.2, 1.0),
-    )
-    control.prepare(data, 7, root / "control-raw", root / "control", None)
+    control.prepare(ControlDataset(**TINY_CONTROL), 7, root / "control-raw", root / "control", None)
     train, valid = (control.load_split(root / "control", s) for s in ("train", "valid"))
-    params = PIDNetParams(
-        dataset="c", task="t", workload="control", kind="pidnet", epochs=1, batch_size=8
-    )
-    model = workloads.build(params, 0).fit(train, valid, None)
+    model = workloads.build(pidnet_params(), 0).fit(train, valid, None)
     model.save(root / "pid-pidnet", input_example=train.X.head(2))
     return Case("pid-pidnet", root / "pid-pidnet")
 

@@ -16,17 +16,11 @@ from reprolab.core import saving
 from reprolab.core.errors import ParamsError
 from reprolab.params import parse_params
 from reprolab.workloads.control import data as control
-from reprolab.workloads.control.params import ControlDataset, PIDNetParams
+from reprolab.workloads.control.params import ControlDataset
 from tests.conftest import REPO
+from tests.tiny_models import TINY_CONTROL, TaggedRun, pidnet_params
 
-TINY = ControlDataset(
-    workload="control",
-    kind="control",
-    n_plants=24,
-    horizon=30.0,
-    disturbance_time=15.0,
-    delay=(0.2, 1.0),
-)
+TINY = ControlDataset(**TINY_CONTROL)
 
 
 @pytest.fixture(scope="module")
@@ -46,18 +40,10 @@ def test_prepare_is_deterministic_and_features_are_finite(splits, tmp_path):
 
 def test_pidnet_trains_saves_reloads_and_scores_against_baselines(splits, tmp_path):
     train, valid, test = splits
-    params = PIDNetParams(
-        dataset="c", task="t", workload="control", kind="pidnet", epochs=4, batch_size=8
-    )
-    logged = []
-
-    class Log:
-        def log_step(self, step, metrics):
-            logged.append((step, metrics))
-
-    model = workloads.build(params, 0).fit(train, valid, Log())
-    assert [s for s, _ in logged] == [1, 2, 3, 4]
-    assert all(np.isfinite(m["valid_iae"]) for _, m in logged)
+    run = TaggedRun()
+    model = workloads.build(pidnet_params(epochs=4), 0).fit(train, valid, run)
+    assert [s for s, _ in run.steps] == [1, 2, 3, 4]
+    assert all(np.isfinite(m["valid_iae"]) for _, m in run.steps)
     gains = model.predict(test.X)
     assert list(gains.columns) == ["kp", "ki", "kd"] and (gains.to_numpy() > 0).all()
 
@@ -74,26 +60,9 @@ def test_pidnet_trains_saves_reloads_and_scores_against_baselines(splits, tmp_pa
 
 def test_pidnet_trains_on_the_device_asked(splits):
     train, valid, test = splits
-    params = PIDNetParams(
-        dataset="c",
-        task="t",
-        workload="control",
-        kind="pidnet",
-        epochs=1,
-        batch_size=8,
-        device="cpu",
-    )
-    tags = {}
-
-    class Run:
-        def log_step(self, step, metrics):
-            pass
-
-        def set_tags(self, new):
-            tags.update(new)
-
-    model = workloads.build(params, 0).fit(train, valid, Run())
-    assert tags == {"device": "cpu", "bf16": "false"}
+    run = TaggedRun()
+    model = workloads.build(pidnet_params(device="cpu"), 0).fit(train, valid, run)
+    assert run.tags == {"device": "cpu", "bf16": "false"}
     assert next(model.module.parameters()).device.type == "cpu"
     assert (model.predict(test.X).to_numpy() > 0).all()
 
@@ -113,10 +82,8 @@ def test_pid_command_gives_gains_response_and_plot(splits, tmp_path, monkeypatch
     from reprolab.cli import main
 
     train, valid, test = splits
-    params = PIDNetParams(
-        dataset="c", task="t", workload="control", kind="pidnet", epochs=2, batch_size=8
-    )
-    workloads.build(params, 0).fit(train, valid, None).save(tmp_path / "m", test.X.head(2))
+    model = workloads.build(pidnet_params(epochs=2), 0).fit(train, valid, None)
+    model.save(tmp_path / "m", test.X.head(2))
     plant = tmp_path / "plant.yaml"
     plant.write_text("kind: fopdt\ngain: 1.5\ndelay: 0.8\ntime_constant: 4.0\n")
     repo_params = REPO / "params.yaml"

@@ -20,6 +20,7 @@ from reprolab.params import parse_params
 from reprolab.workloads.nuclei import images
 from reprolab.workloads.nuclei.unet import UNetSegmenter
 from reprolab.workloads.nuclei.unet_net import NetConfig, build, predict_proba
+from tests.tiny_models import TaggedRun
 
 
 @pytest.fixture(autouse=True)
@@ -87,18 +88,10 @@ def unet_params(**overrides):
     return parse_params(raw).models["u"]
 
 
-class Steps:
-    def __init__(self) -> None:
-        self.points = []
-
-    def log_step(self, step, metrics):
-        self.points.append((step, metrics))
-
-
 def test_unet_overfits_generated_pairs():
     torch.set_num_threads(1)
     pairs = Pairs(range(4))
-    log = Steps()
+    log = TaggedRun()
     model = workloads.build(unet_params(), seed=0).fit(pairs, pairs, log)
     assert isinstance(model, UNetSegmenter)
     dice = np.mean(
@@ -107,9 +100,9 @@ def test_unet_overfits_generated_pairs():
             for rgb, m in zip(pairs.rgb(), pairs.masks, strict=True)
         ]
     )
-    assert dice > 0.9, log.points
-    assert log.points[0][0] == 20
-    assert {"train_loss", "valid_dice", "lr"} <= set(log.points[0][1])
+    assert dice > 0.9, log.steps
+    assert log.steps[0][0] == 20
+    assert {"train_loss", "valid_dice", "lr"} <= set(log.steps[0][1])
 
 
 def test_bf16_channels_last_also_learns():
@@ -120,23 +113,12 @@ def test_bf16_channels_last_also_learns():
     assert model._dice(model.net, pairs) > 0.8
 
 
-class Tagged(Steps):
-    """A run that also takes tags (the MLflow run: device, bf16, budget_steps)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: dict = {}
-
-    def set_tags(self, tags: dict) -> None:
-        self.tags.update(tags)
-
-
 def test_device_and_bf16_auto_are_resolved_and_recorded(monkeypatch):
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
     pairs = Pairs(range(2), h=32, w=32)
     spec = unet_params(bf16="auto", device="cpu", base_width=4, max_steps=4, eval_every=4)
-    run = Tagged()
+    run = TaggedRun()
     model = workloads.build(spec, 0).fit(pairs, pairs, run)
     assert run.tags == {"device": "cpu", "bf16": "false"}
     assert model.config.bf16 is False  # what the saved model predicts with: never "auto"
@@ -150,12 +132,12 @@ def test_a_time_budget_shortens_training_and_its_schedule(monkeypatch, capsys):
     monkeypatch.setattr(budget, "_now", lambda: float(next(seconds)))
     pairs = Pairs(range(2), h=32, w=32)
     spec = unet_params(base_width=4, max_steps=60, eval_every=10, warmup_steps=2, max_seconds=40)
-    run = Tagged()
+    run = TaggedRun()
     model = workloads.build(spec, 0).fit(pairs, pairs, run)
     # the probe ends 23 s in at 1 s/step: 17 more steps fit in 40 s
     assert model.steps_run == 40 and run.tags["budget_steps"] == "40"
-    assert [s for s, _ in run.points] == [10, 20, 30, 40]
-    assert run.points[-1][1]["lr"] == pytest.approx(0.0, abs=1e-12)  # annealed by step 40
+    assert [s for s, _ in run.steps] == [10, 20, 30, 40]
+    assert run.steps[-1][1]["lr"] == pytest.approx(0.0, abs=1e-12)  # annealed by step 40
     said = "unet: 60 steps would take ~1.0 min at 1.00 s/step; training 40 steps to fit"
     assert f"{said} max_seconds=40\n" in capsys.readouterr().err  # one line, among tqdm's
 

@@ -22,6 +22,7 @@ from reprolab.workloads.sentiment.params import (
     ProbAverageParams,
     TfidfLogRegParams,
 )
+from tests.tiny_models import TaggedRun
 
 POS = ["정말 재밌어요", "배우 연기 최고", "감동 추천합니다", "재밌다 또 보고 싶다", "명작 최고"]
 NEG = ["너무 지루하다", "최악의 영화", "시간 낭비 별로", "재미없다 실망", "지루하고 최악"]
@@ -73,17 +74,6 @@ TINY = dict(
 )
 
 
-class Log:
-    def __init__(self, stop_at: int | None = None) -> None:
-        self.steps: list[tuple[int, dict]] = []
-        self.stop_at = stop_at
-
-    def log_step(self, step: int, metrics: dict) -> None:
-        self.steps.append((step, metrics))
-        if self.stop_at is not None and step >= self.stop_at:
-            raise KeyboardInterrupt  # an interrupted run (Ctrl-C, a killed job)
-
-
 @pytest.fixture(autouse=True)
 def checkpoints(tmp_path, monkeypatch):
     monkeypatch.setenv("REPROLAB_CHECKPOINTS", str(tmp_path / "checkpoints"))
@@ -106,7 +96,7 @@ def encoder(tmp_path_factory, splits):
     old = os.environ.get("REPROLAB_CHECKPOINTS")
     os.environ["REPROLAB_CHECKPOINTS"] = str(out / "ck")
     try:
-        log = Log()
+        log = TaggedRun()
         model = BertMLM(BertMLMParams(**TINY), seed=0).fit(train, valid, log)
     finally:
         if old is None:
@@ -217,7 +207,7 @@ def test_finetune_trains_only_the_unfrozen_top_layers(encoder, splits):
 
     _, base, _ = encoder
     train, valid, test = splits
-    log = Log()
+    log = TaggedRun()
     model = HFClassifier(classifier_params(base, unfrozen_layers=1), seed=0).fit(train, valid, log)
     before = AutoModel.from_pretrained(base).state_dict()
     after = model.model.bert.state_dict()
@@ -254,13 +244,13 @@ def test_interrupted_finetune_resumes_to_the_same_weights(encoder, splits, check
     _, base, _ = encoder
     train, valid, _ = splits
     params = classifier_params(base)
-    whole = HFClassifier(params, seed=0).fit(train, valid, Log())
+    whole = HFClassifier(params, seed=0).fit(train, valid, TaggedRun())
     assert not any(checkpoints.glob("*/state.pt"))  # a finished run leaves no checkpoint
 
     with pytest.raises(KeyboardInterrupt):
-        HFClassifier(params, seed=0).fit(train, valid, Log(stop_at=4))
+        HFClassifier(params, seed=0).fit(train, valid, TaggedRun(stop_at=4))
     assert len(list(checkpoints.glob("*/state.pt"))) == 1
-    resumed = HFClassifier(params, seed=0).fit(train, valid, Log())
+    resumed = HFClassifier(params, seed=0).fit(train, valid, TaggedRun())
     assert resumed.summary["resumed_from_step"] == 4
     assert resumed.summary["steps"] == whole.summary["steps"] == 20
     for key, value in whole.model.state_dict().items():
@@ -299,6 +289,14 @@ def test_saved_classifier_is_a_pyfunc_with_a_standard_hf_directory(encoder, spli
     with torch.no_grad():
         probs = torch.softmax(hf(**ids).logits, -1).numpy()
     np.testing.assert_allclose(probs, model.predict(test.X.head(4)), atol=1e-5)
+    # MLflow's transformers flavour: a pipeline over the same root, with the label names
+    import mlflow.transformers
+
+    pipe = mlflow.transformers.load_model(str(root))
+    first = test.X["text"].iloc[0]
+    said = pipe(first)[0]
+    assert said["label"] == ["부정", "긍정"][int(probs[0].argmax())]
+    assert said["score"] == pytest.approx(float(probs[0].max()), abs=1e-5)
     card = (root / "README.md").read_text()
     assert card.startswith("---\nlicense: mit\n") and "base_model: hf" in card
     assert "pipeline_tag: text-classification" in card and "e9t/nsmc" in card
@@ -331,17 +329,6 @@ def test_saved_classifier_is_a_pyfunc_with_a_standard_hf_directory(encoder, spli
         predictor.predict(["좋다", 3])
 
 
-class Tagged(Log):
-    """A run that also takes tags (the MLflow run: device, bf16, budget_steps)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.tags: dict = {}
-
-    def set_tags(self, tags: dict) -> None:
-        self.tags.update(tags)
-
-
 @pytest.fixture
 def one_second_steps(monkeypatch):
     """The budget's clock advances one second per read: one per step."""
@@ -362,7 +349,7 @@ def test_pretraining_on_the_device_asked_within_a_time_budget(
     train, valid, _ = splits
     spec = {**TINY, "max_steps": 40, "eval_every": 10, "checkpoint_every": 100}
     params = BertMLMParams(**{**spec, "bf16": "auto", "device": "cpu", "max_seconds": 30})
-    run = Tagged()
+    run = TaggedRun()
     model = BertMLM(params, seed=0).fit(train, valid, run)
     # the probe ends 23 s in at 1 s/step: 7 more steps fit in 30 s, the decay ends there
     assert model.summary["steps"] == 30 and run.tags["budget_steps"] == "30"
@@ -377,7 +364,7 @@ def test_finetune_on_the_device_asked_within_a_time_budget(encoder, splits, one_
     _, base, _ = encoder
     train, valid, _ = splits
     params = classifier_params(base, epochs=4, eval_every=10, device="cpu", max_seconds=30)
-    run = Tagged()
+    run = TaggedRun()
     model = HFClassifier(params, seed=0).fit(train, valid, run)
     assert run.tags == {"device": "cpu", "bf16": "false", "budget_steps": "30"}
     assert model.summary["steps"] == model.summary["planned_steps"] == 30
@@ -461,7 +448,7 @@ def test_ensemble_averages_members_with_a_weight_chosen_on_valid(encoder, splits
         task="nsmc-sentiment",
         members=[str(tmp_path / "tfidf"), str(tmp_path / "bert")],
     )
-    log = Log()
+    log = TaggedRun()
     ensemble = ProbAverage(params, seed=0).fit(train, valid, log)
     assert 0 <= ensemble.weight <= 1
     assert len(log.steps) == 21  # the grid 0, 0.05, ..., 1
@@ -574,10 +561,10 @@ def test_interrupted_pretraining_resumes_to_the_same_weights(splits, checkpoints
 
     train, valid, _ = splits
     params = BertMLMParams(**{**TINY, "eval_every": 1, "checkpoint_every": 2})
-    whole = BertMLM(params, seed=0).fit(train, valid, Log())
+    whole = BertMLM(params, seed=0).fit(train, valid, TaggedRun())
     with pytest.raises(KeyboardInterrupt):
-        BertMLM(params, seed=0).fit(train, valid, Log(stop_at=3))  # last checkpoint: step 2
-    resumed = BertMLM(params, seed=0).fit(train, valid, Log())
+        BertMLM(params, seed=0).fit(train, valid, TaggedRun(stop_at=3))  # last checkpoint: step 2
+    resumed = BertMLM(params, seed=0).fit(train, valid, TaggedRun())
     assert resumed.summary["resumed_from_step"] == 2
     for key, value in whole.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key]), key
