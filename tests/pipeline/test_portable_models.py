@@ -255,7 +255,7 @@ def test_wine_model_serves_over_http_from_its_own_virtualenv(wine, tmp_path, req
     frame = pd.DataFrame(
         **json.loads((wine.dir / "serving_input_example.json").read_text())["dataframe_split"]
     )
-    want = reference(Case(wine.name, wine.dir, frame=frame))["array"]
+    want = reference(Case(wine.name, wine.dir, frame=frame))["output"]["array"]
 
     port, log = devservers.free_port(), tmp_path / "serve.log"
     env = clean_env(
