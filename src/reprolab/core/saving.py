@@ -102,12 +102,14 @@ def add_transformers_flavor(path: str | Path, model: Any, tokenizer: Any, task: 
     from mlflow.models import Model
     from mlflow.transformers.flavor_config import build_flavor_config
 
+    from reprolab.core.card import model_name
+
     path = Path(path)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pipe = transformers.pipeline(task=task, model=model, tokenizer=tokenizer)
         conf = build_flavor_config(pipe, save_pretrained=True)
-    conf.update(model_binary=".", source_model_name=path.name)
+    conf.update(model_binary=".", source_model_name=model_name(path))  # not the staging dir
     tokenizer.save_pretrained(str(path / HF_COMPONENTS / "tokenizer"))
     mlmodel = Model.load(str(path))
     mlmodel.add_flavor("transformers", transformers_version=transformers.__version__, **conf)

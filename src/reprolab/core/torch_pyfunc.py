@@ -86,7 +86,8 @@ def _export(net: torch.nn.Module, target: Path, example: torch.Tensor, shape: li
     array = example.numpy()
     signature = ModelSignature(inputs=Schema([TensorSpec(array.dtype, tuple(shape))]))
     quiet = logging.getLogger("mlflow.pytorch")
-    level, quiet.level = quiet.level, logging.ERROR
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)  # setLevel, not .level: it clears logging's cached checks
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")

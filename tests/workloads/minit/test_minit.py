@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 
 from reprolab import workloads
 from reprolab.core import saving
@@ -217,7 +218,14 @@ def test_saved_model_is_an_hf_directory_and_a_pyfunc(splits, tmp_path):
     assert type(pipe).__name__ == "TextGenerationPipeline"
     piped = pipe("the quick", max_new_tokens=5, do_sample=False, return_full_text=False)
     assert piped[0]["generated_text"] == frame["completion"][0]
-    assert not list(out.rglob("*.safetensors"))[1:]  # the weights once, at the root
+    assert [p.name for p in out.rglob("*.safetensors")] == ["model.safetensors"]  # once
+    # saved into a stage's staging directory, the flavour still names the model
+    staged = tmp_path / ".model.k2x9.tmp"
+    staged.mkdir()
+    (staged / "MLmodel").write_text((out / "MLmodel").read_text())
+    saving.add_transformers_flavor(staged, hf, tok, "text-generation")
+    flavor = yaml.safe_load((staged / "MLmodel").read_text())["flavors"]["transformers"]
+    assert flavor["source_model_name"] == "model" and flavor["model_binary"] == "."
     # a base for LoRA as it is: PEFT finds the Llama-style projections
     from peft import LoraConfig, get_peft_model
 
