@@ -1,15 +1,11 @@
-"""The wall-clock budget of long trainings, on a fake clock: the plan shrinks to fit after
-the probe (the schedule decaying over the new total), stays as it is when it fits, and the
-time is a hard cap; without a budget nothing is measured."""
+"""The wall-clock guard of long trainings, on a fake clock: it never changes the plan (steps,
+schedule), it stops a run only once max_seconds have passed, and a run it stops is tagged and
+described as cut short; without a guard no clock is read."""
 
 from __future__ import annotations
 
-import pytest
-import torch
-
 from reprolab.core.train import budget as budget_module
-from reprolab.core.train.budget import Budget
-from reprolab.core.train.schedule import lambda_lr, warmup_decay
+from reprolab.core.train.budget import TimeGuard, cut_short_note
 
 
 class Clock:
@@ -32,92 +28,62 @@ class Run:
         self.tags.update(tags)
 
 
-def loop(budget: Budget, limit: int) -> int:
-    """A training loop's use of the budget: tick after each step, end at the plan."""
+def loop(guard: TimeGuard, limit: int) -> int:
+    """A training loop's use of the guard: tick after each step, end at the plan."""
     step = 0
-    while step < min(limit, budget.total):
+    while step < min(limit, guard.total):
         step += 1
-        budget.tick(step)
+        guard.tick(step)
     return step
 
 
-def test_a_budget_that_fits_changes_nothing(capsys):
+def test_a_guard_that_does_not_bite_changes_nothing(capsys):
     run = Run()
-    budget = Budget("unet", 1000.0, 100, run=run, clock=Clock(1.0))  # ~101 s of 1000
-    assert loop(budget, 10_000) == 100 and budget.total == 100
-    assert run.tags == {"budget_steps": "100"}
+    guard = TimeGuard("unet", 1000.0, 100, run=run, clock=Clock(1.0))  # ~101 s of 1000
+    assert loop(guard, 10_000) == 100 and guard.total == 100 and not guard.cut_short
+    assert run.tags == {}
     assert capsys.readouterr().err == ""
 
 
-def test_the_plan_shrinks_to_fit_after_the_probe(capsys):
-    run = Run()
-    budget = Budget("unet", 2700.0, 8000, run=run, clock=Clock(1.4))
-    assert loop(budget, 10_000) == budget.total
-    # the probe ends at step 23, 23 x 1.4 s in; 2700 s hold 23 + (2700 - 32.2) / 1.4 steps
-    assert budget.total == 23 + int((2700 - 23 * 1.4) / 1.4)
-    assert run.tags == {"budget_steps": str(budget.total)}
-    err = capsys.readouterr().err.strip()
-    assert err == (
-        f"unet: 8000 steps would take ~3.1 h at 1.40 s/step; training {budget.total} steps "
-        "to fit max_seconds=2700"
-    )
+def test_a_slow_machine_trains_the_same_planned_steps():
+    """1.4 s a step: 8000 steps take over 3 hours, but a guard of 4 hours lets them all run:
+    no probe shrinks the plan any more."""
+    guard = TimeGuard("unet", 4 * 3600.0, 8000, clock=Clock(1.4))
+    assert loop(guard, 10_000) == 8000 and not guard.cut_short
 
 
-def test_the_probe_starts_after_a_resumed_step():
-    budget = Budget("bert_mlm", 100.0, 1000, 500, clock=Clock(1.0))
-    for step in range(501, 524):
-        budget.tick(step)
-    assert budget.total == 523 + (100 - 23)  # 23 s in at 1 s/step
-
-
-def test_time_is_a_hard_cap(capsys):
-    """The probe fits (fast first steps), then the machine slows down: the loop stops at
-    max_seconds and the plan ends at that step."""
+def test_a_guard_that_bites_cuts_the_run_short_and_says_so(capsys):
     clock = Clock(0.1)
     run = Run()
-    budget = Budget("hf_classifier", 10.0, 50, run=run, clock=clock)
+    guard = TimeGuard("hf_classifier", 10.0, 500, run=run, clock=clock)
     for step in range(1, 30):
-        assert not budget.tick(step)
-    assert budget.total == 50  # 2.3 s in at the probe's end, 27 x 0.1 s more: fits
+        assert not guard.tick(step)
     clock.per_call = 1.0
     step = 29
-    while not budget.tick(step + 1):
+    while not guard.tick(step + 1):
         step += 1
-    assert budget.total == step + 1 == 29 + 8  # 2.9 + 8 x 1.0 s >= 10 s
-    assert run.tags["budget_steps"] == str(budget.total)
-    assert "max_seconds=10 reached: stopping at step 37" in capsys.readouterr().err
+    assert guard.total == step + 1 == 29 + 8  # 2.9 + 8 x 1.0 s >= 10 s
+    assert guard.cut_short
+    assert run.tags == {"cut_short": "true", "cut_at_step": "37", "planned_steps": "500"}
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hf_classifier: cut short: max_seconds=10 reached at step 37 of 500")
+    assert len(err.splitlines()) == 1
 
 
-def test_no_budget_reads_no_clock():
+def test_the_model_card_line_of_a_cut_run():
+    assert cut_short_note(False, 100, 10.0) == []
+    (line,) = cut_short_note(True, 37, 10.0)
+    assert line.startswith("Cut short: training stopped by max_seconds=10 at step 37")
+
+
+def test_no_guard_reads_no_clock():
     clock = Clock()
-    budget = Budget("unet", None, 50, clock=clock)
-    assert loop(budget, 10_000) == 50 and clock.reads == 0
-
-
-def test_the_schedule_follows_the_plan():
-    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
-    budget = Budget("unet", 1e9, 100, clock=Clock())
-    schedule = lambda_lr(opt, warmup=5, total=budget, decay="cosine")
-    plain = lambda_lr(
-        torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0), warmup=5, total=100
-    )
-    for _ in range(30):
-        opt.step()
-        schedule.step()
-        plain.optimizer.step()
-        plain.step()
-    assert schedule.get_last_lr() == plain.get_last_lr()  # an unchanged plan: the same rates
-    budget.total = 40  # shrunk: the decay now ends at step 40
-    schedule.step()
-    assert schedule.get_last_lr()[0] == pytest.approx(warmup_decay(31, warmup=5, total=40))
-    for _ in range(9):
-        schedule.step()
-    assert schedule.get_last_lr()[0] == pytest.approx(0.0)
+    guard = TimeGuard("unet", None, 50, clock=clock)
+    assert loop(guard, 10_000) == 50 and clock.reads == 0
 
 
 def test_the_default_clock_is_read_when_used(monkeypatch):
     clock = Clock(100.0)
     monkeypatch.setattr(budget_module, "_now", clock)
-    budget = Budget("unet", 100.0, 1000)
-    assert budget.tick(1)  # 100 s per read: over after the first step
-    assert budget.total == 1 and clock.reads == 2
+    guard = TimeGuard("unet", 50.0, 10)
+    assert guard.tick(1) and guard.total == 1 and clock.reads == 2

@@ -87,8 +87,8 @@ def test_tags_go_to_a_run_that_takes_them():
             self.tags = tags
 
     run = Run()
-    record(run, device="cpu", bf16=True, budget_steps=12)
-    assert run.tags == {"device": "cpu", "bf16": "true", "budget_steps": "12"}
+    record(run, device="cpu", bf16=True, cut_at_step=12)
+    assert run.tags == {"device": "cpu", "bf16": "true", "cut_at_step": "12"}
     record(None, device="cpu")  # no run
     record(object(), device="cpu")  # an HPO trial's logger: steps only
 

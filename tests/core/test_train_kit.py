@@ -22,8 +22,8 @@ def test_schedules_warm_up_then_decay_to_their_floor():
     assert warmup_decay(12, warmup=4, total=20, decay="linear") == pytest.approx(0.5)
     assert warmup_decay(25, warmup=4, total=20, decay="linear") == 0.0
     assert warmup_decay(12, warmup=4, total=20, decay="constant") == 1.0
-    # a time budget: the position after warm-up comes from the caller, in absolute rates
-    assert warmup_decay(50, warmup=4, total=0, peak=2e-3, floor=2e-4, progress=0.5) == (
+    # absolute rates (Mini-T's peak and floor)
+    assert warmup_decay(50, warmup=4, total=96, peak=2e-3, floor=2e-4) == (
         pytest.approx(2e-4 + 0.5 * 1.8e-3)
     )
 

@@ -167,7 +167,16 @@ def _create_version(mlflow_client, task: str, spec: RegistryTask, run, model: st
     )
 
 
-_COPIED = ("dvc_exp", "params_digest", "git_commit", "git_dirty", "kind", "data_md5", "model_md5")
+_COPIED = (
+    "dvc_exp",
+    "params_digest",
+    "git_commit",
+    "git_dirty",
+    "kind",
+    "data_md5",
+    "model_md5",
+    "cut_short",
+)
 
 
 def rules(spec: RegistryTask) -> str:
@@ -203,8 +212,14 @@ def _gate(
     champion = alias_version(mlflow_client, task, CHAMPION)
     if champion is not None and str(champion.version) == version:
         return [*events, f"v{version}: stays {CHAMPION}"]
-    champion_value = _champion_value(mlflow_client, champion, spec)
     own = get_version(mlflow_client, task, version)
+    if champion is not None and cut_short(own) and not cut_short(champion):
+        return [
+            *events,
+            f"v{version}: cut short by its max_seconds guard (its length depended on the "
+            f"machine's speed): not promoted over the complete {CHAMPION} v{champion.version}",
+        ]
+    champion_value = _champion_value(mlflow_client, champion, spec)
     if champion is not None and rescore is not None and _data(champion) != _data(own):
         again = rescore(champion)
         if again is not None and math.isfinite(again):
@@ -230,6 +245,11 @@ def _gate(
             f"({metric_key(spec)}={value:.4f} vs {champion_value:.4f})"
         )
     return events
+
+
+def cut_short(version) -> bool:
+    """Whether a version's training was stopped by its max_seconds guard (core.train.budget)."""
+    return version.tags.get(TAG + "cut_short") == "true"
 
 
 def _data(version) -> str:

@@ -38,6 +38,13 @@ def version_card(
         + (f"= {test:.4f}" if test is not None else "not evaluated")
         + " (reported, never used to choose)."
     )
+    if tags.get(TAG + "cut_short") == "true":
+        gate += (
+            f" Cut short: training stopped by its max_seconds guard at step "
+            f"{tags.get(TAG + 'cut_at_step', '?')} of {tags.get(TAG + 'planned_steps', '?')}, so "
+            "this model depends on the machine's speed; it is never promoted over a complete "
+            "version."
+        )
     model_path = tags.get(TAG + "model_path")
     saved = render_card(Path(model_path), metrics, lineage, brief=True) if model_path else ""
     if saved:

@@ -9,6 +9,7 @@ import click
 from reprolab.core.bench import measure, ratio
 
 ENTRIES: dict[str, str] = {  # name -> "module:attribute" of an Entry, imported lazily
+    "train-loop": "reprolab.core.train.bench:ENTRY",
     "unet-bf16": "reprolab.workloads.nuclei.bench:ENTRY",
     "mlp-loop": "reprolab.workloads.wine.bench:ENTRY",
     "encoder-loop": "reprolab.workloads.sentiment.bench:ENTRY",

@@ -62,7 +62,7 @@ def test_pidnet_trains_on_the_device_asked(splits):
     train, valid, test = splits
     run = TaggedRun()
     model = workloads.build(pidnet_params(device="cpu"), 0).fit(train, valid, run)
-    assert run.tags == {"device": "cpu", "bf16": "false"}
+    assert run.tags == {"deterministic": "true", "threads": "2", "device": "cpu", "bf16": "false"}
     assert next(model.module.parameters()).device.type == "cpu"
     assert (model.predict(test.X).to_numpy() > 0).all()
 

@@ -120,26 +120,33 @@ def test_device_and_bf16_auto_are_resolved_and_recorded(monkeypatch):
     spec = unet_params(bf16="auto", device="cpu", base_width=4, max_steps=4, eval_every=4)
     run = TaggedRun()
     model = workloads.build(spec, 0).fit(pairs, pairs, run)
-    assert run.tags == {"device": "cpu", "bf16": "false"}
+    assert run.tags == {"deterministic": "true", "threads": "2", "device": "cpu", "bf16": "false"}
     assert model.config.bf16 is False  # what the saved model predicts with: never "auto"
     assert next(model.net.parameters()).device.type == "cpu"
 
 
-def test_a_time_budget_shortens_training_and_its_schedule(monkeypatch, capsys):
+def test_a_time_guard_cuts_training_short_and_tags_it(monkeypatch, capsys):
+    """The guard stops the loop; the schedule stays planned over max_steps (steps, never
+    seconds), so the steps run before it bit are the same as in a complete run."""
     from reprolab.core.train import budget
 
-    seconds = iter(range(10**6))  # the budget's clock: one second per step
+    seconds = iter(range(10**6))  # the guard's clock: one second per step
     monkeypatch.setattr(budget, "_now", lambda: float(next(seconds)))
     pairs = Pairs(range(2), h=32, w=32)
     spec = unet_params(base_width=4, max_steps=60, eval_every=10, warmup_steps=2, max_seconds=40)
     run = TaggedRun()
     model = workloads.build(spec, 0).fit(pairs, pairs, run)
-    # the probe ends 23 s in at 1 s/step: 17 more steps fit in 40 s
-    assert model.steps_run == 40 and run.tags["budget_steps"] == "40"
+    assert model.steps_run == 40
+    assert run.tags["cut_short"] == "true" and run.tags["cut_at_step"] == "40"
     assert [s for s, _ in run.steps] == [10, 20, 30, 40]
-    assert run.steps[-1][1]["lr"] == pytest.approx(0.0, abs=1e-12)  # annealed by step 40
-    said = "unet: 60 steps would take ~1.0 min at 1.00 s/step; training 40 steps to fit"
-    assert f"{said} max_seconds=40\n" in capsys.readouterr().err  # one line, among tqdm's
+    complete = TaggedRun()
+    workloads.build(unet_params(base_width=4, max_steps=60, eval_every=10, warmup_steps=2), 0).fit(
+        pairs, pairs, complete
+    )
+    assert complete.steps[:4] == run.steps  # the same curve up to the cut
+    assert "cut_short" not in complete.tags
+    said = "unet: cut short: max_seconds=40 reached at step 40 of 60"
+    assert said in capsys.readouterr().err
 
 
 def random_net(**overrides) -> tuple:

@@ -236,23 +236,45 @@ def test_finetune_learns_the_toy_task(encoder, splits):
     assert model.evaluate(test)["accuracy"] >= 0.9
 
 
-def test_interrupted_finetune_resumes_to_the_same_weights(encoder, splits, checkpoints):
+@pytest.mark.parametrize(
+    ("extra", "stop_at", "resumed_from", "steps"),
+    [
+        ({}, 4, 2, 20),  # interrupted while logging step 4: its last checkpoint is step 2
+        ({}, 12, 10, 20),  # checkpoint at the end of epoch 0: resumes with epoch 1's batches
+        # early stopping (best at step 10, stops at 20): best weights kept through a resume
+        (
+            {"epochs": 10, "eval_every": 5, "patience": 2, "lr": 1e-3, "checkpoint_every": 7},
+            15,
+            14,
+            20,
+        ),
+    ],
+)
+def test_interrupted_finetune_resumes_to_the_same_weights(
+    encoder, splits, checkpoints, extra, stop_at, resumed_from, steps
+):
     import torch
 
     from reprolab.workloads.sentiment.hf_classifier import HFClassifier
 
     _, base, _ = encoder
     train, valid, _ = splits
-    params = classifier_params(base)
-    whole = HFClassifier(params, seed=0).fit(train, valid, TaggedRun())
+    params = classifier_params(base, **extra)
+    whole_run = TaggedRun()
+    whole = HFClassifier(params, seed=0).fit(train, valid, whole_run)
     assert not any(checkpoints.glob("*/state.pt"))  # a finished run leaves no checkpoint
 
     with pytest.raises(KeyboardInterrupt):
-        HFClassifier(params, seed=0).fit(train, valid, TaggedRun(stop_at=4))
+        HFClassifier(params, seed=0).fit(train, valid, TaggedRun(stop_at=stop_at))
     assert len(list(checkpoints.glob("*/state.pt"))) == 1
-    resumed = HFClassifier(params, seed=0).fit(train, valid, TaggedRun())
-    assert resumed.summary["resumed_from_step"] == 4
-    assert resumed.summary["steps"] == whole.summary["steps"] == 20
+    run = TaggedRun()
+    resumed = HFClassifier(params, seed=0).fit(train, valid, run)
+    assert resumed.summary["resumed_from_step"] == resumed_from
+    assert resumed.summary["steps"] == whole.summary["steps"] == steps
+    assert whole.summary["stopped_early"] == (steps < whole.summary["planned_steps"])
+    for key in ("best_step", "best_valid_accuracy", "stopped_early", "planned_steps"):
+        assert resumed.summary[key] == whole.summary[key], key
+    assert [s for s, _ in run.steps] == [s for s, _ in whole_run.steps]  # earlier curve replayed
     for key, value in whole.model.state_dict().items():
         assert torch.equal(value, resumed.model.state_dict()[key]), key
     assert not any(checkpoints.glob("*/state.pt"))
@@ -331,14 +353,17 @@ def test_saved_classifier_is_a_pyfunc_with_a_standard_hf_directory(encoder, spli
 
 @pytest.fixture
 def one_second_steps(monkeypatch):
-    """The budget's clock advances one second per read: one per step."""
+    """The guard's clock advances one second per read: one per step."""
     from reprolab.core.train import budget
 
     seconds = iter(range(10**6))
     monkeypatch.setattr(budget, "_now", lambda: float(next(seconds)))
 
 
-def test_pretraining_on_the_device_asked_within_a_time_budget(
+TAGS = {"deterministic": "true", "threads": "1", "device": "cpu"}  # threads: 1 in TINY
+
+
+def test_pretraining_on_the_device_asked_cut_short_by_its_guard(
     splits, one_second_steps, monkeypatch
 ):
     import torch
@@ -351,14 +376,15 @@ def test_pretraining_on_the_device_asked_within_a_time_budget(
     params = BertMLMParams(**{**spec, "bf16": "auto", "device": "cpu", "max_seconds": 30})
     run = TaggedRun()
     model = BertMLM(params, seed=0).fit(train, valid, run)
-    # the probe ends 23 s in at 1 s/step: 7 more steps fit in 30 s, the decay ends there
-    assert model.summary["steps"] == 30 and run.tags["budget_steps"] == "30"
-    assert [s for s, _ in run.steps] == [10, 20, 30] and run.steps[-1][1]["lr"] == 0.0
-    assert run.tags == {"device": "cpu", "bf16": "true", "budget_steps": "30"}
+    # one second a step: the guard stops the 40 planned steps at step 30, not annealed
+    assert model.summary["steps"] == 30 and model.summary["cut_short"]
+    assert [s for s, _ in run.steps] == [10, 20, 30] and run.steps[-1][1]["lr"] > 0.0
+    cut = {"cut_short": "true", "cut_at_step": "30", "planned_steps": "40"}
+    assert run.tags == {**TAGS, "bf16": "true", **cut}
     assert next(model.model.parameters()).device.type == "cpu"
 
 
-def test_finetune_on_the_device_asked_within_a_time_budget(encoder, splits, one_second_steps):
+def test_finetune_on_the_device_asked_cut_short_by_its_guard(encoder, splits, one_second_steps):
     from reprolab.workloads.sentiment.hf_classifier import HFClassifier
 
     _, base, _ = encoder
@@ -366,10 +392,10 @@ def test_finetune_on_the_device_asked_within_a_time_budget(encoder, splits, one_
     params = classifier_params(base, epochs=4, eval_every=10, device="cpu", max_seconds=30)
     run = TaggedRun()
     model = HFClassifier(params, seed=0).fit(train, valid, run)
-    assert run.tags == {"device": "cpu", "bf16": "false", "budget_steps": "30"}
-    assert model.summary["steps"] == model.summary["planned_steps"] == 30
-    assert not model.summary["stopped_early"]
-    assert [s for s, _ in run.steps] == [10, 20, 30] and run.steps[-1][1]["lr"] == 0.0
+    assert run.tags["cut_short"] == "true" and run.tags["cut_at_step"] == "30"
+    assert {k: run.tags[k] for k in TAGS} == TAGS and run.tags["bf16"] == "false"
+    assert model.summary["steps"] == 30 and model.summary["cut_short"]
+    assert [s for s, _ in run.steps] == [10, 20, 30] and run.steps[-1][1]["lr"] > 0.0
 
 
 def test_label_names_come_from_the_split_then_params(tmp_path, monkeypatch):

@@ -101,7 +101,7 @@ def test_mlp_trains_on_the_device_asked(regression_splits, monkeypatch):
     )
     run = Tagged()
     model = workloads.build(params, seed=0).fit(train, valid, run)
-    assert run.tags == {"device": "cpu", "bf16": "false"}
+    assert run.tags == {"deterministic": "true", "threads": "2", "device": "cpu", "bf16": "false"}
     assert model.predict(test.X).shape == (len(test.y),)
     assert next(model.module.parameters()).device.type == "cpu"
 

@@ -1,11 +1,12 @@
-"""A wall-clock budget for a step-counted training loop (`max_seconds`), so that a slow machine
-trains fewer steps, still annealed, instead of taking many times longer.
+"""A wall-clock guard for a step-counted training loop (`max_seconds`): never the plan.
 
-After a short probe (`probe` optimiser steps, once `warm` steps have run) the time per step
-is known; if the remaining planned steps would overrun `max_seconds`, the planned total
-shrinks to what fits, and a schedule built with `total=budget` (read at every step) decays
-over the new total from there on. The loop also stops, as a hard cap, once `max_seconds` have
-passed. A budget that does not bite changes nothing: the same steps and the same schedule."""
+Training length is set in steps (or epochs), so that the same commit, params and data give the
+same model on a fast CPU, a slow one or a busy one. `max_seconds` only stops a run that would
+otherwise go on far too long: a run it stops is *cut short*, which the guard says in one line,
+tags on the run (`cut_short=true`, `cut_at_step`) and the model card repeats; the registry's
+gate never promotes a cut-short version over a complete champion, and `reprolab reproduce`
+refuses to rebuild one (its length depended on the machine's speed). A guard that does not
+bite changes nothing: the same steps, the same schedule, the same weights."""
 
 from __future__ import annotations
 
@@ -16,73 +17,59 @@ from typing import Any
 
 from reprolab.core.train.setup import record
 
+CUT_SHORT = "cut_short"  # the run tag (and model-card line) of a run stopped by max_seconds
 
-class Budget:
-    """The planned total of optimiser steps, shrunk to fit `max_seconds` (None: no budget).
-    Call `tick(step)` after each optimiser step (`step`: steps done so far); `total` (or the
-    budget called) is the current plan, the loop's end and the schedule's horizon."""
+
+class TimeGuard:
+    """Stops a loop of `total` planned steps once `max_seconds` have passed (None: never).
+    Call `tick(step)` after each optimiser step (`step`: steps done so far); `total` stays the
+    plan unless the guard bites, and then becomes the step it stopped at."""
 
     def __init__(
         self,
         name: str,
         max_seconds: float | None,
         total: int,
-        start: int = 0,
         *,
         run: Any = None,
-        warm: int = 3,
-        probe: int = 20,
         clock: Callable[[], float] | None = None,
     ) -> None:
         self.name, self.max_seconds, self.total, self.run = name, max_seconds, total, run
-        self.probe_from, self.probe_to = start + warm, start + warm + probe
         self.clock = clock or _now
         self.started = self.clock() if max_seconds is not None else 0.0
-        self.probe_started: float | None = None
+        self.cut_short = False
 
     def __call__(self) -> int:
         return self.total
 
     def tick(self, step: int) -> bool:
-        """Account for step `step`; True once the time is up (the plan then ends here)."""
-        if self.max_seconds is None:
+        """True once the time is up before the plan's end (the run is then cut short)."""
+        if self.max_seconds is None or step >= self.total:
             return False
-        now = self.clock()
-        if step == self.probe_from:
-            self.probe_started = now
-        elif step == self.probe_to and self.probe_started is not None:
-            per_step = (now - self.probe_started) / (self.probe_to - self.probe_from)
-            self._plan(step, now - self.started, per_step, self.max_seconds)
-        if now - self.started >= self.max_seconds and step < self.total:
-            self._say(f"max_seconds={self.max_seconds:g} reached: stopping at step {step}")
-            self.total = step
-            record(self.run, budget_steps=step)
-            return True
-        return False
+        if self.clock() - self.started < self.max_seconds:
+            return False
+        planned, self.total, self.cut_short = self.total, step, True
+        print(
+            f"{self.name}: cut short: max_seconds={self.max_seconds:g} reached at step {step} of"
+            f" {planned}; this model depends on the machine's speed and is not promoted over a"
+            " complete one",
+            file=sys.stderr,
+            flush=True,
+        )
+        record(self.run, **{CUT_SHORT: True, "cut_at_step": step, "planned_steps": planned})
+        return True
 
-    def _plan(self, step: int, elapsed: float, per_step: float, budget: float) -> None:
-        """Shrink the plan when the remaining steps at `per_step` s would overrun."""
-        if elapsed + (self.total - step) * per_step > budget:
-            fits = step + int(max(0.0, budget - elapsed) / max(per_step, 1e-12))
-            planned, self.total = self.total, max(step, min(fits, self.total))
-            self._say(
-                f"{planned} steps would take ~{_duration(elapsed + (planned - step) * per_step)}"
-                f" at {per_step:.2f} s/step; training {self.total} steps to fit"
-                f" max_seconds={budget:g}"
-            )
-        record(self.run, budget_steps=self.total)
 
-    def _say(self, text: str) -> None:
-        print(f"{self.name}: {text}", file=sys.stderr, flush=True)
+def cut_short_note(cut_short: bool, steps: int | None, max_seconds: float | None) -> list[str]:
+    """The model card's line for a run the guard stopped (none for a complete run)."""
+    if not cut_short:
+        return []
+    return [
+        f"Cut short: training stopped by max_seconds={max_seconds:g} at step {steps} instead of"
+        " the planned steps, so this model depends on the speed of the machine that trained it;"
+        " it is never promoted over a complete version."
+    ]
 
 
 def _now() -> float:
     return time.perf_counter()
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} h"
-    if seconds >= 60:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds:.0f} s"

@@ -4,7 +4,6 @@ function serves every family (as a LambdaLR factor with peak=1, or as an absolut
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Literal
 
 Decay = Literal["cosine", "linear", "constant"]
@@ -18,33 +17,25 @@ def warmup_decay(
     peak: float = 1.0,
     floor: float = 0.0,
     decay: Decay = "cosine",
-    progress: float | None = None,
 ) -> float:
     """The rate at `step` (0-based): `peak * (step + 1) / warmup` while warming up, then
-    `decay` from `peak` to `floor`. `progress` (0..1 after warm-up) replaces the step-based
-    position when a loop ends on a time budget rather than a step count."""
+    `decay` from `peak` to `floor` over the planned `total` steps (steps, never seconds: the
+    schedule, like the model, must not depend on how fast the machine is)."""
     if step < warmup:
         return peak * (step + 1) / warmup
     if decay == "constant":
         return peak
     if decay == "linear":
         return max(0.0, floor + (peak - floor) * (total - step) / max(1, total - warmup))
-    if progress is None:
-        progress = (step - warmup) / max(1, total - warmup)
+    progress = (step - warmup) / max(1, total - warmup)
     return floor + 0.5 * (peak - floor) * (1 + math.cos(math.pi * min(1.0, max(0.0, progress))))
 
 
-def lambda_lr(optimiser, *, total: int | Callable[[], int], **schedule):
+def lambda_lr(optimiser, *, total: int, **schedule):
     """A torch LambdaLR following `warmup_decay(step, total=total, **schedule)` (as a factor
-    of the lr). A callable `total` (a core.train.budget.Budget) is read at every step, so the
-    decay follows a plan that shrinks to fit a time budget."""
+    of the lr)."""
     import torch
 
-    if callable(total):
-        plan = total
-        return torch.optim.lr_scheduler.LambdaLR(
-            optimiser, lambda s: warmup_decay(s, total=plan(), **schedule)
-        )
     return torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: warmup_decay(s, total=total, **schedule)
     )

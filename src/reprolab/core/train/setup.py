@@ -1,15 +1,20 @@
-"""Threads, device and precision, named the same in every family: `threads` caps torch's
-intra-op threads (a shared machine is slower oversubscribed), `resolve_device` turns the
+"""Threads, device, precision and determinism, named the same in every family: `threads` caps
+torch's intra-op threads (a shared machine is slower oversubscribed), `resolve_device` turns the
 `device: auto|cpu|cuda` param into where to train, `resolve_bf16` the `bf16: auto|true|false`
-param into whether to autocast, by what the hardware runs natively."""
+param into whether to autocast, by what the hardware runs natively, and `reproducible` makes a
+fit depend on code, params and data only (deterministic kernels, a fixed thread count, seeds)."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 Device = Literal["auto", "cpu", "cuda"]
+# threads a deterministic fit uses when its params name none: a fixed number, never "all cores",
+# since how a reduction is split between threads changes its float rounding
+DETERMINISTIC_THREADS = 2
 # true, false or auto (the hardware decides); one Literal so a bad value fails in one line
 Bf16 = Literal[True, False, "auto"]
 
@@ -33,6 +38,61 @@ def threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+@contextlib.contextmanager
+def reproducible(
+    deterministic: bool, threads_: int | None, seed: int, run: Any = None
+) -> Iterator[None]:
+    """The block runs as `deterministic` asks: with it, torch's deterministic algorithms
+    (an op without one raises instead of drifting), cuDNN without autotuning, a fixed thread
+    count (`threads_`, else DETERMINISTIC_THREADS) and every RNG seeded with `seed`; without
+    it only `threads_` applies. The choice and the thread count are tagged on `run`, so two
+    runs can be compared knowing how they were made. Settings are restored afterwards."""
+    import os
+    import random
+
+    import numpy as np
+    import torch
+
+    n = threads_ or (DETERMINISTIC_THREADS if deterministic else None)
+    import torch.utils.deterministic as torch_deterministic
+
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
+    fill = torch_deterministic.fill_uninitialized_memory
+    cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    if deterministic:
+        # cuBLAS is deterministic only with a fixed workspace; read when CUDA first starts
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True)
+        # NaN-filling every torch.empty costs time and changes no result of a correct program
+        torch_deterministic.fill_uninitialized_memory = False
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+        random.seed(seed)
+        np.random.seed(seed % 2**32)
+        torch.manual_seed(seed)
+    set_threads(n)
+    record(run, deterministic=deterministic, threads=torch.get_num_threads())
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0])
+        torch_deterministic.fill_uninitialized_memory = fill
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = cudnn
+        torch.set_num_threads(previous[1])
+
+
+def reproducible_fit(fit: Callable) -> Callable:
+    """A torch family's `fit(train, valid, run)` run under `reproducible`, as its params
+    (`deterministic`, `threads`) and the model's seed ask."""
+
+    @functools.wraps(fit)
+    def wrapper(self, train: Any, valid: Any, run: Any = None):
+        p = self.params
+        with reproducible(p.deterministic, p.threads, self.seed, run):
+            return fit(self, train, valid, run)
+
+    return wrapper
 
 
 def device() -> str:

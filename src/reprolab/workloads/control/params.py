@@ -85,6 +85,8 @@ class PIDNetParams(ModelBase):
     effort_weight: Annotated[float, Field(ge=0)] = 0.002
     patience: PosInt = 40
     device: Device = "auto"  # auto: CUDA when usable
+    deterministic: bool = True  # deterministic kernels, fixed threads, seeded RNGs
+    threads: PosInt | None = None  # torch threads; None: 2 when deterministic
 
 
 DATASETS = (ControlDataset,)

@@ -19,8 +19,8 @@ from torch import nn
 
 from reprolab.core import torch_pyfunc
 from reprolab.core.model import Model, StepLogger
-from reprolab.core.train.early_stopping import EarlyStopping
-from reprolab.core.train.setup import module_device, record, resolve_device
+from reprolab.core.train.loop import Loop
+from reprolab.core.train.setup import module_device, record, reproducible_fit, resolve_device
 from reprolab.workloads.control.tuning import FEATURES
 
 GAINS = ["kp", "ki", "kd"]
@@ -86,8 +86,8 @@ class PIDNet(Model):
             raise FloatingPointError("every closed loop of the batch diverged")
         return cost[ok].mean()
 
+    @reproducible_fit
     def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
-        from tqdm.auto import tqdm
 
         p = self.params
         device = resolve_device(p.device)
@@ -98,9 +98,8 @@ class PIDNet(Model):
         opt = torch.optim.Adam(self.module.parameters(), lr=p.lr)
         feats = torch.tensor(train.X[FEATURES].to_numpy(), dtype=torch.float64).to(device)
         batch = train.batch().to(device)
-        stopping = EarlyStopping(p.patience, "min", min_delta=1e-4, module=self.module)
-        bar = tqdm(range(1, p.epochs + 1), desc="pidnet", unit="epoch", leave=False)
-        for epoch in bar:
+
+        def epoch(_: int) -> dict[str, float]:
             self.module.train()
             order = torch.randperm(len(feats), generator=gen).to(device)
             total, count = 0.0, 0
@@ -112,14 +111,19 @@ class PIDNet(Model):
                 nn.utils.clip_grad_norm_(self.module.parameters(), 5.0)
                 opt.step()
                 total, count = total + loss.item() * len(idx), count + len(idx)
-            valid_iae = self._valid_iae(valid)
-            bar.set_postfix(loss=f"{total / count:.2f}", valid_iae=f"{valid_iae:.2f}")
-            if run is not None:
-                run.log_step(epoch, {"train_loss": total / count, "valid_iae": valid_iae})
-            if not stopping.update(valid_iae, self.module) and stopping.stop:
-                break
-        bar.close()
-        stopping.restore(self.module)
+            return {"train_loss": total / count}
+
+        loop = Loop(
+            "pidnet",
+            steps=p.epochs,
+            eval_every=1,
+            unit="epoch",
+            monitor="valid_iae",
+            mode="min",
+            patience=p.patience,
+            min_delta=1e-4,
+        )
+        loop.run(epoch, lambda: {"valid_iae": self._valid_iae(valid)}, run=run, keep=self.module)
         self.module = self.module.cpu().eval()  # saved and served from the CPU
         return self
 

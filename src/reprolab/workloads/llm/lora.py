@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from reprolab.core.errors import DataError
@@ -181,12 +182,14 @@ def train(
     log: Callable[[int, dict[str, float]], None] | None = None,
 ) -> list[dict[str, float]]:
     """AdamW on the trainable (adapter) parameters with warm-up and cosine decay, gradient
-    accumulation and clipping; validation perplexity every `eval_every` steps and at the end.
-    Returns the logged rows."""
+    accumulation and clipping, on the one loop of core.train.loop; validation perplexity
+    every `eval_every` steps and at the end. Returns the logged rows (`step` and metrics),
+    each also sent to `log(step, metrics)`."""
     import random
 
     import torch
-    from tqdm.auto import tqdm
+
+    from reprolab.core.train.loop import Loop
 
     if not train_examples:
         raise DataError("no training example has a response token within max_length")
@@ -209,48 +212,48 @@ def train(
         batch = collate([train_examples[i] for i in chunk], pad_id)
         return {k: v.to(device) for k, v in batch.items()}
 
-    rows: list[dict[str, float]] = []
-    losses: list[float] = []
-    tokens_seen = 0
-    started = time.perf_counter()
-    model.train()
-    bar = tqdm(range(1, config.max_steps + 1), desc="lora", unit="step", leave=False)
-    for step in bar:
+    # measurements only (never steering training): steps and response tokens so far, and
+    # when the evaluation of the point being logged began (its own time is not counted)
+    clock = {"steps": 0, "tokens": 0, "evaluated_at": 0.0}
+
+    def step(i: int) -> dict[str, float]:
+        model.train()
         optimiser.zero_grad(set_to_none=True)
+        losses = []
         for _ in range(config.grad_accum):
             batch = next_batch()
             loss = model(**batch).loss / config.grad_accum
             loss.backward()
             losses.append(float(loss.detach()) * config.grad_accum)
-            tokens_seen += int((batch["labels"] != -100).sum())
-        if step == 1:
+            clock["tokens"] += int((batch["labels"] != -100).sum())
+        if i == 0:
             check_gradients(model)
         torch.nn.utils.clip_grad_norm_(trainable, config.max_grad_norm)
         optimiser.step()
         schedule.step()
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
-        if step % config.eval_every and step != config.max_steps:
-            continue
-        elapsed = time.perf_counter() - started
-        row = {
-            "train_loss": sum(losses) / len(losses),
+        clock["steps"] = i + 1
+        return {"train_loss": sum(losses) / len(losses)}
+
+    def evaluate() -> dict[str, float]:
+        clock["evaluated_at"] = time.perf_counter()
+        if not valid_examples:
+            return {}
+        nll, count = example_nll(model, valid_examples, pad_id, config.eval_batch_size, "valid")
+        loss = sum(nll) / max(1, sum(count))
+        return {"valid_loss": loss, "valid_perplexity": math.exp(loss)}
+
+    def status() -> dict[str, float]:
+        elapsed = clock["evaluated_at"] - started
+        return {
             "lr": schedule.get_last_lr()[0],
-            "steps_per_s": step / elapsed,
-            "train_tokens_per_s": tokens_seen / elapsed,
+            "steps_per_s": clock["steps"] / elapsed,
+            "train_tokens_per_s": clock["tokens"] / elapsed,
         }
-        losses = []
-        if valid_examples:
-            nll, count = example_nll(
-                model, valid_examples, pad_id, config.eval_batch_size, desc="valid"
-            )
-            row["valid_loss"] = sum(nll) / max(1, sum(count))
-            row["valid_perplexity"] = math.exp(row["valid_loss"])
-        rows.append({"step": step, **row})
-        if log is not None:
-            log(step, row)
-        model.train()
-    bar.close()
-    return rows
+
+    loop = Loop("lora", steps=config.max_steps, eval_every=config.eval_every)
+    started = time.perf_counter()
+    sink = SimpleNamespace(log_step=log) if log is not None else None
+    return loop.run(step, evaluate, run=sink, status=status).history
 
 
 def trainable_summary(model) -> dict[str, int]:

@@ -20,6 +20,7 @@ from typing import Any, Self
 
 from reprolab.core.errors import DataError
 from reprolab.core.model import Model, StepLogger
+from reprolab.core.train.setup import reproducible_fit
 
 
 class LoraFinetune(Model):
@@ -71,12 +72,12 @@ class LoraFinetune(Model):
 
     # ------------------------------------------------------------------ training
 
+    @reproducible_fit
     def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
         from reprolab.workloads.llm import loading, lora, scoring
 
         p = self.params
         base, _ = self.check()
-        loading.set_threads(p.threads)
         device = loading.pick_device(p.dtype)
         started = time.perf_counter()
         self.tokenizer = loading.load_tokenizer(base)
@@ -235,7 +236,9 @@ class LoraFinetune(Model):
         name = card.model_name(path)
         method = "QLoRA (4-bit NF4 base)" if p.quantization == "nf4" else "LoRA"
         stored = "the merged model" if p.merge else f"a copy of the base `{p.base}`"
-        flavour = " `mlflow.transformers.load_model` gives a text-generation pipeline over the root."
+        flavour = (
+            " `mlflow.transformers.load_model` gives a text-generation pipeline over the root."
+        )
         card.write_card(
             path,
             name=name,

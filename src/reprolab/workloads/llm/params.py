@@ -112,7 +112,8 @@ class LoraParams(ModelBase):
     save_dtype: Literal["float32", "bfloat16"] = "bfloat16"  # of the merged weights
     prompts: list[str] = Field(default_factory=lambda: list(DEFAULT_PROMPTS))
     max_new_tokens: PosInt = 48
-    threads: PosInt | None = None
+    threads: PosInt | None = None  # torch threads; None: 2 when deterministic
+    deterministic: bool = True  # deterministic kernels, fixed threads, seeded RNGs
 
     @model_validator(mode="after")
     def _sane(self) -> LoraParams:

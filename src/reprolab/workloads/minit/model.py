@@ -2,13 +2,14 @@
 (Tiny Shakespeare), nanoGPT-style, in a standard Hugging Face architecture (Llama, Mistral
 with a sliding window, or GPT-2) so that `generate`, PEFT and serving take it unchanged.
 
-The loop, in order: random windows of `block_size` tokens from the train split; AdamW
-(weight decay on matrices only); linear warm-up then cosine decay to `min_lr_ratio * lr`
-over the budget (`max_steps`, or `max_seconds` if that runs out first: the schedule follows
-whichever is further along, so a slow machine still ends annealed); gradient clipping;
-validation loss on fixed windows every `eval_every` steps; a checkpoint every
-`checkpoint_every` steps (model, optimiser, sampler RNG, elapsed time) from which an
-interrupted run resumes; dvclive/MLflow curves through `run.log_step`.
+Trained by the one loop of core.train.loop (`Loop`: steps, evaluation and logging cadence,
+checkpoints, resume, curves); Mini-T's own parts: random windows of `block_size` tokens from
+the train split; AdamW (weight decay on matrices only); linear warm-up then cosine decay to
+`min_lr_ratio * lr` over `max_steps` (steps, never seconds: `max_seconds` is only a guard,
+and a run it stops is tagged cut short); gradient clipping; validation loss on fixed windows
+every `eval_every` steps; train loss, lr and tokens/s every `log_every`; a checkpoint every
+`checkpoint_every` steps (model, optimiser, sampler RNG and elapsed time, with the loop's
+counters) from which an interrupted run resumes; dvclive/MLflow curves through `run.log_step`.
 
 Saved as a Hugging Face model directory that is also an MLflow pyfunc model (see
 reprolab.lm.pyfunc), with a model card (README.md), `samples.json` (generations after
@@ -29,9 +30,10 @@ import torch
 
 from reprolab.core.io import atomic_write_json
 from reprolab.core.model import Model, StepLogger
-from reprolab.core.train import checkpoint
+from reprolab.core.train.budget import cut_short_note
+from reprolab.core.train.loop import Loop
 from reprolab.core.train.schedule import warmup_decay
-from reprolab.core.train.setup import record, resolve_device, threads
+from reprolab.core.train.setup import record, reproducible_fit, resolve_device
 from reprolab.workloads.minit.architecture import build_net, hf_config
 from reprolab.workloads.minit.training import Windows, loss_of
 
@@ -67,13 +69,8 @@ class MiniT(Model):
         digest.update(np.ascontiguousarray(train_tokens).tobytes())
         return Path(self.params.checkpoint_dir) / f"minit-{digest.hexdigest()[:16]}"
 
+    @reproducible_fit
     def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
-        with threads(self.params.threads):
-            return self._fit(train, valid, run)
-
-    def _fit(self, train: Any, valid: Any, run: StepLogger | None) -> Self:
-        from tqdm.auto import tqdm
-
         p = self.params
         device = resolve_device(p.device)
         record(run, device=device, bf16=False)
@@ -97,39 +94,18 @@ class MiniT(Model):
                 p.eval_batches, self.seed + 1
             )
         ]
-        ckpt = self.checkpoint_path(train.tokens)
-        step, elapsed, history = 0, 0.0, []
-        state = checkpoint.load(ckpt)
-        if state is not None:
-            checkpoint.restore_training(state, net, optimiser, None)
-            sampler.generator.set_state(state["sampler"])
-            step, elapsed, history = state["step"], state["elapsed"], state["history"]
-            print(f"minit: resuming from {ckpt} at step {step} ({elapsed:.0f} s done)")
-            if run is not None:  # this run's curves start where the interrupted one began
-                for point in history:
-                    run.log_step(point["step"], {k: v for k, v in point.items() if k != "step"})
-
         tokens_per_step = p.batch_size * p.block_size
-        losses: list[float] = []
-        bar = tqdm(total=p.max_steps, initial=step, desc="minit", unit="step", leave=False)
-        started = time.perf_counter() - elapsed
-        cpu_started = time.process_time()
-        window_start, window_steps = time.perf_counter(), 0
-        net.train()
-        while step < p.max_steps and (p.max_seconds is None or elapsed < p.max_seconds):
-            progress = (step - p.warmup_steps) / max(1, p.max_steps - p.warmup_steps)
-            if p.max_seconds is not None:
-                progress = max(progress, elapsed / p.max_seconds)
-            lr = warmup_decay(
-                step,
-                warmup=p.warmup_steps,
-                total=p.max_steps,
-                peak=p.lr,
-                floor=p.lr * p.min_lr_ratio,
-                progress=progress,
+        # measurements only (never steering training): the lr last set, the steps since the
+        # last logged point for tokens_per_s, and the seconds of an interrupted run's process
+        clock = {"lr": p.lr, "window_steps": 0, "before": 0.0}
+
+        def step(i: int) -> dict[str, float]:
+            net.train()
+            clock["lr"] = warmup_decay(
+                i, warmup=p.warmup_steps, total=p.max_steps, peak=p.lr, floor=p.lr * p.min_lr_ratio
             )
             for group in optimiser.param_groups:
-                group["lr"] = lr
+                group["lr"] = clock["lr"]
             x, y = (t.to(device) for t in sampler.sample())
             loss = loss_of(net, x, y)
             optimiser.zero_grad(set_to_none=True)
@@ -137,64 +113,70 @@ class MiniT(Model):
             if p.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(net.parameters(), p.grad_clip)
             optimiser.step()
-            step += 1
-            window_steps += 1
-            losses.append(loss.item())
-            elapsed = time.perf_counter() - started
-            bar.update(1)
+            clock["window_steps"] += 1
+            return {"train_loss": loss.item()}
 
-            last = step >= p.max_steps or (p.max_seconds is not None and elapsed >= p.max_seconds)
-            point: dict[str, float] = {}
-            if step % p.log_every == 0 or last:
-                now = time.perf_counter()
-                point = {
-                    "train_loss": float(np.mean(losses)),
-                    "lr": lr,
-                    "tokens_per_s": window_steps * tokens_per_step / max(now - window_start, 1e-9),
-                }
-                losses, window_start, window_steps = [], now, 0
-            if step % p.eval_every == 0 or last:
-                point["valid_loss"] = self._valid_loss(net, valid_batches)
-                net.train()
-            if point:
-                point["elapsed_s"] = elapsed
-                history.append({"step": step, **point})
-                bar.set_postfix(
-                    {k: f"{v:.3f}" for k, v in point.items() if k.endswith("loss")}
-                    | ({"tok/s": f"{point['tokens_per_s']:.0f}"} if "tokens_per_s" in point else {})
-                )
-            if step % p.checkpoint_every == 0 and not last:
-                checkpoint.save_training(
-                    ckpt,
-                    net,
-                    optimiser,
-                    None,
-                    sampler=sampler.generator.get_state(),
-                    step=step,
-                    elapsed=elapsed,
-                    history=history,
-                )
-            if point and run is not None:
-                run.log_step(step, point)
-        bar.close()
+        def status() -> dict[str, float]:
+            now = time.perf_counter()
+            rate = clock["window_steps"] * tokens_per_step / max(now - clock["window_start"], 1e-9)
+            clock["window_start"], clock["window_steps"] = now, 0
+            return {"lr": clock["lr"], "tokens_per_s": rate, "elapsed_s": elapsed()}
+
+        def elapsed() -> float:  # this process's seconds plus an interrupted run's
+            return clock["before"] + time.perf_counter() - clock["started"]
+
+        def save_state() -> dict:
+            return {
+                "model": net.state_dict(),
+                "optimiser": optimiser.state_dict(),
+                "sampler": sampler.generator.get_state(),
+                "elapsed": elapsed(),
+            }
+
+        def load_state(state: dict) -> None:
+            net.load_state_dict(state["model"])
+            optimiser.load_state_dict(state["optimiser"])
+            sampler.generator.set_state(state["sampler"])
+            clock["before"] = state["elapsed"]
+
+        loop = Loop(
+            "minit",
+            steps=p.max_steps,
+            eval_every=p.eval_every,
+            log_every=p.log_every,
+            max_seconds=p.max_seconds,
+            checkpoint=self.checkpoint_path(train.tokens),
+            checkpoint_every=p.checkpoint_every,
+        )
+        clock["started"] = clock["window_start"] = time.perf_counter()
+        cpu_started = time.process_time()
+        outcome = loop.run(
+            step,
+            lambda: {"valid_loss": self._valid_loss(net, valid_batches)},
+            run=run,
+            status=status,
+            save_state=save_state,
+            load_state=load_state,
+        )
+        seconds = elapsed()
         self.net = net.cpu().eval()  # sampled, scored and saved on the CPU
-        valid_points = [h for h in history if "valid_loss" in h]
+        valid_points = [h for h in outcome.history if "valid_loss" in h]
         self.summary = {
-            "steps": step,
-            "tokens_seen": step * tokens_per_step,
-            "seconds": round(elapsed, 2),
-            "tokens_per_s": round(step * tokens_per_step / max(elapsed, 1e-9), 1),
-            "stopped_by": "max_steps" if step >= p.max_steps else "max_seconds",
+            "steps": outcome.steps,
+            "tokens_seen": outcome.steps * tokens_per_step,
+            "seconds": round(seconds, 2),
+            "tokens_per_s": round(outcome.steps * tokens_per_step / max(seconds, 1e-9), 1),
+            "stopped_by": "max_steps" if outcome.steps >= p.max_steps else "max_seconds",
+            "cut_short": outcome.cut_short,
             "valid_loss": valid_points[-1]["valid_loss"] if valid_points else None,
             "threads": torch.get_num_threads(),
             # CPU time of this process (both threads): on a shared machine, about
             # threads x the wall time the same work takes when the machine is idle
             "cpu_seconds": round(time.process_time() - cpu_started, 2),
             "parameters": sum(w.numel() for w in net.parameters()),
-            "history": history,
+            "history": outcome.history,
         }
         self.samples = self._samples(train)
-        checkpoint.clear(ckpt)  # a finished run needs no resume
         return self
 
     @staticmethod
@@ -333,6 +315,7 @@ class MiniT(Model):
                 "A tiny model of one corpus: no factual knowledge, not instruction-tuned, "
                 "English of Shakespeare's plays only.",
                 "Samples are plausible in form, rarely in meaning.",
+                *cut_short_note(bool(s.get("cut_short")), s.get("steps"), p.max_seconds),
             ],
         )
 

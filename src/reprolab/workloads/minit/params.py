@@ -44,7 +44,7 @@ class MiniTParams(ModelBase):
     grad_clip: Annotated[float, Field(ge=0)] = 1.0  # 0: no clipping
     warmup_steps: Annotated[int, Field(ge=0)] = 100
     max_steps: PosInt = 1500
-    max_seconds: Annotated[float, Field(gt=0)] | None = 300  # time budget (cosine decays over it)
+    max_seconds: Annotated[float, Field(gt=0)] | None = None  # guard: a run it stops is cut short
     eval_every: PosInt = 100
     eval_batches: PosInt = 10
     log_every: PosInt = 50
@@ -52,6 +52,7 @@ class MiniTParams(ModelBase):
     checkpoint_dir: str = ".reprolab/checkpoints"  # per params+data hash; gone after a full run
     threads: PosInt | None = 2  # torch intra-op threads (None: torch's default)
     device: Device = "auto"  # auto: CUDA when usable; sampling and saving on the CPU
+    deterministic: bool = True  # deterministic kernels, fixed threads, seeded RNGs
     sample_tokens: PosInt = 200  # generated after training for the report
     temperature: Annotated[float, Field(gt=0)] = 0.8  # sampling defaults saved with the model
     top_k: Annotated[int, Field(ge=0)] = 50

@@ -50,13 +50,15 @@ class UNetParams(ModelBase):
     sample_balance: Annotated[float, Field(ge=0, le=1)] = 0.0  # draw rare modalities more often
     ema: Annotated[float, Field(ge=0, lt=1)] = 0.0  # weight averaging decay (0: off)
     scale_jitter: Annotated[float, Field(ge=0, le=1)] = 0.0  # crops rescaled by up to 1 + s
-    bf16: Bf16 = "auto"  # bf16 autocast; auto: where native (AVX512-BF16/AMX, bf16 GPUs)
+    bf16: Bf16 = False  # auto: where native (faster; weights then vary by CPU)
     channels_last: bool = True
     tile_size: Annotated[int, Field(ge=32)] = 512  # larger images are predicted in tiles
     tile_overlap: Annotated[int, Field(ge=0)] = 64
     tta: bool = False  # predict as the mean over the 8 flips/rotations (8x prediction time)
     device: Device = "auto"  # auto: CUDA when usable; the saved model predicts on the CPU
-    max_seconds: Annotated[float, Field(gt=0)] | None = None  # fewer steps past this (budget)
+    deterministic: bool = True  # deterministic kernels, fixed threads, seeded RNGs
+    threads: PosInt | None = None  # torch threads; None: 2 when deterministic
+    max_seconds: Annotated[float, Field(gt=0)] | None = None  # guard: a run it stops is cut short
 
     @model_validator(mode="after")
     def _shapes(self) -> UNetParams:

@@ -19,10 +19,15 @@ import torch.nn.functional as F
 from reprolab.core import torch_pyfunc
 from reprolab.core.metrics import mask_scores
 from reprolab.core.model import Model, StepLogger
-from reprolab.core.train.budget import Budget
-from reprolab.core.train.early_stopping import EarlyStopping
+from reprolab.core.train.loop import Loop
 from reprolab.core.train.schedule import lambda_lr
-from reprolab.core.train.setup import autocast, record, resolve_bf16, resolve_device
+from reprolab.core.train.setup import (
+    autocast,
+    record,
+    reproducible_fit,
+    resolve_bf16,
+    resolve_device,
+)
 from reprolab.workloads.nuclei.unet_net import (
     NetConfig,
     build,
@@ -173,9 +178,8 @@ class UNetSegmenter(Model):
         self.best_step = 0
         self.steps_run = 0
 
+    @reproducible_fit
     def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
-        from tqdm.auto import tqdm
-
         p = self.params
         device = resolve_device(p.device)
         self.config = config = net_config(p, resolve_bf16(p.bf16, device))
@@ -195,14 +199,11 @@ class UNetSegmenter(Model):
         )
         net = build(config).to(device)
         optimiser = torch.optim.AdamW(net.parameters(), lr=p.lr, weight_decay=p.weight_decay)
-        budget = Budget("unet", p.max_seconds, p.max_steps, run=run)
-        schedule = lambda_lr(optimiser, warmup=p.warmup_steps, total=budget, decay=p.schedule)
+        schedule = lambda_lr(optimiser, warmup=p.warmup_steps, total=p.max_steps, decay=p.schedule)
         average = WeightAverage(net, p.ema) if p.ema else None
         scored = average.net if average else net  # what is validated, kept and saved
-        stopping = EarlyStopping(p.patience, "max", min_delta=1e-4, module=scored, best=-1.0)
-        losses = []
-        bar = tqdm(range(1, p.max_steps + 1), desc="unet", unit="step", leave=False)
-        for step in bar:
+
+        def step(_: int) -> dict[str, float]:
             net.train()
             x, y = (t.to(device) for t in sampler.batch(p.batch_size))
             if config.channels_last:
@@ -216,36 +217,30 @@ class UNetSegmenter(Model):
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            budget.tick(step)
             schedule.step()
             if average:
                 average.update(net)
-            losses.append(loss.item())
-            self.steps_run = step
-            last = step >= budget.total
-            if step % p.eval_every and not last:
-                continue
-            valid_dice = self._dice(scored, valid)
-            train_loss = float(np.mean(losses))
-            losses = []
-            bar.set_postfix(loss=f"{train_loss:.3f}", valid_dice=f"{valid_dice:.4f}")
-            if run is not None:
-                run.log_step(
-                    step,
-                    {
-                        "train_loss": train_loss,
-                        "valid_dice": valid_dice,
-                        "lr": schedule.get_last_lr()[0],
-                    },
-                )
-            if stopping.update(valid_dice, scored):
-                self.best_step = step
-            elif stopping.stop:
-                break
-            if last:
-                break
-        bar.close()
-        stopping.restore(scored)
+            return {"train_loss": loss.item()}
+
+        loop = Loop(
+            "unet",
+            steps=p.max_steps,
+            eval_every=p.eval_every,
+            monitor="valid_dice",
+            mode="max",
+            patience=p.patience,
+            min_delta=1e-4,
+            best=-1.0,
+            max_seconds=p.max_seconds,
+        )
+        outcome = loop.run(
+            step,
+            lambda: {"valid_dice": self._dice(scored, valid)},
+            run=run,
+            keep=scored,
+            status=lambda: {"lr": schedule.get_last_lr()[0]},
+        )
+        self.steps_run, self.best_step = outcome.steps, outcome.best_step
         self.net = scored.cpu().eval()  # saved and served from the CPU
         return self
 

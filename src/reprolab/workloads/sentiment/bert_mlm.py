@@ -10,15 +10,18 @@
    `AutoModel.from_pretrained(dir)`, `AutoTokenizer.from_pretrained(dir)` and a finetune kind
    (`base: <this model>`) load.
 
-The loop is plain PyTorch: AdamW, linear warm-up and decay, gradient clipping, length-grouped
-batches with dynamic padding, a progress bar, the MLM loss to dvclive/MLflow, and a checkpoint
-every `checkpoint_every` steps from which a rerun of the same params resumes."""
+A training step is plain PyTorch: AdamW, linear warm-up and decay, gradient clipping,
+length-grouped batches with dynamic padding. The steps run in the shared `Loop`: a progress
+bar, the MLM losses to dvclive/MLflow, and a checkpoint every `checkpoint_every` steps (with
+the place in the data, and the tokenizer beside it) from which a rerun of the same params
+resumes."""
 
 from __future__ import annotations
 
 import json
 import math
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Self
 
@@ -26,15 +29,16 @@ import numpy as np
 
 from reprolab.core.model import Model, StepLogger
 from reprolab.core.train import checkpoint
-from reprolab.core.train.budget import Budget
+from reprolab.core.train.budget import cut_short_note
+from reprolab.core.train.loop import Loop
 from reprolab.core.train.schedule import lambda_lr
 from reprolab.core.train.setup import (
     autocast,
     module_device,
     record,
+    reproducible_fit,
     resolve_bf16,
     resolve_device,
-    set_threads,
 )
 
 TEXT = "text"
@@ -88,29 +92,27 @@ class BertMLM(Model):
 
     # ------------------------------------------------------------ training
 
+    @reproducible_fit
     def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
         import torch
-        from tqdm.auto import tqdm
         from transformers import BertConfig, BertForMaskedLM
 
         from reprolab.workloads.sentiment import hf_text
 
         p = self.params
-        set_threads(p.threads)
         device = resolve_device(p.device)
         self.bf16 = resolve_bf16(p.bf16, device)
         record(run, device=device, bf16=self.bf16)
         torch.manual_seed(self.seed)
         texts = list(train.X[TEXT])
         ckdir = checkpoint.checkpoint_dir("bert_mlm", p, self.seed, extra=_fingerprint(texts))
-        state = checkpoint.load(ckdir)
         started = time.perf_counter()
-        if state is not None and (ckdir / "tokenizer").is_dir():
-            from transformers import AutoTokenizer
+        if (ckdir / checkpoint.STATE).is_file() and (ckdir / "tokenizer").is_dir():
+            from transformers import AutoTokenizer  # the interrupted run's vocabulary
 
             tokenizer = AutoTokenizer.from_pretrained(ckdir / "tokenizer")
         else:
-            state = None
+            checkpoint.clear(ckdir)  # nothing to resume without the tokenizer it was made with
             tokenizer = hf_text.train_tokenizer(
                 texts, p.vocab_size, p.min_frequency, p.lowercase, p.max_length
             )
@@ -141,76 +143,61 @@ class BertMLM(Model):
             eps=1e-6,
             fused=True,
         )
-        start = state["step"] if state is not None else 0
-        budget = Budget("bert_mlm", p.max_seconds, p.max_steps, start, run=run)
-        schedule = lambda_lr(optimiser, warmup=p.warmup_steps, total=budget, decay="linear")
-        step, epoch, position, losses, tokens = 0, 0, 0, [], 0
-        valid_loss = None
-        if state is not None:
-            checkpoint.restore_training(state, model, optimiser, schedule)
-            step, epoch, position = state["step"], state["epoch"], state["position"]
-        bar = tqdm(total=p.max_steps, initial=step, desc="mlm", unit="step", leave=False)
-        loop_started = time.perf_counter()
-        steps_at_start = step
-        while step < budget.total:
-            batches = hf_text.epoch_batches(lengths, p.batch_size, self.seed, epoch)
-            for index in batches[position:]:
-                model.train()
-                batch, attention = hf_text.pad([ids[i] for i in index], tokenizer.pad_token_id)
-                inputs, labels = mask_tokens(
-                    batch, batch < len(SPECIAL), len(tokenizer), p.mask_prob
-                )
-                inputs, attention, labels = (t.to(device) for t in (inputs, attention, labels))
-                with autocast(device, self.bf16):
-                    loss = mlm_loss(model, inputs, attention, labels)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), p.max_grad_norm)
-                optimiser.step()
-                budget.tick(step + 1)
-                schedule.step()
-                step, position = step + 1, position + 1
-                losses.append(loss.item())
-                tokens += int(attention.sum())
-                bar.update(1)
-                if step % p.eval_every == 0 or step == budget.total:
-                    metrics = {
-                        "train_mlm_loss": float(np.mean(losses)),
-                        "valid_mlm_loss": self._eval_loss(model, tokenizer, eval_ids),
-                        "lr": schedule.get_last_lr()[0],
-                    }
-                    losses, valid_loss = [], metrics["valid_mlm_loss"]
-                    bar.set_postfix(
-                        loss=f"{metrics['train_mlm_loss']:.3f}",
-                        valid=f"{metrics['valid_mlm_loss']:.3f}",
-                    )
-                    if run is not None:
-                        run.log_step(step, metrics)
-                if step % p.checkpoint_every == 0 and step < budget.total:
-                    checkpoint.save_training(
-                        ckdir, model, optimiser, schedule, step=step, epoch=epoch, position=position
-                    )
-                if step >= budget.total:
-                    break
-            else:
-                epoch, position = epoch + 1, 0
-        bar.close()
-        seconds = time.perf_counter() - loop_started
+        schedule = lambda_lr(optimiser, warmup=p.warmup_steps, total=p.max_steps, decay="linear")
+        order = hf_text.EpochOrder(lengths, p.batch_size, self.seed)
+        kept = (model, optimiser, schedule, order)  # what a checkpoint carries
+        tokens = 0
+
+        def step(_: int) -> dict[str, float]:
+            nonlocal tokens
+            model.train()
+            index = order.next()
+            batch, attention = hf_text.pad([ids[i] for i in index], tokenizer.pad_token_id)
+            inputs, labels = mask_tokens(batch, batch < len(SPECIAL), len(tokenizer), p.mask_prob)
+            inputs, attention, labels = (t.to(device) for t in (inputs, attention, labels))
+            with autocast(device, self.bf16):
+                loss = mlm_loss(model, inputs, attention, labels)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), p.max_grad_norm)
+            optimiser.step()
+            schedule.step()
+            tokens += int(attention.sum())
+            return {"train_mlm_loss": loss.item()}
+
+        loop = Loop(
+            "bert_mlm",
+            steps=p.max_steps,
+            eval_every=p.eval_every,
+            max_seconds=p.max_seconds,
+            checkpoint=ckdir,
+            checkpoint_every=p.checkpoint_every,
+        )
+        outcome = loop.run(
+            step,
+            lambda: {"valid_mlm_loss": self._eval_loss(model, tokenizer, eval_ids)},
+            run=run,
+            status=lambda: {"lr": schedule.get_last_lr()[0]},
+            save_state=partial(hf_text.training_state, *kept),
+            load_state=partial(hf_text.load_training_state, *kept),
+        )
+        seconds = max(outcome.seconds, 1e-9)
         self.model, self.tokenizer = model.cpu().eval(), tokenizer  # saved from the CPU
         self.eval_ids = eval_ids
+        losses = [h["valid_mlm_loss"] for h in outcome.history if "valid_mlm_loss" in h]
         self.summary = {
-            "steps": step,
-            "epochs_seen": round(step * p.batch_size / max(1, len(ids)), 3),
+            "steps": outcome.steps,
+            "epochs_seen": round(outcome.steps * p.batch_size / max(1, len(ids)), 3),
             "train_sequences": len(ids),
             "vocab_size": len(tokenizer),
             "parameters": sum(t.numel() for t in model.parameters()),
             "tokenizer_seconds": round(tokenizer_seconds, 2),
-            "steps_per_s": round((step - steps_at_start) / max(seconds, 1e-9), 3),
-            "tokens_per_s": round(tokens / max(seconds, 1e-9), 1),
-            "resumed_from_step": steps_at_start or None,
-            "valid_mlm_loss": valid_loss,
+            "steps_per_s": round((outcome.steps - outcome.resumed_from) / seconds, 3),
+            "tokens_per_s": round(tokens / seconds, 1),
+            "resumed_from_step": outcome.resumed_from or None,
+            "valid_mlm_loss": losses[-1] if losses else None,
+            "cut_short": outcome.cut_short,
         }
-        checkpoint.clear(ckdir)
         return self
 
     def _eval_ids(self, tokenizer, split: Any) -> list[list[int]]:
@@ -325,6 +312,7 @@ class BertMLM(Model):
             limits=[
                 "Learned from movie reviews only: other domains are out of distribution.",
                 f"Inputs are cut to {p.max_length} tokens.",
+                *cut_short_note(bool(s.get("cut_short")), s.get("steps"), p.max_seconds),
             ],
         )
 

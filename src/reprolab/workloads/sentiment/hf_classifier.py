@@ -2,7 +2,7 @@
 
 The base is a standard Hugging Face directory: `models/<base>` written by a pretrain stage
 (`bert_mlm`) or an import stage (`hf`: a hub id such as beomi/kcbert-base, or a local path).
-The loop is plain PyTorch, step by step:
+A training step is plain PyTorch; the steps run in the shared `Loop` (core/train/loop.py):
 
 - `unfrozen_layers: N` trains only the top N encoder layers plus the head (pooler and
   classifier); embeddings and lower layers keep their base weights (null: train everything);
@@ -24,11 +24,10 @@ root. Models saved before kept the HF files under `artifacts/hf/`; they still lo
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
 from typing import Any, Self
 
@@ -38,11 +37,13 @@ import numpy as np
 from reprolab.core.model import Model, StepLogger
 from reprolab.core.saving import add_transformers_flavor, save_pyfunc
 from reprolab.core.train import checkpoint
-from reprolab.core.train.budget import Budget
+from reprolab.core.train.budget import cut_short_note
+from reprolab.core.train.loop import Loop
 from reprolab.core.train.schedule import lambda_lr
 from reprolab.core.train.setup import (
     autocast,
     record,
+    reproducible_fit,
     resolve_bf16,
     resolve_device,
     set_threads,
@@ -91,15 +92,14 @@ class HFClassifier(Model):
         self.labels: list[str] = []
         self.bf16 = resolve_bf16(params.bf16, "cpu")  # settled by the device in fit
 
+    @reproducible_fit
     def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
         import torch
-        from tqdm.auto import tqdm
         from transformers import AutoTokenizer
 
         from reprolab.workloads.sentiment import hf_text
 
         p = self.params
-        set_threads(p.threads)
         device = resolve_device(p.device)
         self.bf16 = resolve_bf16(p.bf16, device)
         record(run, device=device, bf16=self.bf16)
@@ -125,99 +125,67 @@ class HFClassifier(Model):
         ckdir = checkpoint.checkpoint_dir(
             "hf_classifier", p, self.seed, extra=_fingerprint(source, train)
         )
-        state = checkpoint.load(ckdir)
-        start = state["step"] if state is not None else 0
-        budget = Budget("hf_classifier", p.max_seconds, total, start, run=run)
         schedule = lambda_lr(
-            optimiser, warmup=int(p.warmup_ratio * total), total=budget, decay="linear"
+            optimiser, warmup=int(p.warmup_ratio * total), total=total, decay="linear"
         )
-        step, epoch, position, stale, losses = 0, 0, 0, 0, []
-        best, best_step, best_state, history = -1.0, 0, None, []
-        if state is not None:
-            checkpoint.restore_training(state, model, optimiser, schedule)
-            step, epoch, position = state["step"], state["epoch"], state["position"]
-            best, best_step, best_state = state["best"], state["best_step"], state["best_state"]
-            stale, history = state["stale"], state["history"]
-        resumed_from = step
-        bar = tqdm(total=total, initial=step, desc="finetune", unit="step", leave=False)
-        started, seen = time.perf_counter(), 0
-        stop = step >= total
-        while not stop:
-            batches = hf_text.epoch_batches(lengths, p.batch_size, self.seed, epoch)
-            for index in batches[position:]:
-                model.train()
-                batch, attention = hf_text.pad([ids[i] for i in index], tokenizer.pad_token_id)
-                batch, attention = batch.to(device), attention.to(device)
-                target = torch.from_numpy(labels[index]).to(device)
-                with autocast(device, self.bf16):
-                    logits = model(input_ids=batch, attention_mask=attention).logits
-                loss = torch.nn.functional.cross_entropy(logits.float(), target)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(trainable, p.max_grad_norm)
-                optimiser.step()
-                budget.tick(step + 1)
-                schedule.step()
-                step, position, seen = step + 1, position + 1, seen + len(index)
-                losses.append(loss.item())
-                bar.update(1)
-                metrics = None
-                if step % p.eval_every == 0 or step == budget.total:
-                    accuracy = self._accuracy(model, tokenizer, valid)
-                    metrics = {
-                        "train_loss": float(np.mean(losses)),
-                        "valid_accuracy": accuracy,
-                        "lr": schedule.get_last_lr()[0],
-                    }
-                    losses = []
-                    history.append({"step": step, **metrics})
-                    if accuracy > best:
-                        best, best_step, stale = accuracy, step, 0
-                        best_state = copy.deepcopy(model.state_dict())
-                    else:
-                        stale += 1
-                    bar.set_postfix(loss=f"{metrics['train_loss']:.3f}", valid=f"{accuracy:.4f}")
-                stop = stale >= p.patience or step >= budget.total
-                if step % p.checkpoint_every == 0 and not stop:
-                    checkpoint.save_training(
-                        ckdir,
-                        model,
-                        optimiser,
-                        schedule,
-                        step=step,
-                        epoch=epoch,
-                        position=position,
-                        best=best,
-                        best_step=best_step,
-                        best_state=best_state,
-                        stale=stale,
-                        history=history,
-                    )
-                if metrics is not None and run is not None:
-                    run.log_step(step, metrics)
-                if stop:
-                    break
-            else:
-                epoch, position = epoch + 1, 0
-        bar.close()
-        seconds = time.perf_counter() - started
-        if best_state is not None:
-            model.load_state_dict(best_state)
+        order = hf_text.EpochOrder(lengths, p.batch_size, self.seed)
+        kept = (model, optimiser, schedule, order)  # what a checkpoint carries
+        seen = 0
+
+        def step(_: int) -> dict[str, float]:
+            nonlocal seen
+            model.train()
+            index = order.next()
+            batch, attention = hf_text.pad([ids[i] for i in index], tokenizer.pad_token_id)
+            batch, attention = batch.to(device), attention.to(device)
+            target = torch.from_numpy(labels[index]).to(device)
+            with autocast(device, self.bf16):
+                logits = model(input_ids=batch, attention_mask=attention).logits
+            loss = torch.nn.functional.cross_entropy(logits.float(), target)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(trainable, p.max_grad_norm)
+            optimiser.step()
+            schedule.step()
+            seen += len(index)
+            return {"train_loss": loss.item()}
+
+        loop = Loop(
+            "hf_classifier",
+            steps=total,
+            eval_every=p.eval_every,
+            monitor="valid_accuracy",
+            mode="max",
+            patience=p.patience,
+            best=-1.0,
+            max_seconds=p.max_seconds,
+            checkpoint=ckdir,
+            checkpoint_every=p.checkpoint_every,
+        )
+        outcome = loop.run(
+            step,
+            lambda: {"valid_accuracy": self._accuracy(model, tokenizer, valid)},
+            run=run,
+            keep=model,  # the best weights are put back at the end
+            status=lambda: {"lr": schedule.get_last_lr()[0]},
+            save_state=partial(hf_text.training_state, *kept),
+            load_state=partial(hf_text.load_training_state, *kept),
+        )
         self.model, self.tokenizer = model.cpu().eval(), tokenizer  # saved from the CPU
         self.summary = {
             "base": str(source),
-            "steps": step,
-            "planned_steps": budget.total,
-            "best_step": best_step,
-            "best_valid_accuracy": best,
-            "stopped_early": step < budget.total,
+            "steps": outcome.steps,
+            "planned_steps": total,
+            "best_step": outcome.best_step,
+            "best_valid_accuracy": outcome.best,
+            "stopped_early": outcome.stopped_early,
+            "cut_short": outcome.cut_short,
             "frozen_parameters": len(self.frozen),
             "trainable_parameters": sum(t.numel() for t in trainable),
             "parameters": sum(t.numel() for t in model.parameters()),
-            "train_examples_per_s": round(seen / max(seconds, 1e-9), 1),
-            "resumed_from_step": resumed_from or None,
+            "train_examples_per_s": round(seen / max(outcome.seconds, 1e-9), 1),
+            "resumed_from_step": outcome.resumed_from or None,
         }
-        checkpoint.clear(ckdir)
         return self
 
     def _accuracy(self, model, tokenizer, split: Any) -> float:
@@ -312,6 +280,11 @@ class HFClassifier(Model):
                 "languages are out of distribution.",
                 f"Texts are cut to {self.params.max_length} tokens.",
                 "Two classes only: neutral or mixed reviews get one of the two labels.",
+                *cut_short_note(
+                    bool(self.summary.get("cut_short")),
+                    self.summary.get("steps"),
+                    self.params.max_seconds,
+                ),
             ],
         )
 

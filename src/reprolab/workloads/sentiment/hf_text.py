@@ -21,8 +21,10 @@ def train_tokenizer(
     (saves tokenizer.json + tokenizer_config.json; AutoTokenizer loads it).
 
     No accent stripping and NFC normalisation: BERT's default NFD + strip_accents would cut
-    Hangul syllables into jamo and drop nothing useful."""
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
+    Hangul syllables into jamo and drop nothing useful. The vocabulary is learned by
+    `wordpiece_vocab`, the same BPE-then-WordPiece recipe as `tokenizers`' WordPieceTrainer
+    but the same on every run."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]", continuing_subword_prefix="##"))
@@ -34,22 +36,14 @@ def train_tokenizer(
     ]
     tok.normalizer = normalizers.Sequence(steps)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(
-        vocab_size=vocab_size,
-        min_frequency=min_frequency,
-        special_tokens=SPECIAL_TOKENS,
-        continuing_subword_prefix="##",
-        show_progress=False,
-    )
-    tok.train_from_iterator((t for t in texts if t.strip()), trainer=trainer, length=len(texts))
+    vocab = wordpiece_vocab(tok, texts, vocab_size, min_frequency)
+    tok.model = models.WordPiece(vocab, unk_token="[UNK]", continuing_subword_prefix="##")
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
         pair="[CLS] $A [SEP] $B:1 [SEP]:1",
         special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
     )
-    from tokenizers import decoders
-
     tok.decoder = decoders.WordPiece(prefix="##")
     return PreTrainedTokenizerFast(
         tokenizer_object=tok,
@@ -60,6 +54,56 @@ def train_tokenizer(
         mask_token="[MASK]",
         model_max_length=max_length,
     )
+
+
+# a character after a word's first one is learned as its own symbol, this offset away (the
+# Unicode private-use planes 15-16), so that every symbol is in the trainer's sorted alphabet
+_INNER = 0xF0000
+
+
+def wordpiece_vocab(
+    tok, texts: Sequence[str], vocab_size: int, min_frequency: int
+) -> dict[str, int]:
+    """WordPiece vocabulary {token: id} of `texts` as split by `tok`'s normaliser and
+    pre-tokenizer: BPE merges within words, a `##` prefix on pieces that do not start a word.
+
+    `tokenizers`' WordPieceTrainer does the same, but numbers the `##` symbols in the order
+    of a hash map that is seeded anew in every process, and that order breaks ties between
+    equally frequent merges: the vocabulary changed from run to run. Here each inner character
+    is a distinct code point from the start, so the BPE trainer sees one sorted alphabet and
+    its merges, ranked by count and then by symbol ids, come out the same every time."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    def inner(word: str) -> str | None:
+        if any(ord(c) >= _INNER for c in word) or any(ord(c) >= 0x110000 - _INNER for c in word):
+            return None  # private-use or supplementary-plane text: left to [UNK]
+        return word[0] + "".join(chr(_INNER + ord(c)) for c in word[1:])
+
+    def lines():
+        for text in texts:
+            if not text.strip():
+                continue
+            words = tok.pre_tokenizer.pre_tokenize_str(tok.normalizer.normalize_str(text))
+            marked = (inner(word) for word, _ in words)
+            yield " ".join(m for m in marked if m)
+
+    bpe = Tokenizer(models.BPE(unk_token="[UNK]"))
+    bpe.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=SPECIAL_TOKENS,
+        show_progress=False,
+    )
+    bpe.train_from_iterator(lines(), trainer=trainer, length=len(texts))
+    vocab: dict[str, int] = {}
+    for piece, _ in sorted(bpe.get_vocab().items(), key=lambda item: item[1]):
+        if piece not in SPECIAL_TOKENS and ord(piece[0]) >= _INNER:
+            piece = "##" + "".join(chr(ord(c) - _INNER) for c in piece)
+        elif piece not in SPECIAL_TOKENS:
+            piece = piece[0] + "".join(chr(ord(c) - _INNER) for c in piece[1:])
+        vocab.setdefault(piece, len(vocab))
+    return vocab
 
 
 def encode(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
@@ -122,3 +166,50 @@ def decay_groups(model, weight_decay: float) -> list[dict]:
             continue
         (plain if tensor.ndim < 2 or "LayerNorm" in name else decay).append(tensor)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": plain, "weight_decay": 0.0}]
+
+
+class EpochOrder:
+    """The training batches one at a time: epoch `epoch`'s length-grouped batches
+    (`epoch_batches`, fixed by seed and epoch) from `position` on, then the next
+    epoch's. (epoch, position) is all a checkpoint needs for a resumed run to go on with
+    the very batches the interrupted one would have taken."""
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int) -> None:
+        self.lengths, self.batch_size, self.seed = lengths, batch_size, seed
+        self.epoch, self.position = 0, 0
+        self._batches: tuple[int, list[np.ndarray]] | None = None  # (epoch, its batches)
+
+    def next(self) -> np.ndarray:
+        batches = self._epoch(self.epoch)
+        if self.position >= len(batches):  # this epoch is done: the next one's first batch
+            self.epoch, self.position = self.epoch + 1, 0
+            batches = self._epoch(self.epoch)
+        self.position += 1
+        return batches[self.position - 1]
+
+    def _epoch(self, epoch: int) -> list[np.ndarray]:
+        if self._batches is None or self._batches[0] != epoch:
+            batches = epoch_batches(self.lengths, self.batch_size, self.seed, epoch)
+            if not batches:
+                raise ValueError("no training sequences to make batches of")
+            self._batches = (epoch, batches)
+        return self._batches[1]
+
+
+def training_state(model, optimiser, schedule, order: EpochOrder) -> dict:
+    """A checkpoint's family state: weights, optimiser, schedule and place in the data."""
+    return {
+        "model": model.state_dict(),
+        "optimiser": optimiser.state_dict(),
+        "schedule": schedule.state_dict(),
+        "epoch": order.epoch,
+        "position": order.position,
+    }
+
+
+def load_training_state(model, optimiser, schedule, order: EpochOrder, state: dict) -> None:
+    """Put back what `training_state` saved."""
+    model.load_state_dict(state["model"])
+    optimiser.load_state_dict(state["optimiser"])
+    schedule.load_state_dict(state["schedule"])
+    order.epoch, order.position = int(state["epoch"]), int(state["position"])

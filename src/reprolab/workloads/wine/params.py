@@ -72,6 +72,8 @@ class TorchMLPParams(ModelBase):
     max_epochs: PosInt = 200
     patience: PosInt = 20
     device: Device = "auto"  # auto: CUDA when usable (torchrun: each rank's GPU)
+    deterministic: bool = True  # deterministic kernels, fixed threads, seeded RNGs
+    threads: PosInt | None = None  # torch threads; None: 2 when deterministic
 
 
 DATASETS = (WineDataset,)

@@ -17,8 +17,8 @@ from torch import nn
 
 from reprolab.core import distributed, torch_pyfunc
 from reprolab.core.model import Model, StepLogger
-from reprolab.core.train.early_stopping import EarlyStopping
-from reprolab.core.train.setup import record, resolve_device
+from reprolab.core.train.loop import Loop
+from reprolab.core.train.setup import record, reproducible_fit, resolve_device
 
 
 class MLP(nn.Module):
@@ -45,9 +45,8 @@ class TorchMLPRegressor(Model):
         self.feature_names: list[str] = []
         self.best_epoch = 0
 
+    @reproducible_fit
     def fit(self, train: Any, valid: Any, run: StepLogger | None = None) -> Self:
-        from tqdm.auto import tqdm
-
         p = self.params
         dist = distributed.current()
         if not dist.enabled:  # under torchrun, each rank's device comes with its rank
@@ -69,15 +68,7 @@ class TorchMLPRegressor(Model):
         optimiser = torch.optim.AdamW(module.parameters(), lr=p.lr, weight_decay=p.weight_decay)
         batch = max(1, p.batch_size // dist.world_size)  # the global batch stays batch_size
 
-        stopping = EarlyStopping(p.patience, "min", min_delta=1e-5, module=module)
-        bar = tqdm(
-            range(1, p.max_epochs + 1),
-            desc="mlp",
-            unit="epoch",
-            leave=False,
-            disable=None if dist.is_main else True,  # None: only on a terminal
-        )
-        for epoch in bar:
+        def epoch(_: int) -> dict[str, float]:
             ddp.train()
             mine = distributed.shard(torch.randperm(len(x), generator=generator), dist)
             mine = mine.to(dist.device)
@@ -89,18 +80,28 @@ class TorchMLPRegressor(Model):
                 loss.backward()
                 optimiser.step()
                 total += loss.item() * len(idx)
-            train_rmse = distributed.mean(total / len(mine), dist) ** 0.5
-            valid_rmse = _rmse(module, xv, yv)  # same weights on every rank: same decision
-            bar.set_postfix(train_rmse=f"{train_rmse:.3f}", valid_rmse=f"{valid_rmse:.3f}")
-            if run is not None:
-                run.log_step(epoch, {"train_rmse": train_rmse, "valid_rmse": valid_rmse})
-            if stopping.update(valid_rmse, module):
-                self.best_epoch = epoch
-            elif stopping.stop:
-                break
-        bar.close()
+            return {"train_rmse": distributed.mean(total / len(mine), dist) ** 0.5}
+
+        loop = Loop(
+            "mlp",
+            steps=p.max_epochs,
+            eval_every=1,
+            unit="epoch",
+            monitor="valid_rmse",
+            mode="min",
+            patience=p.patience,
+            min_delta=1e-5,
+            quiet=not dist.is_main,
+        )
+        # same weights on every rank: the same validation score and stopping decision
+        outcome = loop.run(
+            epoch,
+            lambda: {"valid_rmse": _rmse(module, xv, yv)},
+            run=run,
+            keep=module,
+        )
+        self.best_epoch = outcome.best_step
         distributed.check_in_sync(module, dist)
-        stopping.restore(module)
         self.module = module.cpu().eval()
         return self
 
