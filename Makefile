@@ -22,7 +22,7 @@ TORCH_VERSION := $(shell sed -n 's/^torch==\([^ ;]*\).*/\1/p' requirements.lock)
 
 .PHONY: ALWAYS help setup setup-gpu doctor repro wine nuclei smoke test test-fast lint format \
   review sweep ui serve retrain screenshots tag bench bench-serve bench-llm llm clean clean-all lock remote-s3 push pull exp-push \
-  mlflow-server
+  mlflow-server verify
 
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -118,6 +118,9 @@ serve: setup ## every task's champion over HTTP, OpenAI-compatible LLM routes (h
 DATA ?=
 retrain: setup ## retrain TASK on the drop in DATA (a folder like the mirror; empty: upstream), commit
 	reprolab retrain $(TASK) $(if $(DATA),--data $(DATA)) --commit
+
+verify: setup ## rebuild every task's champion from its lineage in a temp worktree; exit 1 if one differs
+	reprolab reproduce --champions
 
 VERSION ?=
 RUN ?=

@@ -245,6 +245,42 @@ def tag(task: str, run_id: str | None, version: str | None, params_path: str) ->
         click.echo(f"tag {name}\n{message}", nl=False)
 
 
+@main.command()
+@click.argument("target", required=False)
+@click.argument("version", required=False)
+@click.option("--champions", is_flag=True, help="Reproduce every task's champion.")
+@click.option("--tolerance", type=float, help="Largest metric difference that counts as equal.")
+@click.option("--keep", is_flag=True, help="Keep the temporary worktree and print its path.")
+@params_option
+def reproduce(
+    target: str | None,
+    version: str | None,
+    champions: bool,
+    tolerance: float | None,
+    keep: bool,
+    params_path: str,
+) -> None:
+    """Rebuild a registered version (TASK VERSION, models:/TASK/VERSION, models:/TASK@ALIAS or
+    TASK@ALIAS) from its lineage in a temporary git worktree and compare it with the registered
+    one. Exit 0 identical or metrics equal within tolerance, 1 different, 2 not reproducible."""
+    import sys
+
+    with user_errors():
+        from reprolab.ops import reproduce as rep
+
+        err = lambda line: click.echo(line, err=True)  # noqa: E731
+        if champions:
+            tasks = list(load(params_path).registry) if Path(params_path).is_file() else []
+            sys.exit(rep.champions(tasks, tolerance, keep, click.echo, err))
+        if target is None:
+            raise click.UsageError("give TASK VERSION, a models:/ URI or --champions")
+        try:
+            parsed = rep.parse_target(target, version)
+        except rep.CannotReproduce as why:
+            raise click.UsageError(str(why)) from None
+        sys.exit(rep.reproduce(parsed, tolerance, keep, click.echo, err))
+
+
 @main.group()
 def data() -> None:
     """Data versions: move a dataset to new data on purpose."""
