@@ -26,7 +26,8 @@ def user_errors() -> Iterator[None]:
         sys.exit(1)
     except (interrupts.Stopped, KeyboardInterrupt) as err:
         # the run was ended KILLED and partial outputs removed on the way out
-        click.secho(f"stopped: {err or 'interrupted (Ctrl-C)'}", fg="red", err=True)
+        why = str(err) or "interrupted (Ctrl-C)"  # a bare KeyboardInterrupt says nothing
+        click.secho(f"stopped: {why}", fg="red", err=True)
         sys.exit(130 if isinstance(err, KeyboardInterrupt) else 143)
 
 
