@@ -77,6 +77,32 @@ def test_digests_ignore_save_time_noise_but_not_weights(tmp_path):
     assert a["model.skops"] != c["model.skops"] and a["MLmodel"] == c["MLmodel"]
 
 
+def test_digests_of_a_torch_model_saved_twice_are_equal_until_a_weight_changes(tmp_path):
+    """The pt2 archive (random serialization id, the exporting code's paths), MLmodel (size,
+    staging paths) and the pickled pyfunc (storages named by address) differ at every save:
+    two saves of the same weights into different directories digest the same."""
+    import torch
+
+    from reprolab.workloads.wine.params import TorchMLPParams
+    from reprolab.workloads.wine.torch_mlp import TorchMLPRegressor
+    from tests.tiny_models import wine_frame
+
+    x = wine_frame(64)
+    split = type("Split", (), {"X": x, "y": 5 + x["alcohol"].to_numpy() / 10})()
+    params = TorchMLPParams(
+        workload="wine", kind="torch_mlp", dataset="d", task="t", hidden=[8], max_epochs=2
+    )
+    model = TorchMLPRegressor(params, 0).fit(split, split)
+    model.save(tmp_path / "a", input_example=x.head(2))
+    model.save(tmp_path / "b", input_example=x.head(2))
+    with torch.no_grad():
+        next(model.module.parameters()).view(-1)[0] += 1e-3
+    model.save(tmp_path / "c", input_example=x.head(2))
+    a, b, c = (digests(tmp_path / n) for n in "abc")
+    assert a == b
+    assert a["artifacts/net/data/model.pt2"] != c["artifacts/net/data/model.pt2"]
+
+
 # ------------------------------------------------------------------ end to end
 
 

@@ -1,6 +1,8 @@
 """A saved model's files hashed by content, so that a rebuild with identical weights hashes
 the same although the raw bytes (and DVC's md5) change at every save: MLflow writes a fresh
-uuid and time into MLmodel, skops zips its arrays with timestamps and names them by id()."""
+uuid, time, size and staging path into MLmodel, skops zips its arrays with timestamps and
+names them by id(), a torch.export archive carries a random serialization id and the source
+paths of the code that exported it, and a pickle names tensor storages by memory address."""
 
 from __future__ import annotations
 
@@ -10,7 +12,11 @@ import zipfile
 from pathlib import Path
 
 # written at every save, so never part of what a rebuild must match
-_MLMODEL_VOLATILE = re.compile(r"^(model_uuid|utc_time_created|model_id|run_id|artifact_path):")
+_MLMODEL_VOLATILE = re.compile(
+    r"^\s*(model_uuid|utc_time_created|model_id|run_id|artifact_path|model_size_bytes|uri):"
+)
+_PT2_VOLATILE = re.compile(r'"stack_trace": "(?:[^"\\]|\\.)*"')  # paths of the exporting code
+_STORAGE_KEY = re.compile(rb"(Storage\nq.)X(.{4})(\d{6,})", re.DOTALL)  # pickled storage ids
 _SKOPS_ID = re.compile(r'("__id__": |"file": ")(\d+)')  # an object's id(): memory addresses
 
 
@@ -26,6 +32,8 @@ def digests(folder: Path) -> dict[str, str]:
             digest.update("\n".join(ln for ln in lines if not _MLMODEL_VOLATILE.match(ln)).encode())
         elif zipfile.is_zipfile(path):
             _zip_digest(path, digest)
+        elif path.suffix == ".pkl":
+            digest.update(_renumbered_storages(path.read_bytes()))
         else:
             digest.update(path.read_bytes())
         found[rel] = digest.hexdigest()
@@ -42,4 +50,19 @@ def _zip_digest(path: Path, digest) -> None:
         digest.update(_SKOPS_ID.sub(lambda m: m[1] + order[m[2]], schema).encode())
         renamed = {n: order.get(n.removesuffix(".npy"), n) for n in names if n != "schema.json"}
         for name in sorted(renamed, key=renamed.get):
-            digest.update(renamed[name].encode() + hashlib.sha256(archive.read(name)).digest())
+            if name.endswith("serialization_id"):  # torch.export: random at every save
+                continue
+            data = archive.read(name)
+            if name.endswith(".json") and b"stack_trace" in data:
+                data = _PT2_VOLATILE.sub('"stack_trace": ""', data.decode()).encode()
+            digest.update(renamed[name].encode() + hashlib.sha256(data).digest())
+
+
+def _renumbered_storages(data: bytes) -> bytes:
+    """A pickle with its tensor storages named 0, 1, ... in order instead of by address
+    (where a storage is declared and wherever its key is listed again)."""
+    for number, match in enumerate(_STORAGE_KEY.finditer(data)):
+        old = b"X" + match[2] + match[3]
+        key = str(number).encode()
+        data = data.replace(old, b"X" + len(key).to_bytes(4, "little") + key)
+    return data
