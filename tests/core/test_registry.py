@@ -266,3 +266,19 @@ def test_a_champion_trained_on_other_data_is_scored_again_on_the_new_data(worksp
     )
     assert "champion v2 could not be scored on v4's data: compared by its own score" in events
     assert aliases()["champion"] == "4"  # 0.70 beats v2's own 0.75
+
+
+def test_a_cut_short_version_never_replaces_a_complete_champion(workspace, model_dir):
+    """A run its max_seconds guard stopped depends on the machine's speed: however good its
+    score, it stays candidate while a complete champion exists; a complete one may win."""
+    registry.register_run(TASK, SPEC, finished_run(model_dir, 0.8), "complete", PIPELINE)
+    cut = finished_run(model_dir, 0.5)
+    client().set_tag(cut, TAG + "cut_short", "true")
+    events = registry.register_run(TASK, SPEC, cut, "cut", PIPELINE)
+    assert any("cut short by its max_seconds guard" in e for e in events), events
+    assert aliases() == {"candidate": "2", "champion": "1"}
+    version = client().get_model_version(TASK, "2")
+    assert version.tags[TAG + "cut_short"] == "true"
+    assert "Cut short" in version.description
+    registry.register_run(TASK, SPEC, finished_run(model_dir, 0.6), "complete2", PIPELINE)
+    assert aliases()["champion"] == "3"
