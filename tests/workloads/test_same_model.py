@@ -168,7 +168,6 @@ def lora(tmp: Path, real: bool = False):
         prompts=[],
         merge=False,
     )
-    os.chdir(tmp)  # the base is found as models/<base>
     return params, train, valid
 
 
