@@ -158,8 +158,10 @@ STEP = {"validate": validate, "train": train, "gate": gate, "notify": notify}
 
 
 def run(opts: Options, steps: tuple[str, ...]) -> dict:
-    """Run `steps` in order under the repository's retrain lock. On a failure the state
-    records where; a full run (all steps) then still notifies, and raises StepFailed."""
+    """Run `steps` in order under the repository's retrain lock. Any failure, whatever its
+    exception, is recorded in the state and the retrain report; a full run (all steps)
+    then still notifies. A data or step error raises StepFailed (one line, no traceback);
+    anything else is a bug and is re-raised as itself after the report and the message."""
     from reprolab.ops.retrain.lock import one_at_a_time
 
     with one_at_a_time(opts.task):
@@ -170,22 +172,94 @@ def run(opts: Options, steps: tuple[str, ...]) -> dict:
         for step in steps:
             try:
                 STEP[step](state, opts)
-            except ReprolabError as err:
-                stage = getattr(err, "stage", "")
+            except Exception as err:
+                expected = _expected_reason(err, step, opts)
+                if expected is None:
+                    reason = f"unexpected {type(err).__name__}: {_first_line(err)}"
+                    tail = _traceback_tail(err)
+                else:
+                    reason, tail = expected, getattr(err, "log_tail", [])
                 state["failure"] = {
                     "step": step,
-                    "stage": stage,
-                    "error": str(err).splitlines()[0] if str(err) else type(err).__name__,
-                    "log_tail": getattr(err, "log_tail", []),
+                    "stage": getattr(err, "stage", ""),
+                    "error": reason,
+                    "log_tail": tail,
                 }
-                save_state(state)
-                write_report(state)
-                if steps == STEPS:
-                    notify(state, opts)
-                raise StepFailed(str(err), stage, state["failure"]["log_tail"]) from None
+                _announce_failure(state, opts, steps == STEPS)
+                if expected is None:
+                    raise
+                message = str(err) if isinstance(err, ReprolabError) else reason
+                raise StepFailed(message, state["failure"]["stage"], tail) from None
             state["steps"].append(step)
             save_state(state)
         return state
+
+
+# errors in a drop's files that pandas or the OS raise before prepare can name them
+_DATA_ERRORS: tuple[type[BaseException], ...] = (UnicodeDecodeError, OSError)
+
+
+def _expected_reason(err: Exception, step: str, opts: Options) -> str | None:
+    """The one-line reason for a failure the user can fix (bad data, a failed stage);
+    None for anything else, which is a bug."""
+    import pandas as pd
+
+    if isinstance(err, ReprolabError):
+        return _first_line(err)
+    if isinstance(err, pd.errors.EmptyDataError):
+        where = ", ".join(str(p) for p in _empty_files(opts.data)) or (
+            opts.data or "the upstream source"
+        )
+        return f"{where}: empty data file, no columns to parse (a CSV needs a header and rows)"
+    if isinstance(err, (pd.errors.ParserError, *_DATA_ERRORS)) and step == "validate":
+        return f"{opts.data or 'the upstream source'}: cannot read the data: {_first_line(err)}"
+    return None
+
+
+def _empty_files(folder: Path | None) -> list[Path]:
+    """The drop's files with no text in them, which is what pandas cannot parse."""
+    if folder is None or not Path(folder).is_dir():
+        return []
+    found = []
+    for path in sorted(Path(folder).rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            try:
+                if not path.read_bytes().strip():
+                    found.append(path)
+            except OSError:
+                continue
+    return found
+
+
+def _announce_failure(state: dict, opts: Options, full_run: bool) -> None:
+    """Save the state, write the report and (a full run) post the message. A failure here
+    is printed, never raised: it must not hide the failure being announced."""
+    for what, action in (
+        ("state", lambda: save_state(state)),
+        ("report", lambda: write_report(state)),
+        ("notify", lambda: notify(state, opts) if full_run else None),
+    ):
+        try:
+            action()
+        except Exception as err:
+            click.secho(
+                f"retrain: could not write the failure's {what}: {type(err).__name__}: "
+                f"{_first_line(err)}",
+                fg="yellow",
+                err=True,
+            )
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def _traceback_tail(err: BaseException, lines: int = 15) -> list[str]:
+    import traceback
+
+    text = "".join(traceback.format_exception(type(err), err, err.__traceback__))
+    return [line for line in text.splitlines() if line.strip()][-lines:]
 
 
 # ----------------------------------------------------------------------------- state
