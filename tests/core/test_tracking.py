@@ -1,4 +1,5 @@
 import json
+import subprocess
 
 import mlflow
 import pytest
@@ -61,3 +62,22 @@ def test_experiment_artifacts_never_land_in_cwd(workspace, tmp_path):
         run.log_artifact(workspace / "f.txt")
     assert not (workspace / "mlruns").exists()
     assert (tmp_path / "mlartifacts").is_dir()
+
+
+def test_only_what_builds_a_model_makes_a_workspace_dirty(workspace):
+    from reprolab.core.tracking import uncommitted_paths
+
+    for name in ("README.md", "params.yaml", "dvc.lock"):
+        (workspace / name).write_text("a\n")
+    (workspace / "src").mkdir()
+    (workspace / "src" / "m.py").write_text("a\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost"]
+    subprocess.run(["git", "add", "-A"], cwd=workspace, check=True)
+    subprocess.run([*git, "commit", "-qm", "files"], cwd=workspace, check=True)
+    (workspace / "README.md").write_text("docs edited during a run\n")
+    (workspace / "dvc.lock").write_text("rewritten by dvc repro\n")
+    assert uncommitted_paths() == []
+    (workspace / "src" / "m.py").write_text("b\n")
+    (workspace / "params.yaml").write_text("b\n")
+    assert sorted(uncommitted_paths()) == ["params.yaml", "src/m.py"]
+    assert sorted(uncommitted_paths(workspace)) == ["params.yaml", "src/m.py"]

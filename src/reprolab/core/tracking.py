@@ -22,8 +22,17 @@ from reprolab.core.paths import mlflow_tracking_uri
 from reprolab.core.tracking_store import client, experiment_id, unreachable, with_lock_retry
 
 TAG = "reprolab."  # prefix of every lineage tag
-# pipeline outputs that `dvc repro` itself rewrites: not a sign of uncommitted code
-_OUTPUT_PATHS = (":!dvc.lock", ":!reports", ":!models", ":!data")
+# what a model is built from: code, the pipeline, params and pinned dependencies. Docs, tests
+# and the outputs `dvc repro` itself rewrites (dvc.lock, reports/, models/, data/) never make a
+# run dirty, so editing the README while a pipeline runs leaves its lineage clean.
+_BUILD_PATHS = (
+    ":(top)src",
+    ":(top)stages",
+    ":(top)dvc.yaml",
+    ":(top,glob)params*.yaml",
+    ":(top)pyproject.toml",
+    ":(top,glob)requirements*",
+)
 
 
 def _git(*args: str, cwd: Path | None = None, strip: bool = True) -> str:
@@ -34,14 +43,14 @@ def _git(*args: str, cwd: Path | None = None, strip: bool = True) -> str:
 
 
 def uncommitted_paths(cwd: Path | None = None) -> list[str]:
-    """Tracked code and params files that differ from HEAD (pipeline outputs excepted)."""
+    """Tracked files a model is built from (code, pipeline, params, pins) that differ from
+    HEAD."""
     changes = _git(
         "status",
         "--porcelain",
         "--untracked-files=no",
         "--",
-        ".",
-        *_OUTPUT_PATHS,
+        *_BUILD_PATHS,
         cwd=cwd,
         strip=False,  # each line is "XY path": a leading space is part of the status
     )

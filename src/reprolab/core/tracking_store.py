@@ -1,6 +1,6 @@
 """The MLflow store every stage logs to: the client on the repository's tracking URI, the
 SQLite settings and lock retries that let parallel `dvc exp` workers share one file, and
-experiments whose artifacts live at the repository root."""
+experiments whose artifacts live at the repository root, wherever the checkout is copied."""
 
 from __future__ import annotations
 
@@ -67,6 +67,61 @@ def with_lock_retry(call: Callable, *args: Any, **kwargs: Any) -> Any:
     raise AssertionError("unreachable")
 
 
+# (table, column) pairs where MLflow's SQLite schema stores artifact URIs
+_URI_COLUMNS = (
+    ("experiments", "artifact_location"),
+    ("runs", "artifact_uri"),
+    ("logged_models", "artifact_location"),
+    ("model_versions", "storage_location"),
+    ("model_versions", "source"),
+)
+
+
+def _foreign_roots(conn: sqlite3.Connection, root: str) -> set[str]:
+    """Artifact roots (`.../mlartifacts`) that the store's experiments name, other than `root`.
+
+    Each experiment we create lives at `<artifact root>/<experiment name>`, so the root it was
+    created under is its location less the name."""
+    found = set()
+    for name, location in conn.execute("SELECT name, artifact_location FROM experiments"):
+        suffix = f"/{name}"
+        if location and location.startswith("file://") and location.endswith(suffix):
+            base = location[: -len(suffix)]
+            if base.endswith("/mlartifacts") and base != root:
+                found.add(base)
+    return found
+
+
+def relocate(db: Path, root: str) -> int:
+    """Point a checkout's own store at its own artifacts after the checkout was copied or
+    moved: MLflow records absolute `file://` URIs, so a copy would otherwise keep writing
+    into, and reading from, the original's `mlartifacts/`. Returns the rows rewritten."""
+    with contextlib.closing(sqlite3.connect(db, timeout=60)) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        if "experiments" not in tables:
+            return 0
+        changed = 0
+        for old in _foreign_roots(conn, root):
+            for table, column in _URI_COLUMNS:
+                if table not in tables:
+                    continue
+                if column not in {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}:
+                    continue
+                changed += conn.execute(
+                    f"UPDATE {table} SET {column} = ? || substr({column}, ?) "
+                    f"WHERE {column} = ? OR substr({column}, 1, ?) = ?",
+                    (root, len(old) + 1, old, len(old) + 1, old + "/"),
+                ).rowcount
+        conn.commit()
+    return changed
+
+
+def _own_store(db: Path) -> bool:
+    """The default layout: the store is the checkout's `mlflow.db`, its artifacts beside it."""
+    own = repo_root() / "mlflow.db"
+    return not os.environ.get("REPROLAB_MLFLOW_ARTIFACTS") and db.resolve() == own.resolve()
+
+
 _READY: set[str] = set()
 
 
@@ -85,6 +140,8 @@ def client():
         prepare_sqlite(db)
         made = mlflow.MlflowClient()
         with_lock_retry(made.search_experiments, max_results=1)  # creates/migrates tables
+        if _own_store(db):
+            relocate(db, mlflow_artifact_root(repo_root()))
     _READY.add(uri)
     return made
 
