@@ -212,7 +212,11 @@ def create_app(settings: ServeSettings, params: Any = None) -> FastAPI:
     app.include_router(api)
     app.include_router(
         openai_api.router(
-            lambda: {n: slots[n] for n in lm_names}, metrics, guard, settings.max_tokens
+            lambda: {n: slots[n] for n in lm_names},
+            metrics,
+            guard,
+            settings.max_tokens,
+            openai_api.Limits(settings.max_prompt_chars, settings.max_messages),
         ),
         tags=["openai"],
     )

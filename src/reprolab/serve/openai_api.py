@@ -1,11 +1,17 @@
 """OpenAI-compatible routes over every served causal LM: `GET /v1/models`,
 `POST /v1/completions`, `POST /v1/chat/completions`, streamed as server-sent events (each
-chunk a `data: {json}` line, then `data: [DONE]`), as vLLM and OpenAI shape them."""
+chunk a `data: {json}` line, then `data: [DONE]`), as vLLM and OpenAI shape them.
+
+A request's size is checked against the server's `Limits` before any templating or
+tokenizing, and templating and tokenizing run in a worker thread: a huge conversation is
+refused at once, and one that is allowed but slow to encode never holds up the event loop
+(/health and every other request keep answering)."""
 
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -22,16 +28,37 @@ from reprolab.serve.slots import Slot
 STREAM_DOC = {200: {"content": {"text/event-stream": {}}}}
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What one request may send: `chars`, the characters of its prompt or of all its
+    messages together; `messages`, how many messages. Memory and time spent templating and
+    tokenizing grow with both, so they are refused before either starts."""
+
+    chars: int = 200_000
+    messages: int = 256
+
+
 def router(
-    lms: Callable[[], dict[str, Slot]], metrics: Metrics, dependencies: list, cap: int
+    lms: Callable[[], dict[str, Slot]],
+    metrics: Metrics,
+    dependencies: list,
+    cap: int,
+    limits: Limits | None = None,
 ) -> APIRouter:
     """`lms()`: the served language models by name, looked up per request; `cap`: the most
-    tokens one request may ask for. The schema lists the served names as examples of
-    `model`, so /docs (and a schema fuzzer) can try a real one."""
+    tokens one request may ask for; `limits`: how much text one request may send. The
+    schema lists the served names as examples of `model`, so /docs (and a schema fuzzer)
+    can try a real one, and states the message count and text lengths the server takes."""
+    limits = limits or Limits()
     api = APIRouter(prefix="/v1", dependencies=dependencies, responses=ERROR_RESPONSES)
     names = sorted(lms())
-    CompletionRequest = _with_models(oa.CompletionRequest, names)
-    ChatCompletionRequest = _with_models(oa.ChatCompletionRequest, names)
+    text = min(oa.MAX_TEXT, limits.chars)
+    CompletionRequest = _with_models(oa.CompletionRequest, names, prompt=oa.prompt_field(text))
+    ChatCompletionRequest = _with_models(
+        oa.ChatCompletionRequest,
+        names,
+        messages=oa.messages_field(limits.messages, text, limits.chars),
+    )
 
     def model_of(request: Request, name: str) -> LanguageModel:
         request.scope["reprolab.task"] = name
@@ -43,12 +70,41 @@ def router(
         return slots[name].require().model
 
     def job_of(lm: LanguageModel, prompt: str, body: oa._Generation, limit, where: str) -> Job:
+        """Tokenize and check; runs in a worker thread (see `prepare`)."""
         try:
             return lm.job(
                 prompt, limit, body.temperature, body.top_p, body.seed, body.stops(), where, cap
             )
         except GenerationError as err:
             raise ApiError(400, str(err), where) from err
+
+    def check_size(chars: int, count: int, where: str) -> None:
+        """413 naming the limit, before any templating or tokenizing."""
+        if count > limits.messages:
+            raise ApiError(
+                413,
+                f"{where}: {count} messages; this server takes at most {limits.messages} "
+                "(max_messages)",
+                where,
+            )
+        if chars > limits.chars:
+            raise ApiError(
+                413,
+                f"{where}: {chars} characters in all; this server takes at most "
+                f"{limits.chars} (max_prompt_chars)",
+                where,
+            )
+
+    async def prepare(lm: LanguageModel, body, messages: list[dict[str, str]] | None) -> Job:
+        """The job of a completion (`messages` None) or a chat: templating and tokenizing
+        off the event loop, whose other requests (/health included) keep being answered."""
+
+        def build() -> Job:
+            if messages is None:
+                return job_of(lm, body.text(), body, body.max_tokens, "prompt")
+            return job_of(lm, lm.render_chat(messages), body, body.limit(), "messages")
+
+        return await run_in_threadpool(build)
 
     @api.get("/models", response_model=oa.ModelList, summary="The served language models")
     def list_models() -> oa.ModelList:
@@ -67,7 +123,8 @@ def router(
     )
     async def completions(body: CompletionRequest, request: Request):  # type: ignore[valid-type]
         lm = model_of(request, body.model)
-        job = job_of(lm, body.text(), body, body.max_tokens, "prompt")
+        check_size(len(body.text()), 1, "prompt")
+        job = await prepare(lm, body, None)
         rid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
         clock = TokenClock(metrics, body.model)
         if body.stream:
@@ -90,8 +147,8 @@ def router(
     )
     async def chat_completions(body: ChatCompletionRequest, request: Request):  # type: ignore[valid-type]
         lm = model_of(request, body.model)
-        prompt = lm.render_chat([m.plain() for m in body.messages])
-        job = job_of(lm, prompt, body, body.limit(), "messages")
+        check_size(sum(m.chars() for m in body.messages), len(body.messages), "messages")
+        job = await prepare(lm, body, [m.plain() for m in body.messages])
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         clock = TokenClock(metrics, body.model)
         if body.stream:
@@ -113,11 +170,12 @@ def router(
     return api
 
 
-def _with_models(base: type, names: list[str]) -> type:
+def _with_models(base: type, names: list[str], **fields: tuple) -> type:
+    """`base` with the served names as examples of `model`, and `fields` replaced."""
     from pydantic import Field, create_model
 
     field = Field(description="a served model: GET /v1/models", examples=names or None)
-    return create_model(base.__name__, __base__=base, model=(str, field))
+    return create_model(base.__name__, __base__=base, model=(str, field), **fields)
 
 
 def _usage(job: Job) -> dict:

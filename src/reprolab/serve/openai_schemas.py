@@ -62,6 +62,12 @@ class Message(BaseModel):
     role: Literal["system", "developer", "user", "assistant"]
     content: Annotated[str, Field(max_length=MAX_TEXT)] | list[TextPart]
 
+    def chars(self) -> int:
+        """Its text's length, for the server's size limit (nothing is joined or copied)."""
+        if isinstance(self.content, str):
+            return len(self.content)
+        return sum(len(part.text) for part in self.content)
+
     def plain(self) -> dict[str, str]:
         text = (
             self.content if isinstance(self.content, str) else "".join(p.text for p in self.content)
@@ -75,6 +81,31 @@ class ChatCompletionRequest(_Generation):
 
     def limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
+
+
+def prompt_field(text: int) -> tuple:
+    """CompletionRequest.prompt with the server's longest text, for its schema."""
+    one = Annotated[str, Field(max_length=text)]
+    return (one | Annotated[list[one], Field(min_length=1, max_length=1)], ...)
+
+
+def messages_field(count: int, text: int, total: int) -> tuple:
+    """ChatCompletionRequest.messages with the server's limits, for its schema; the total
+    length of all messages is checked by the route (JSON Schema cannot state it)."""
+    part = _sized(TextPart, text=(Annotated[str, Field(max_length=text)], ...))
+    message = _sized(Message, content=(Annotated[str, Field(max_length=text)] | list[part], ...))
+    field = Field(
+        min_length=1,
+        max_length=count,
+        description=f"at most {count} messages of at most {total} characters in all",
+    )
+    return (list[message], field)
+
+
+def _sized(base: type, **fields: tuple) -> type:
+    from pydantic import create_model
+
+    return create_model(base.__name__, __base__=base, **fields)
 
 
 class Usage(BaseModel):

@@ -35,6 +35,10 @@ class ServeSettings:
     max_body_bytes: int = 16 * 2**20
     max_image_pixels: int = 4096 * 4096
     max_tokens: int = 1024  # new tokens one LLM request may ask for
+    # what one LLM request may send, checked before any templating or tokenizing: the
+    # characters of its prompt or of all its messages together, and its message count
+    max_prompt_chars: int = 200_000
+    max_messages: int = 256
     threads: int | None = None  # torch intra-op threads; None: the machine's cores
     ui: bool = True  # the web page at /ui
     mlflow_ui: str | None = None  # where the page's run links point (`make ui`'s address)
@@ -45,6 +49,10 @@ class ServeSettings:
             raise ServeError(f"--port: must be in 1..65535, got {self.port}")
         if self.max_tokens < 1:
             raise ServeError(f"--max-tokens: must be >= 1, got {self.max_tokens}")
+        if self.max_prompt_chars < 1:
+            raise ServeError(f"max_prompt_chars: must be >= 1, got {self.max_prompt_chars}")
+        if self.max_messages < 1:
+            raise ServeError(f"max_messages: must be >= 1, got {self.max_messages}")
         if self.max_batch < 1:
             raise ServeError(f"--max-batch: must be >= 1, got {self.max_batch}")
         if self.reload_interval < 0:
