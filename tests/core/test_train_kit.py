@@ -10,7 +10,7 @@ import torch
 from reprolab.core.train import checkpoint
 from reprolab.core.train.early_stopping import EarlyStopping
 from reprolab.core.train.schedule import lambda_lr, warmup_decay
-from reprolab.core.train.setup import threads
+from reprolab.core.train.setup import cpu_kernels, reproducible
 
 
 def test_schedules_warm_up_then_decay_to_their_floor():
@@ -83,8 +83,19 @@ def test_checkpoints_are_whole_or_absent(tmp_path):
     assert not (tmp_path / "ck").exists()
 
 
-def test_threads_are_restored_after_the_block():
-    before = torch.get_num_threads()
-    with threads(1):
-        assert torch.get_num_threads() == 1
-    assert torch.get_num_threads() == before
+def test_reproducible_restores_threads_and_records_the_kernel_path(monkeypatch):
+    class Tags:
+        def set_tags(self, tags: dict) -> None:
+            self.tags = tags
+
+    for var in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA"):
+        monkeypatch.delenv(var, raising=False)
+    run, before = Tags(), torch.get_num_threads()
+    with reproducible(True, 1, seed=0, run=run):
+        assert torch.get_num_threads() == 1 and torch.are_deterministic_algorithms_enabled()
+    assert torch.get_num_threads() == before and not torch.are_deterministic_algorithms_enabled()
+    aten = torch.backends.cpu.get_cpu_capability()
+    assert run.tags == {"deterministic": "true", "threads": "1", "cpu_kernels": cpu_kernels()}
+    assert cpu_kernels() == f"aten={aten},onednn=auto"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert cpu_kernels() == f"aten={aten},onednn=AVX2"

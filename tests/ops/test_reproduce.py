@@ -16,7 +16,13 @@ import pytest
 
 from reprolab.ops import sandbox
 from reprolab.ops.model_digest import digests
-from reprolab.ops.reproduce import CannotReproduce, Target, parse_target, refusal
+from reprolab.ops.reproduce import (
+    CannotReproduce,
+    Target,
+    kernel_env,
+    parse_target,
+    refusal,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 OVERRIDES = {"datasets.wine.sample_fraction": 0.25}
@@ -53,6 +59,20 @@ def test_runs_that_cannot_be_rebuilt_faithfully_are_refused():
     assert "no CUDA device is usable here" in refusal(gpu, lambda: False)
     assert refusal(gpu, lambda: True) is None
     assert "no lineage tags ['model_md5']" in refusal({**LINEAGE, "model_md5": ""}, lambda: True)
+
+
+def test_a_rebuild_takes_the_cpu_kernel_path_its_run_recorded():
+    everything = lambda aten: True  # noqa: E731
+    assert kernel_env("", everything) == {}
+    assert kernel_env("aten=AVX2,onednn=auto", everything) == {
+        "ATEN_CPU_CAPABILITY": "avx2",
+        "ONEDNN_MAX_CPU_ISA": "AVX2",
+        "DNNL_MAX_CPU_ISA": None,
+    }
+    assert kernel_env("aten=AVX512,onednn=auto", everything)["ONEDNN_MAX_CPU_ISA"] is None
+    assert kernel_env("aten=AVX512,onednn=AVX2", everything)["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+    with pytest.raises(CannotReproduce, match=r"trained on AVX512 CPU kernels .* no AVX512"):
+        kernel_env("aten=AVX512,onednn=auto", lambda aten: aten != "AVX512")
 
 
 def _skops_like(path: Path, ids: tuple[int, int], value: bytes) -> None:

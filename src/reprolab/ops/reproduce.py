@@ -93,6 +93,8 @@ def reproduce(target: Target, tolerance: float | None, keep: bool, echo: Echo, e
         why = refusal(tags, _cuda_usable)
         if why:
             raise CannotReproduce(why)
+        if tags.get("device") != "cuda":
+            tags["kernel_env"] = json.dumps(kernel_env(tags.get("cpu_kernels", ""), _cpu_has))
         root = workspace_root()
         _check_commit(root, tags)
         declared = mv.tags.get(TAG + "reproduce_tolerance") or tags.get("reproduce_tolerance")
@@ -136,6 +138,40 @@ def _version(mlflow_client, target: Target):
         return mlflow_client.get_model_version_by_alias(target.task, target.alias)
     except MlflowException as err:
         raise CannotReproduce(f"no registered version {target} in this MLflow store") from err
+
+
+# ATen's CPU capability names and oneDNN's ISA cap that gives the same fp32 kernels
+_ONEDNN_FOR = {"AVX2": "AVX2", "DEFAULT": "SSE41"}
+
+
+def kernel_env(recorded: str, cpu_has: Callable[[str], bool]) -> dict[str, str | None]:
+    """The environment that makes a rebuild take the CPU kernel path its run recorded (the
+    `cpu_kernels` tag, e.g. `aten=AVX2,onednn=auto`): {variable: value, or None to unset}.
+    An AVX2 run rebuilds bit for bit on an AVX-512 CPU this way; an AVX-512 run cannot on a
+    CPU without AVX-512, which raises CannotReproduce. No tag (older runs): no change."""
+    fields = dict(part.partition("=")[::2] for part in recorded.split(",") if "=" in part)
+    aten, onednn = fields.get("aten", ""), fields.get("onednn", "auto")
+    if not aten:
+        return {}
+    if not cpu_has(aten):
+        raise CannotReproduce(
+            f"it was trained on {aten} CPU kernels (reprolab.cpu_kernels={recorded}) and this "
+            f"CPU has no {aten}: fp32 rounding would differ; rebuild it on a CPU with {aten}"
+        )
+    cap = onednn if onednn != "auto" else _ONEDNN_FOR.get(aten)
+    return {
+        "ATEN_CPU_CAPABILITY": aten.lower(),
+        "ONEDNN_MAX_CPU_ISA": cap,
+        "DNNL_MAX_CPU_ISA": None,
+    }
+
+
+def _cpu_has(aten: str) -> bool:
+    """Whether this CPU can run ATen's `aten` kernels (whatever this process was told)."""
+    import torch
+
+    probe = {"AVX2": "_is_avx2_supported", "AVX512": "_is_avx512_supported"}.get(aten)
+    return aten == "DEFAULT" or bool(probe and getattr(torch.cpu, probe)())
 
 
 def _cuda_usable() -> bool:
@@ -209,6 +245,11 @@ def _env(wt: Path, tags: dict[str, str]) -> dict[str, str]:
     )
     if tags.get("device") != "cuda":
         env["CUDA_VISIBLE_DEVICES"] = ""
+    for name, value in json.loads(tags.get("kernel_env") or "{}").items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
     store.mkdir(exist_ok=True)
     return env
 

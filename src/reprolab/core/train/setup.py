@@ -1,4 +1,4 @@
-"""Threads, device, precision and determinism, named the same in every family: `threads` caps
+"""Threads, device, precision and determinism, named the same in every family: `set_threads` caps
 torch's intra-op threads (a shared machine is slower oversubscribed), `resolve_device` turns the
 `device: auto|cpu|cuda` param into where to train, `resolve_bf16` the `bf16: auto|true|false`
 param into whether to autocast, by what the hardware runs natively, and `reproducible` makes a
@@ -28,36 +28,22 @@ def set_threads(n: int | None) -> None:
 
 
 @contextlib.contextmanager
-def threads(n: int | None) -> Iterator[None]:
-    """`set_threads(n)` for the block, then the previous count again."""
-    import torch
-
-    previous = torch.get_num_threads()
-    set_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-@contextlib.contextmanager
 def reproducible(
-    deterministic: bool, threads_: int | None, seed: int, run: Any = None
+    deterministic: bool, threads: int | None, seed: int, run: Any = None
 ) -> Iterator[None]:
     """The block runs as `deterministic` asks: with it, torch's deterministic algorithms
     (an op without one raises instead of drifting), cuDNN without autotuning, a fixed thread
-    count (`threads_`, else DETERMINISTIC_THREADS) and every RNG seeded with `seed`; without
-    it only `threads_` applies. The choice and the thread count are tagged on `run`, so two
-    runs can be compared knowing how they were made. Settings are restored afterwards."""
+    count (`threads`, else DETERMINISTIC_THREADS) and every RNG seeded with `seed`; without
+    it only `threads` applies. The choice, the thread count and the CPU kernel path are
+    tagged on `run`, so a rebuild can be made the same way. Settings are restored afterwards."""
     import os
     import random
 
     import numpy as np
     import torch
-
-    n = threads_ or (DETERMINISTIC_THREADS if deterministic else None)
     import torch.utils.deterministic as torch_deterministic
 
+    n = threads or (DETERMINISTIC_THREADS if deterministic else None)
     previous = (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads())
     fill = torch_deterministic.fill_uninitialized_memory
     cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
@@ -72,7 +58,12 @@ def reproducible(
         np.random.seed(seed % 2**32)
         torch.manual_seed(seed)
     set_threads(n)
-    record(run, deterministic=deterministic, threads=torch.get_num_threads())
+    record(
+        run,
+        deterministic=deterministic,
+        threads=torch.get_num_threads(),
+        cpu_kernels=cpu_kernels(),
+    )
     try:
         yield
     finally:
@@ -80,6 +71,19 @@ def reproducible(
         torch_deterministic.fill_uninitialized_memory = fill
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = cudnn
         torch.set_num_threads(previous[1])
+
+
+def cpu_kernels() -> str:
+    """The CPU kernel path of this process, e.g. `aten=AVX2,onednn=auto`: ATen's vector
+    kernels and oneDNN's ISA cap (its env var; auto is the best the CPU has). fp32 results
+    differ in their last bits between AVX2 and AVX-512 kernels, so a rebuild on another CPU
+    picks the recorded path (`reprolab reproduce`)."""
+    import os
+
+    import torch
+
+    onednn = os.environ.get("ONEDNN_MAX_CPU_ISA") or os.environ.get("DNNL_MAX_CPU_ISA")
+    return f"aten={torch.backends.cpu.get_cpu_capability()},onednn={onednn or 'auto'}"
 
 
 def reproducible_fit(fit: Callable) -> Callable:
