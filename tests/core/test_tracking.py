@@ -81,3 +81,7 @@ def test_only_what_builds_a_model_makes_a_workspace_dirty(workspace):
     (workspace / "params.yaml").write_text("b\n")
     assert sorted(uncommitted_paths()) == ["params.yaml", "src/m.py"]
     assert sorted(uncommitted_paths(workspace)) == ["params.yaml", "src/m.py"]
+    subprocess.run([*git, "commit", "-qam", "edits"], cwd=workspace, check=True)
+    (workspace / "src" / "new.py").write_text("a\n")  # not in any commit yet
+    (workspace / "notes.txt").write_text("a\n")
+    assert uncommitted_paths() == ["src/new.py"]

@@ -43,12 +43,14 @@ def _git(*args: str, cwd: Path | None = None, strip: bool = True) -> str:
 
 
 def uncommitted_paths(cwd: Path | None = None) -> list[str]:
-    """Tracked files a model is built from (code, pipeline, params, pins) that differ from
-    HEAD."""
+    """Files a model is built from (code, pipeline, params, pins) that differ from HEAD.
+
+    Untracked ones count too: a new module or a params file the commit lacks means the
+    commit alone cannot rebuild the run (ignored files such as bytecode never show)."""
     changes = _git(
         "status",
         "--porcelain",
-        "--untracked-files=no",
+        "--untracked-files=all",
         "--",
         *_BUILD_PATHS,
         cwd=cwd,
