@@ -26,7 +26,7 @@ def main() -> None:
 
 @main.group()
 def registry() -> None:
-    """List, promote and roll back registered model versions."""
+    """List, promote and roll back registered model versions; verify their history."""
 
 
 @registry.command("list")
@@ -50,13 +50,19 @@ def registry_list(task: str, params_path: str) -> None:
 
 
 _REASON = click.option("--reason", required=True, help="Why the alias moves (kept in history).")
+_FORCE = click.option(
+    "--force",
+    is_flag=True,
+    help="Move it even where the gate refuses (below the threshold, cut short); the history "
+    "records the override.",
+)
 
 
 @registry.command()
 @click.argument("task")
 @click.argument("version")
 @_REASON
-@click.option("--force", is_flag=True, help="Promote even below the threshold.")
+@_FORCE
 @params_option
 def promote(task: str, version: str, reason: str, force: bool, params_path: str) -> None:
     """Make VERSION of TASK the champion (the old champion is archived)."""
@@ -71,31 +77,52 @@ def promote(task: str, version: str, reason: str, force: bool, params_path: str)
 @click.argument("task")
 @click.option("--to", "version", help="The version to restore (default: the previous champion).")
 @_REASON
+@_FORCE
 @params_option
-def rollback(task: str, version: str | None, reason: str, params_path: str) -> None:
-    """Restore the previous champion of TASK (or --to VERSION); a rollback can be undone by
-    another rollback."""
+def rollback(task: str, version: str | None, reason: str, force: bool, params_path: str) -> None:
+    """Restore the previous champion of TASK (or --to VERSION), if the gate would still let it
+    be champion; a rollback can be undone by another rollback."""
     with user_errors():
         from reprolab.core import registry as reg
 
         spec = _spec(task, params_path)
-        _moved(task, spec, reg.rollback(task, reg.Authority.person(reason), to=version))
+        who = reg.Authority.person(reason)
+        _moved(task, spec, reg.rollback(task, spec, who, to=version, force=force))
 
 
 @registry.command()
 @click.argument("task")
 @params_option
 def history(task: str, params_path: str) -> None:
-    """Every alias move of TASK, oldest first: when, alias, from -> to, by whom, why."""
+    """Every alias move of TASK, oldest first: when, alias, from -> to, forced or legacy, by
+    whom, why (control characters shown escaped, so each move is one line)."""
     with user_errors():
-        from reprolab.core import registry as reg
+        from reprolab.core import registry_history
 
         registered_choice(task, None, params_path)  # a task left params.yaml keeps its history
-        for e in reg.history(task):
-            click.echo(
-                f"{e['time']}  {e['alias']:<9} v{e['from'] or '-'} -> v{e['to']}  "
-                f"{e['by']}: {e['reason']}"
-            )
+        for entry in registry_history.history(task):
+            click.echo(registry_history.line(entry))
+
+
+@registry.command()
+@click.argument("task", required=False)
+@params_option
+def verify(task: str | None, params_path: str) -> None:
+    """Check that the alias history of TASK (default: every registered model) is whole: no
+    entry edited, deleted, reordered or inserted. One line per task; exit 1 if any is broken."""
+    with user_errors():
+        from reprolab.core import registry_history
+
+        if task is not None:
+            registered_choice(task, None, params_path)
+        names = [task] if task else registry_history.tasks()
+        verdicts = [registry_history.verify(name) for name in names]
+        if not verdicts:
+            click.echo("no registered model in this MLflow store: no history to verify")
+        for verdict in verdicts:
+            click.echo(verdict.line)
+        if not all(v.intact for v in verdicts):
+            raise SystemExit(1)
 
 
 def _moved(task: str, spec, events: list[str]) -> None:

@@ -78,11 +78,11 @@ def test_rollback_and_manual_promotion_delete_nothing(workspace, model_dir):
     for value in (0.9, 0.8, 0.7):
         registry.register_run(TASK, SPEC, finished_run(model_dir, value), f"m{value}", PIPELINE)
     assert aliases()["champion"] == "3"
-    registry.rollback(TASK, PERSON)
+    registry.rollback(TASK, SPEC, PERSON)
     assert aliases()["champion"] == "2" and aliases()["archive"] == "3"
-    registry.rollback(TASK, PERSON)  # a rollback of the rollback
+    registry.rollback(TASK, SPEC, PERSON)  # a rollback of the rollback
     assert aliases()["champion"] == "3" and aliases()["archive"] == "2"
-    registry.rollback(TASK, PERSON, to="1")  # any archived version
+    registry.rollback(TASK, SPEC, PERSON, to="1")  # any archived version
     assert aliases()["champion"] == "1"
     registry.promote(TASK, SPEC, "3", PERSON)
     assert aliases()["champion"] == "3"
@@ -128,7 +128,7 @@ def test_experiments_register_but_move_no_alias_until_a_committed_workspace_gate
     assert "v2: promoted to champion (pipeline: committed workspace (test))" in events
     assert aliases() == {"candidate": "2", "champion": "2", "archive": "1"}
     # once gated, the pipeline never moves it again: a person's rollback stands
-    registry.rollback(TASK, PERSON)
+    registry.rollback(TASK, SPEC, PERSON)
     registry.register_run(TASK, SPEC, run_id, "exp", PIPELINE)
     assert aliases()["champion"] == "1"
 

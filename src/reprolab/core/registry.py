@@ -4,10 +4,14 @@ choose):
 
 - a version that passes the threshold gets alias `candidate`;
 - it becomes `champion` only if it beats the current champion; the old one gets `archive`;
-- nothing is deleted; every alias move is appended to the task's history.
+- nothing is deleted; every alias move is appended to the task's hash-chained history
+  (core.registry_history, checked by `reprolab registry verify`).
 
 Who may move an alias: the pipeline only from a committed workspace that is not a DVC
 experiment (`Authority.of_pipeline`), or a person (`promote`, `rollback`, with a reason).
+A person's move meets the same checks as the gate (threshold, cut short over a complete
+champion) whichever way it goes: a rollback must not install what a promote may not. `force`
+overrides them, and the history records that it did and what it overrode.
 Experiments register versions whose gate waits until a committed workspace meets them:
 `dvc exp apply` -> commit -> `dvc repro` ships a sweep's winner.
 """
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from reprolab.core.errors import RegistryError
 from reprolab.core.params import RegistryTask
 from reprolab.core.registry_card import version_card
-from reprolab.core.registry_history import history, record
+from reprolab.core.registry_history import history, one_line, record
 from reprolab.core.registry_store import (
     ARCHIVE,
     CANDIDATE,
@@ -196,18 +200,21 @@ def _gate(
     rescore: Rescore | None = None,
 ) -> list[str]:
     mlflow_client.set_model_version_tag(task, version, GATE_RULES, rules(spec))
-    if not force and not spec.passes(value):
+    passes = spec.passes(value)
+    if not passes and not force:
         mlflow_client.set_model_version_tag(task, version, TAG + "status", "rejected")
         mlflow_client.set_model_version_tag(task, version, GATE, "rejected")
         return [
             f"v{version}: {metric_key(spec)}={value:.4f} misses threshold "
             f"{_bound(spec)} {spec.threshold}"
         ]
+    overrode = None if passes else _misses(spec, value)
     old_candidate = alias_version(mlflow_client, task, CANDIDATE)
     mlflow_client.set_registered_model_alias(task, CANDIDATE, version)  # the newest that passed
     mlflow_client.set_model_version_tag(task, version, TAG + "status", "passed")
     mlflow_client.set_model_version_tag(task, version, GATE, "passed")
-    record(mlflow_client, task, CANDIDATE, old_candidate, version, authority.by, authority.reason)
+    by, why = authority.by, authority.reason
+    record(mlflow_client, task, CANDIDATE, old_candidate, version, by, why, overrode=overrode)
     events = [f"v{version}: passes threshold -> {CANDIDATE}"]
     champion = alias_version(mlflow_client, task, CHAMPION)
     if champion is not None and str(champion.version) == version:
@@ -219,7 +226,7 @@ def _gate(
             f"v{version}: cut short by its max_seconds guard (its length depended on the "
             f"machine's speed): not promoted over the complete {CHAMPION} v{champion.version}",
         ]
-    champion_value = _champion_value(mlflow_client, champion, spec)
+    champion_value = _gate_value(mlflow_client, champion, spec)
     if champion is not None and rescore is not None and _data(champion) != _data(own):
         again = rescore(champion)
         if again is not None and math.isfinite(again):
@@ -237,7 +244,7 @@ def _gate(
         if champion_value is not None:
             gain = spec.improvement(value, champion_value)
             events.append(f"v{version}: beats {CHAMPION} v{champion.version} by {gain:.4f}")
-        events += _move_champion(mlflow_client, task, version, authority, ARCHIVE)
+        events += _move_champion(mlflow_client, task, version, authority, ARCHIVE, overrode)
     else:
         margin = f" by at least {spec.min_improvement}" if spec.min_improvement else ""
         events.append(
@@ -257,14 +264,19 @@ def _data(version) -> str:
     return version.tags.get(TAG + "data_md5", "")
 
 
-def _champion_value(mlflow_client, champion, spec: RegistryTask) -> float | None:
-    """The champion's gate score: its version tag, else its run's metric (a version from
-    before the tag existed); None when there is no champion or it was never scored."""
-    if champion is None:
+def _gate_value(mlflow_client, version, spec: RegistryTask) -> float | None:
+    """A version's gate score: its version tag, else its run's metric (a version from
+    before the tag existed); None when there is no version or it was never scored."""
+    from mlflow.exceptions import MlflowException
+
+    if version is None:
         return None
-    value = version_value(champion, spec)
+    value = version_value(version, spec)
     if not math.isfinite(value):
-        metrics = mlflow_client.get_run(champion.run_id).data.metrics
+        try:
+            metrics = mlflow_client.get_run(version.run_id).data.metrics
+        except MlflowException:  # its run is not in this store (deleted, or another store's)
+            metrics = {}
         value = metrics.get(metric_key(spec), float("nan"))
     return value if math.isfinite(value) else None
 
@@ -272,22 +284,23 @@ def _champion_value(mlflow_client, champion, spec: RegistryTask) -> float | None
 def promote(
     task: str, spec: RegistryTask, version: str, authority: Authority, force: bool = False
 ) -> list[str]:
-    """A person makes `version` the champion; the threshold applies unless `force`."""
+    """A person makes `version` the champion; the gate's checks apply unless `force`."""
     mlflow_client = client()
     target = get_version(mlflow_client, task, version)
-    value = version_value(target, spec)
-    if not force and not spec.passes(value):
-        raise RegistryError(
-            f"{task} v{target.version}: {metric_key(spec)}={value:.4f} misses the threshold "
-            f"{_bound(spec)} {spec.threshold}; not promoted (--force with a --reason to do it "
-            "anyway)"
-        )
-    return _move_champion(mlflow_client, task, str(target.version), authority, ARCHIVE)
+    return _person_move(mlflow_client, task, spec, target, authority, force, "promoted")
 
 
-def rollback(task: str, authority: Authority, to: str | None = None) -> list[str]:
+def rollback(
+    task: str,
+    spec: RegistryTask,
+    authority: Authority,
+    to: str | None = None,
+    force: bool = False,
+) -> list[str]:
     """Make the previous champion (or version `to`) champion again; the current one is
-    archived as rolled back. Nothing is deleted, so a rollback can itself be rolled back."""
+    archived as rolled back. Nothing is deleted, so a rollback can itself be rolled back.
+    The target meets the same checks as a promote (rules may have changed since it was
+    champion, and `to` may name a version the gate rejected) unless `force`."""
     mlflow_client = client()
     current = alias_version(mlflow_client, task, CHAMPION)
     if to is None:
@@ -296,11 +309,48 @@ def rollback(task: str, authority: Authority, to: str | None = None) -> list[str
             raise RegistryError(f"{task}: no previous {CHAMPION} to roll back to")
         to = moves[-1]["from"]
     target = get_version(mlflow_client, task, to)
-    return _move_champion(mlflow_client, task, str(target.version), authority, "rolled_back")
+    return _person_move(mlflow_client, task, spec, target, authority, force, "rolled back")
+
+
+def _person_move(
+    mlflow_client, task, spec: RegistryTask, target, authority: Authority, force: bool, verb: str
+) -> list[str]:
+    """Make `target` champion for a person, past the gate's refusal only with `force`."""
+    version = str(target.version)
+    current = alias_version(mlflow_client, task, CHAMPION)
+    if current is not None and str(current.version) == version:
+        return [f"v{version} is already {CHAMPION}"]
+    refusal = refused(mlflow_client, spec, target, current)
+    if refusal and not force:
+        raise RegistryError(
+            f"{task} v{version}: {refusal}; not {verb} (--force with a --reason to do it anyway)"
+        )
+    status = ARCHIVE if verb == "promoted" else "rolled_back"
+    events = _move_champion(mlflow_client, task, version, authority, status, refusal)
+    return events + ([f"v{version}: forced past the gate: {refusal}"] if refusal else [])
+
+
+def refused(mlflow_client, spec: RegistryTask, target, champion) -> str | None:
+    """Why the gate would not make `target` champion over `champion` (None: it would): the
+    threshold under the current rules, and a cut-short version over a complete champion."""
+    value = _gate_value(mlflow_client, target, spec)
+    if value is None or not spec.passes(value):
+        return _misses(spec, value)
+    if champion is not None and cut_short(target) and not cut_short(champion):
+        return (
+            "cut short by its max_seconds guard (its length depended on the machine's speed): "
+            f"not made {CHAMPION} over the complete v{champion.version}"
+        )
+    return None
 
 
 def _move_champion(
-    mlflow_client, task: str, version: str, authority: Authority, old_status: str
+    mlflow_client,
+    task: str,
+    version: str,
+    authority: Authority,
+    old_status: str,
+    overrode: str | None = None,
 ) -> list[str]:
     old = alias_version(mlflow_client, task, CHAMPION)
     if old is not None and str(old.version) == version:
@@ -309,8 +359,9 @@ def _move_champion(
     mlflow_client.set_model_version_tag(task, version, TAG + "status", CHAMPION)
     mlflow_client.set_model_version_tag(task, version, TAG + "promoted_by", authority.by)
     mlflow_client.set_model_version_tag(task, version, TAG + "promoted_why", authority.reason)
-    record(mlflow_client, task, CHAMPION, old, version, authority.by, authority.reason)
-    events = [f"v{version}: promoted to {CHAMPION} ({authority.by}: {authority.reason})"]
+    record(mlflow_client, task, CHAMPION, old, version, authority.by, authority.reason, overrode)
+    who = f"{one_line(authority.by)}: {one_line(authority.reason)}"
+    events = [f"v{version}: promoted to {CHAMPION} ({who})"]
     if old is not None:
         mlflow_client.set_registered_model_alias(task, ARCHIVE, str(old.version))
         mlflow_client.set_model_version_tag(task, str(old.version), TAG + "status", old_status)
@@ -355,6 +406,14 @@ def _who() -> str:
 
 def _bound(spec: RegistryTask) -> str:
     return "<=" if spec.direction == "minimize" else ">="
+
+
+def _misses(spec: RegistryTask, value: float | None) -> str:
+    """What the gate says of a version below the threshold (None: never scored)."""
+    bound = f"{_bound(spec)} {spec.threshold}"
+    if value is None:
+        return f"no {metric_key(spec)} score, so it cannot meet the threshold {bound}"
+    return f"{metric_key(spec)}={value:.4f} misses the threshold {bound}"
 
 
 def _finished_run(mlflow_client, run_id: str):

@@ -208,16 +208,16 @@ def registry_move(
     page: Any, task: str, action: str, reason: str, version: str | None = None, force: bool = False
 ) -> str:
     """Promote `version` (or roll back, to `version` or the previous champion) after the
-    page's confirmation; the outcome the page reports."""
+    page's confirmation, past the gate's refusal if `force`; the outcome the page reports."""
     open_tab(page, "Registry")
     choose(page, "registry-task", task)
     page.locator("#registry-summary").get_by_text(task).first.wait_for()
     if action == "promote":
         choose(page, "registry-version", version or "")
-        if force:
-            page.get_by_label("promote even below the task's threshold").check()
     elif version is not None:
         choose(page, "registry-to", version)
+    if force:
+        page.get_by_label("move it even where the gate refuses (recorded as forced)").check()
     page.locator("#registry-reason textarea").fill(reason)
     page.click("#registry-promote" if action == "promote" else "#registry-rollback")
     page.locator("#registry-question").get_by_text("The served model follows").wait_for()

@@ -1,7 +1,8 @@
 """The registry over HTTP: what each task holds (versions with valid and test metric, aliases,
 lineage, alias history) and a person's promote and rollback, through the same registry code
-as `reprolab registry`. After a move the task's slot reloads at once, so the served model
-follows, and the task's registry files are rewritten as the CLI does."""
+as `reprolab registry`, so under the same gate (a refused move is a one-line 409 unless
+`force`). After a move the task's slot reloads at once, so the served model follows, and the
+task's registry files are rewritten as the CLI does."""
 
 from __future__ import annotations
 
@@ -40,6 +41,10 @@ class AliasEvent(BaseModel):
     to: str
     by: str
     reason: str
+    forced: bool = Field(False, description="moved past the gate's refusal by a person")
+    overrode: str | None = Field(None, description="what the gate said, when forced")
+    seq: int | None = Field(None, description="place in the hash chain; None: legacy entry")
+    legacy: bool = Field(False, description="from before the chain: shown, not verifiable")
 
 
 class RegistryInfo(BaseModel):
@@ -56,7 +61,9 @@ class RegistryInfo(BaseModel):
 class Promote(BaseModel):
     version: str = Field(pattern=r"^[0-9]{1,9}$", description="the version to make champion")
     reason: str = Field(min_length=1, max_length=2000, description="kept in the alias history")
-    force: bool = Field(False, description="promote even below the task's threshold")
+    force: bool = Field(
+        False, description="promote even where the gate refuses (threshold, cut short)"
+    )
     by: str | None = Field(None, max_length=100, description="who asks (default: the service)")
 
 
@@ -64,7 +71,10 @@ class Rollback(BaseModel):
     to: str | None = Field(
         None, pattern=r"^[0-9]{1,9}$", description="default: the previous champion"
     )
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, description="kept in the alias history")
+    force: bool = Field(
+        False, description="roll back even where the gate refuses; recorded as forced"
+    )
     by: str | None = Field(None, max_length=100)
 
 
@@ -118,13 +128,15 @@ def router(slots: Callable[[], dict[str, Slot]], params: Any, mlflow_ui: str | N
     @api.post(
         "/admin/registry/{task}/rollback",
         response_model=Moved,
-        summary="Restore the previous champion (or a given version)",
+        summary="Restore the previous champion (or a given version) if the gate allows it",
         tags=["admin"],
     )
     async def rollback(task: TaskName, body: Rollback) -> dict:
         from reprolab.core import registry as reg
 
-        return await move(task, body, lambda s, who: reg.rollback(task, who, to=body.to))
+        return await move(
+            task, body, lambda s, who: reg.rollback(task, s, who, to=body.to, force=body.force)
+        )
 
     async def move(task: str, body: Promote | Rollback, call: Callable[..., list[str]]) -> dict:
         """A person's alias move: `call(spec, authority)` in a worker thread, then the

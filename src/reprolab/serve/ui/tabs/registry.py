@@ -32,7 +32,7 @@ def build(client: ApiClient, tasks: list[str], page: gr.Blocks) -> None:
             [PREVIOUS], value=PREVIOUS, label="roll back to", elem_id="registry-to"
         )
     reason = gr.Textbox(label="reason (kept in the alias history)", elem_id="registry-reason")
-    force = gr.Checkbox(False, label="promote even below the task's threshold")
+    force = gr.Checkbox(False, label="move it even where the gate refuses (recorded as forced)")
     with gr.Row():
         promote = gr.Button("Promote…", variant="primary", elem_id="registry-promote")
         rollback = gr.Button("Roll back…", elem_id="registry-rollback")
@@ -82,11 +82,11 @@ def build(client: ApiClient, tasks: list[str], page: gr.Blocks) -> None:
         text = f"Make **v{number}** the champion of **{name}**? The served model follows."
         return plan, text, gr.update(visible=True)
 
-    def ask_rollback(name: str, to: str | None, why: str) -> tuple[Any, ...]:
+    def ask_rollback(name: str, to: str | None, why: str, forced: bool) -> tuple[Any, ...]:
         if not why.strip():
             raise fail("reason: say why the champion changes (it is kept in the history)")
         number = None if to in (None, PREVIOUS) else to
-        plan = {"action": "rollback", "task": name, "to": number, "reason": why}
+        plan = {"action": "rollback", "task": name, "to": number, "reason": why, "force": forced}
         where = f"v{number}" if number else PREVIOUS
         text = f"Roll **{name}** back to **{where}**? The served model follows."
         return plan, text, gr.update(visible=True)
@@ -99,7 +99,7 @@ def build(client: ApiClient, tasks: list[str], page: gr.Blocks) -> None:
         if plan["action"] == "promote":
             body = {k: plan[k] for k in ("version", "reason", "force")}
         else:
-            body = {"to": plan["to"], "reason": plan["reason"]}
+            body = {k: plan[k] for k in ("to", "reason", "force")}
         moved = await client.post(f"/admin/registry/{name}/{plan['action']}", {**body, "by": who})
         served = moved["served_version"]
         lines = [f"- {e}" for e in moved["events"]]
@@ -119,7 +119,10 @@ def build(client: ApiClient, tasks: list[str], page: gr.Blocks) -> None:
         api_visibility="private",
     )
     rollback.click(
-        ask_rollback, [task, target, reason], [pending, question, confirm], api_visibility="private"
+        ask_rollback,
+        [task, target, reason, force],
+        [pending, question, confirm],
+        api_visibility="private",
     )
     yes.click(
         confirmed,
