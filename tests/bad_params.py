@@ -1,8 +1,12 @@
 """Bad params.yaml values, each with the key its one-line error must name. The unit test runs
 all of them through the validator; the pipeline test runs the wine ones through `dvc repro`
-and `dvc exp run -S` and checks that nothing was touched."""
+and `dvc exp run -S` and checks that nothing was touched; tests/pipeline/test_check_battery.py
+runs every case through the check stage on a sandbox with outputs."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 NAN, INF = float("nan"), float("inf")
 
@@ -74,3 +78,103 @@ OTHERS = [
     ("datasets.nuclei.limit", 0),
     ("registry.pid-control.metric", "dice"),
 ]
+
+
+@dataclass(frozen=True)
+class Bad:
+    """One bad value: `key` set to `value` (and `also`'s keys with it); the one error line
+    must hold `names` (the key itself, or the model whose estimated size is over a cap)."""
+
+    key: str
+    value: Any
+    names: str = ""
+    also: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def named(self) -> str:
+        return self.names or self.key
+
+    def apply(self, raw: dict) -> dict:
+        for key, value in ((self.key, self.value), *self.also):
+            *parents, last = key.split(".")
+            node = raw
+            for part in parents:
+                node = node.setdefault(part, {})
+            node[last] = value
+        return raw
+
+
+# schema-level mistakes of every workload: strict types, (min, max) ranges, splits too
+# small to score, storage URLs, contexts longer than the corpus, models over `limits`
+SCHEMA = [
+    # wine
+    Bad("models.wine-mlp.max_epochs", "5"),
+    Bad("models.wine-rf.n_estimators", True),
+    Bad("models.wine-ridge.alpha", "1.0"),
+    Bad("models.wine-mlp.deterministic", "yes"),
+    Bad("datasets.wine.drop_duplicates", 1),
+    Bad("models.wine-mlp.hidden", [16384] * 16, names="models.wine-mlp"),
+    Bad("hpo.wine-hgb.storage", "bogus://x"),
+    Bad("hpo.wine-hgb.storage", "sqlite://optuna.db"),
+    Bad("hpo.wine-hgb.n_trials", "20"),
+    Bad("registry.wine-quality.threshold", "0.8"),
+    # sentiment
+    Bad("models.nsmc-tfidf.char_ngrams", [4, 1]),
+    Bad("models.nsmc-tfidf.word_ngrams", [2, 1]),
+    Bad("datasets.nsmc.sampling_rate", 1e-6),
+    Bad("datasets.nsmc.sampling_rate", 1e-4),
+    Bad("datasets.nsmc.max_length", "300"),
+    Bad("finetune.nsmc-bert.max_length", "64"),
+    Bad("pretrain.nsmc-encoder.num_layers", 1_000_000, names="pretrain.nsmc-encoder"),
+    Bad("pretrain.nsmc-encoder.batch_size", 100_000, names="pretrain.nsmc-encoder"),
+    Bad("finetune.nsmc-bert.batch_size", 1_000_000, names="finetune.nsmc-bert"),
+    Bad("ensembles.nsmc-ensemble.grid_step", "0.05"),
+    # nuclei
+    Bad("models.nuclei-unet.crop_size", 1_048_576, names="models.nuclei-unet"),
+    Bad("models.nuclei-unet.tile_size", 1_048_576, names="models.nuclei-unet"),
+    Bad("models.nuclei-unet.base_width", 16_384, names="models.nuclei-unet"),
+    Bad("models.nuclei-unet.tta", "true"),
+    Bad("datasets.nuclei.limit", "16"),
+    # control
+    Bad("models.pidnet.hidden", [16384] * 16, names="models.pidnet"),
+    Bad("models.pidnet.epochs", 60.0),
+    Bad("datasets.control.gain", [3.0, 0.5]),
+    Bad("datasets.control.n_plants", "200"),
+    Bad("hpo.pidnet.storage", "redis://localhost/0"),
+    # minit
+    Bad("pretrain.minit.n_layer", 1_000_000, names="pretrain.minit"),
+    Bad("pretrain.minit.block_size", 200_000),
+    Bad("datasets.shakespeare.limit", 1000, names="pretrain.minit.block_size"),
+    Bad("pretrain.minit.batch_size", 1_000_000, names="pretrain.minit"),
+    Bad("pretrain.minit.threads", "2"),
+    Bad("pretrain.minit.deterministic", "false"),
+    # llm
+    Bad("datasets.codealpaca.sampling_rate", 1e-6, also=(("datasets.codealpaca.synthetic", 0),)),
+    Bad("datasets.codealpaca.sampling_rate", 1e-9, also=(("datasets.codealpaca.synthetic", 0),)),
+    Bad("datasets.codealpaca.synthetic", "200"),
+    Bad("finetune.smollm2-lora.max_steps", "30"),
+    Bad("finetune.smollm2-lora.merge", "yes"),
+    # the caps themselves
+    Bad("limits.max_params", 0),
+    Bad("limits.max_activation_mb", "8192"),
+]
+
+# what only the check stage sees: files and packages on this machine (the fixture's sandbox
+# holds data/wrong.csv, a CSV without the expected columns, and data/junk.bin, binary bytes)
+MACHINE = [
+    Bad("infer.wine-quality.input", "data/nope.csv"),
+    Bad("infer.wine-quality.input", "data/wrong.csv"),
+    Bad("infer.wine-quality.input", "data/junk.bin"),
+    Bad("infer.wine-quality.input", "data/processed/wine/nope.csv"),
+    Bad("infer.nsmc-sentiment.input", "data/junk.bin"),
+    Bad("infer.nsmc-sentiment.input", "data/nope.tsv"),
+    Bad("infer.nuclei-segmentation.input", "data/no-images"),
+    Bad("infer.nuclei-segmentation.input", "data/wrong.csv"),
+    Bad("imports.smollm2.source", "package:does_not_exist"),
+    Bad("imports.smollm2.source", "/nonexistent/model.gguf"),
+    Bad("imports.smollm2.source", "./no-such-dir"),
+    Bad("imports.smollm2.gguf_file", "missing.gguf", names="imports.smollm2.source"),
+]
+
+# the first battery's values, as cases
+EARLIER = [Bad(key, value) for key, value in WINE + OTHERS]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import pkgutil
+import re
 from functools import cache
 from pathlib import Path
 from types import ModuleType
@@ -32,6 +33,7 @@ from reprolab.core.params import (
     RULES,
     DatasetBase,
     HpoStudy,
+    Limits,
     ModelBase,
     PosInt,
     RegistryTask,
@@ -125,6 +127,7 @@ class Params(Strict):
     infer: dict[str, InferTask] = {}
     hpo: dict[str, HpoStudy] = {}
     report: ReportParams = ReportParams()
+    limits: Limits = Limits()  # caps on every torch model's estimated size
 
     @model_validator(mode="after")
     def _references_exist(self) -> Params:
@@ -146,6 +149,7 @@ class Params(Strict):
         for name, study in self.hpo.items():
             problems += _check_space(name, study, self.models.get(name))
         problems += self._check_registry_metrics()
+        problems += self._check_fit()
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -209,6 +213,38 @@ class Params(Strict):
                     f"evaluation writes, expected one of {produced}"
                 )
         return problems
+
+    def _check_fit(self) -> list[str]:
+        """Each model against its dataset (a context longer than the corpus) and against
+        `limits` (its estimated parameters and activations): arithmetic on params only, so
+        a model of billions of parameters is refused before anything is allocated."""
+        problems, over = [], set()
+        for section in MODEL_SECTIONS:  # bases before the models fine-tuned from them
+            for name, model in getattr(self, section).items():
+                if isinstance(model, Foreign) or model.base in over:
+                    continue  # not validated here, or its base's line says it already
+                where = f"{section}.{name}"
+                dataset = self.datasets.get(model.dataset) if model.dataset else None
+                if isinstance(dataset, ForeignDataset) or (
+                    dataset is not None and dataset.workload != model.workload
+                ):
+                    dataset = None  # reported above, or not validated in this process
+                misfit = model.data_problems(dataset) if dataset is not None else []
+                problems += [f"{where}.{line}" for line in misfit]
+                if not misfit:  # one line per model: its sizes are estimated once it fits
+                    found = model.footprint(dataset, self._base_of(model))
+                    lines = _over_limits(where, found, self.limits)
+                    over |= {name} if lines else set()
+                    problems += lines
+        return problems
+
+    def _base_of(self, model: Any) -> Any:
+        """The validated pretrain/imports entry a finetune model starts from, if any."""
+        for section in BASE_SECTIONS:
+            found = getattr(self, section).get(model.base) if model.base else None
+            if found is not None and not isinstance(found, Foreign):
+                return found
+        return None
 
     def _check_members(self, where: str, model: Any) -> list[str]:
         """An ensemble's members: trained or fine-tuned models of the same dataset and task."""
@@ -279,7 +315,50 @@ def _check_space(name: str, study: HpoStudy, model: Any) -> list[str]:
     return problems
 
 
+def _over_limits(where: str, found: Any, limits: Limits) -> list[str]:
+    """One line when a model's estimated footprint exceeds a cap, naming the model, the
+    estimate (and what it was read from) and the cap."""
+    if found is None:
+        return []
+    mb = found.activation_bytes / 2**20
+    over = []
+    if found.parameters > limits.max_params:
+        over.append(
+            f"{found.parameters:,} parameters, over limits.max_params = {limits.max_params:,}"
+        )
+    if mb > limits.max_activation_mb:
+        over.append(
+            f"{mb:,.0f} MB of activations per training step, over "
+            f"limits.max_activation_mb = {limits.max_activation_mb:,}"
+        )
+    if not over:
+        return []
+    return [f"{where}: an estimated {' and '.join(over)} (from {found.basis})"]
+
+
 # ---------------------------------------------------------------- loading and errors
+
+
+class _Loader(yaml.SafeLoader):
+    """params.yaml read as YAML 1.2, as DVC reads and writes it (`dvc exp run -S`, `dvc params
+    diff`): `1e-6` is a float, not the string YAML 1.1 makes of it, and only true/false are
+    booleans, so `yes`, `no`, `on` and `off` stay strings that strict params refuse, rather
+    than flags DVC would show as text."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in found if tag != "tag:yaml.org,2002:bool"]
+        for first, found in yaml.SafeLoader.yaml_implicit_resolvers.items()
+    }
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
 
 
 def _one_line_per_key(lines: list[str]) -> list[str]:
@@ -305,7 +384,7 @@ def load_params(path: str | Path = "params.yaml", *, only: str | None = None) ->
     own keep their routing keys alone."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_Loader)  # a SafeLoader
     except FileNotFoundError as err:
         raise ParamsError(f"{path}: file not found") from err
     except yaml.YAMLError as err:

@@ -7,7 +7,7 @@ from reprolab.core.errors import ParamsError
 from reprolab.core.params import MAX_COUNT
 from reprolab.ops.sandbox import set_dotted
 from reprolab.params import load_params, parse_params
-from tests.bad_params import OTHERS, WINE
+from tests.bad_params import OTHERS, SCHEMA, WINE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -208,3 +208,85 @@ def test_the_gate_metric_must_be_one_the_evaluation_writes():
     set_dotted(raw, "registry.wine-quality.metric", "rmsee")
     text = "\n".join(errors_of(raw))
     assert "registry.wine-quality.metric: 'rmsee' is not a metric" in text and "'rmse'" in text
+
+
+@pytest.mark.parametrize("case", SCHEMA, ids=[f"{c.key}={c.value!r}"[:60] for c in SCHEMA])
+def test_later_mistakes_are_one_line_at_load(case):
+    """Strict types, ranges, splits too small, storage URLs, models over `limits`: found when
+    params are loaded, with one line naming the key (or the model over a cap)."""
+    lines = errors_of(case.apply(repo_params()))
+    assert len(lines) == 1 and case.named in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "words"),
+    [
+        ("models.wine-mlp.max_epochs", "5", "must be an integer (a string or true/false"),
+        ("models.wine-rf.n_estimators", True, "must be an integer"),
+        ("models.nsmc-tfidf.char_ngrams", [4, 1], "char_ngrams: min 4 must be <= max 1"),
+        ("datasets.nsmc.sampling_rate", 1e-6, "train 0, valid 0, test 0 row(s)"),
+        ("hpo.wine-hgb.storage", "bogus://x", "expected sqlite:///<path>, postgresql"),
+        ("pretrain.minit.n_layer", 1_000_000, "over limits.max_params = 200,000,000"),
+        ("models.nuclei-unet.crop_size", 1_048_576, "over limits.max_activation_mb = 8,192"),
+    ],
+)
+def test_later_mistakes_say_what_was_expected(key, value, words):
+    raw = repo_params()
+    set_dotted(raw, key, value)
+    assert words in "\n".join(errors_of(raw))
+
+
+def test_strict_types_still_take_an_int_for_a_float_and_pairs_from_code():
+    from reprolab.workloads.control.params import ControlDataset
+
+    raw = repo_params()
+    set_dotted(raw, "models.wine-ridge.alpha", 2)
+    assert parse_params(raw).models["wine-ridge"].alpha == 2.0
+    data = ControlDataset(workload="control", kind="control", gain=(0.5, 2.0), delay=[0.2, 1])
+    assert data.gain == (0.5, 2.0) and data.delay == (0.2, 1.0)
+
+
+def test_exponents_in_the_file_are_numbers(tmp_path):
+    """`1e-4` is a float to DVC (YAML 1.2), which writes it so on `dvc exp run -S`; strict
+    params must not see it as the string YAML 1.1 makes of it."""
+    text = (REPO / "params.yaml").read_text()
+    path = tmp_path / "params.yaml"
+    path.write_text(text.replace("    lr: 0.003\n", "    lr: 3e-3\n", 1))
+    assert load_params(path).models["wine-mlp"].lr == 0.003
+
+
+def test_yes_and_no_are_text_as_dvc_reads_them(tmp_path):
+    """YAML 1.1 reads `yes` as true; DVC (YAML 1.2) writes and shows it as text. A flag must
+    be true or false, so the two never disagree on what a run used."""
+    from reprolab.core.errors import ParamsError
+
+    text = (REPO / "params.yaml").read_text()
+    path = tmp_path / "params.yaml"
+    path.write_text(text.replace("    lr: 0.003\n", "    lr: 0.003\n    deterministic: yes\n", 1))
+    with pytest.raises(ParamsError, match=r"deterministic: must be true or false, got 'yes'"):
+        load_params(path)
+
+
+def test_the_limits_hold_the_committed_and_smoke_models_easily():
+    """Every torch model of params.yaml and of the smoke overlay is well under the caps."""
+    from reprolab.ops.sandbox import smoke_overrides
+
+    smoke = repo_params()
+    for key, value in smoke_overrides(REPO).items():
+        set_dotted(smoke, key, value)
+    for params in (parse_params(repo_params()), parse_params(smoke)):
+        limits = params.limits
+        for name in [n for s in ("models", "pretrain", "finetune") for n in getattr(params, s)]:
+            model = params.model(name)
+            found = model.footprint(params.datasets.get(model.dataset), params._base_of(model))
+            if found is not None:
+                assert found.parameters < limits.max_params / 10, name
+                assert found.activation_bytes / 2**20 < limits.max_activation_mb / 4, name
+
+
+def test_a_cap_can_be_raised_in_the_file():
+    raw = repo_params()
+    set_dotted(raw, "models.pidnet.hidden", [4096] * 16)
+    assert any("models.pidnet: an estimated" in line for line in errors_of(raw))
+    raw["limits"] = {"max_params": 400_000_000}
+    assert parse_params(raw).limits.max_params == 400_000_000

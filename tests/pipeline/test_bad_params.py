@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from reprolab.ops import sandbox
-from tests.bad_params import WINE
+from tests.bad_params import SCHEMA, WINE
 from tests.conftest import only_register_ran
 
 pytestmark = pytest.mark.slow
@@ -23,8 +23,13 @@ KEPT = ("data", "models", "reports")
 STORES = ("mlflow.db", "optuna.db")
 THROUGH_REPRO = 12  # the first cases also go through an edited params.yaml and `dvc repro`
 # every third case goes through `dvc exp run -S` (tests/core/test_params.py checks each one's
-# message); the sample spans every wine model and kind of mistake
-THROUGH_EXP_RUN = WINE[::3]
+# message); the sample spans every wine model and kind of mistake, and the later checks of
+# the wine workload: strict types, a storage URL, a model over `limits`
+# (tests/pipeline/test_check_battery.py runs every case of every workload through the stage)
+LATER = [c for c in SCHEMA if c.key.split(".")[1].startswith("wine") and not c.also]
+THROUGH_EXP_RUN = [(k, v, k) for k, v in WINE[::3]] + [
+    (c.key, c.value, c.named) for c in LATER[1::2]
+]
 
 
 Run = Callable[..., subprocess.CompletedProcess]
@@ -53,13 +58,13 @@ def pipelines(tmp_path_factory) -> list[tuple[Path, Run]]:
 
 
 def in_parallel(pipelines: list[tuple[Path, Run]], cases: list, one: Callable) -> None:
-    """`one(root, run, key, value)` for every case, the cases dealt across the copies."""
+    """`one(root, run, key, value[, named])` for every case, dealt across the copies."""
     from concurrent.futures import ThreadPoolExecutor
 
     def worker(i: int) -> None:
         root, run = pipelines[i]
-        for key, value in cases[i :: len(pipelines)]:
-            one(root, run, key, value)
+        for key, value, *named in cases[i :: len(pipelines)]:
+            one(root, run, key, value, *named)
 
     with ThreadPoolExecutor(len(pipelines)) as pool:
         for future in [pool.submit(worker, i) for i in range(len(pipelines))]:
@@ -73,27 +78,39 @@ def snapshot(root: Path) -> dict[str, str]:
 
 
 def as_yaml(value) -> str:
-    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...")
+    # one line however long: DVC's override grammar refuses a wrapped list
+    return yaml.safe_dump(value, default_flow_style=True, width=10**9).strip().removesuffix("\n...")
 
 
-def refused(done: subprocess.CompletedProcess, key: str) -> None:
+def written(path: Path, key: str) -> bool:
+    """Whether params.yaml spells `key` out (a default left unwritten is not there)."""
+    node = yaml.safe_load(path.read_text())
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def refused(done: subprocess.CompletedProcess, key: str, named: str | None = None) -> None:
+    """Refused in one `error:` line that names the key (or `named`: a model over a cap)."""
     text = done.stdout + done.stderr
     assert done.returncode != 0, f"{key}: accepted\n{text[-2000:]}"
     assert "Traceback" not in text, text[-3000:]
     ours = [line for line in text.splitlines() if line.startswith("error: ")]
-    assert len(ours) == 1 and key in ours[0], f"{key}: {ours or text[-2000:]}"
+    assert len(ours) == 1 and (named or key) in ours[0], f"{key}: {ours or text[-2000:]}"
 
 
 def test_bad_values_through_dvc_exp_run_touch_nothing(pipelines):
     assert len(WINE) >= 40
     before = [snapshot(root) for root, _ in pipelines]
 
-    def one(root: Path, run: Run, key: str, value) -> None:
-        new = key.rsplit(".", 1)[-1] == "unknown_key"  # DVC adds a key only with a `+`
+    def one(root: Path, run: Run, key: str, value, named: str) -> None:
+        new = not written(root / "params.yaml", key)  # DVC adds a key only with a `+`
         done = run(
             "dvc", "exp", "run", "-S", f"{'+' if new else ''}{key}={as_yaml(value)}", check=False
         )
-        refused(done, key)
+        refused(done, key, named)
         run("git", "checkout", "--", "params.yaml")
         assert snapshot(root) == before[0], f"{key}={value!r} changed outputs or stores"
 

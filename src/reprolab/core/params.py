@@ -4,6 +4,9 @@ params on DatasetBase and ModelBase; reprolab.params assembles params.yaml from 
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from itertools import pairwise
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -18,9 +21,48 @@ Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]  # numpy's and torch's seed ran
 Fraction = Annotated[float, Field(gt=0, le=1)]
 
 
+# a split smaller than this cannot be scored (the wine sample_fraction floor keeps ~10 rows)
+MIN_SPLIT_ROWS = 10
+
+
 class Strict(BaseModel):
-    # NaN and infinities are refused in every float of params.yaml
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    # NaN and infinities are refused in every float of params.yaml; strict: a string or a
+    # boolean is never turned into a number (`max_epochs: "5"`, `n_estimators: true`), while
+    # an int is still a valid float
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, strict=True)
+
+
+def range_problems(key: str, pair: Any) -> list[str]:
+    """A (low, high) pair whose low exceeds its high, as one line naming the key."""
+    low, high = pair
+    return [f"{key}: min {low} must be <= max {high}, got {list(pair)}"] if low > high else []
+
+
+def split_problems(key: str, rows: dict[str, float], how: str, minimum: int) -> list[str]:
+    """One line naming `key` when an estimated split holds fewer than `minimum` rows."""
+    if all(n >= minimum for n in rows.values()):
+        return []
+    counts = ", ".join(f"{split} {max(int(n), 0)}" for split, n in rows.items())
+    return [
+        f"{key}: leaves about {counts} row(s) ({how}), too few: each of train/valid/test "
+        f"needs at least {minimum}"
+    ]
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """What a torch model would need, estimated from its params by arithmetic alone (nothing
+    is built): its parameter count and the activations one training step keeps."""
+
+    parameters: int
+    activation_bytes: float
+    basis: str  # which params the estimate reads, for the error line
+
+
+def mlp_parameters(n_in: int, hidden: list[int], n_out: int) -> int:
+    """Weights and biases of a stack of Linear layers."""
+    widths = [n_in, *hidden, n_out]
+    return sum(a * b + b for a, b in pairwise(widths))
 
 
 def _workload_of(cls: type) -> str | None:
@@ -74,6 +116,29 @@ class ModelBase(_Routed):
         None  # finetune: the pretrain/imports entry whose models/<base> it starts from
     )
     use_hpo: bool = False  # train with the best params of hpo@<model> (reports/hpo/)
+
+    def data_problems(self, dataset: Any) -> list[str]:
+        """Lines (`key: reason`) where this model's params cannot fit its dataset's params."""
+        return []
+
+    def footprint(self, dataset: Any, base: Any) -> Footprint | None:
+        """The estimated size of a torch model (None: not a torch model, or not knowable
+        from params alone); checked against params.yaml `limits`."""
+        return None
+
+    def outside_problems(self) -> list[str]:
+        """Lines (`key: reason`) for what the entry reads outside params.yaml (a package, a
+        file): the check stage runs these, since they depend on the machine."""
+        return []
+
+
+class Limits(Strict):
+    """Caps on each torch model's estimated size: a typo (a layer of 16,384 units sixteen
+    times, a million layers, a crop of a million pixels) would otherwise pass every per-key
+    bound and die in the allocator after DVC has deleted the old outputs."""
+
+    max_params: Annotated[int, Field(gt=0)] = 200_000_000
+    max_activation_mb: Annotated[float, Field(gt=0)] = 8192
 
 
 ROUTING_KEYS = frozenset({"workload", "dataset", "task", "base", "kind", "use_hpo"})  # never tuned
@@ -145,6 +210,20 @@ class HpoStudy(Strict):
     storage: str | None = None  # SQLAlchemy URL; default sqlite:///<repo root>/optuna.db
     study_name: str | None = None  # default: <model>-<hash of this section and the model's>
 
+    @model_validator(mode="after")
+    def _storage(self) -> HpoStudy:
+        if self.storage is not None and not STORAGE_URL.match(self.storage):
+            raise ValueError(
+                f"storage: {self.storage!r} is not a database Optuna's RDB storage opens, "
+                "expected sqlite:///<path>, postgresql[+driver]://..., mysql[+driver]://... "
+                "(or null: optuna.db at the repository root)"
+            )
+        return self
+
+
+# the SQLAlchemy URLs Optuna's RDBStorage (reprolab.hpo.storage) is used with
+STORAGE_URL = re.compile(r"^(sqlite:///.+|(postgresql|mysql|mariadb)(\+\w+)?://.+)$")
+
 
 class RegistryTask(Strict):
     """Promotion gate of one task: versions compete on `eval_valid_<metric>`; test is reported."""
@@ -181,6 +260,16 @@ RULES = {
     "less_than_equal": lambda c: f"must be <= {c['le']}",
     "too_short": lambda c: f"must have at least {c['min_length']} item(s)",
     "literal_error": lambda c: f"must be one of {c['expected']}",
+    # strict types: the value is refused, never converted
+    "int_type": lambda c: "must be an integer (a string or true/false is not converted)",
+    "float_type": lambda c: "must be a number (a string or true/false is not converted)",
+    "bool_type": lambda c: "must be true or false",
+    "string_type": lambda c: "must be a string",
+    "none_required": lambda c: "must be null",
+    "list_type": lambda c: "must be a list",
+    "tuple_type": lambda c: "must be a list",
+    "dict_type": lambda c: "must be a mapping",
+    "model_type": lambda c: "must be a mapping",
 }
 
 

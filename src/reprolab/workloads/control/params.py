@@ -3,14 +3,17 @@ here once (its `kind` Literal, and `impl`: the module:class in this package that
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from reprolab.core.params import DatasetBase, ModelBase, PosInt, Width
+from reprolab.core.params import DatasetBase, Footprint, ModelBase, PosInt, Width, mlp_parameters
 from reprolab.core.train.setup import Device
 
-Range = tuple[float, float]
+# a list in params.yaml, a tuple in code: the pair itself is not strict, its numbers are
+Range = Annotated[tuple[float, float], Field(strict=False)]
+N_FEATURES = 5  # step-test features in (reprolab.workloads.control.tuning.FEATURES)
+N_GAINS = 3  # Kp, Ki, Kd out
 
 
 # what this workload's evaluate stage writes per split: the choices of registry.<task>.metric
@@ -87,6 +90,15 @@ class PIDNetParams(ModelBase):
     device: Device = "auto"  # auto: CUDA when usable
     deterministic: bool = True  # deterministic kernels, fixed threads, seeded RNGs
     threads: PosInt | None = None  # torch threads; None: 2 when deterministic
+
+    def footprint(self, dataset: Any, base: Any) -> Footprint:
+        # float64; the simulation unrolls every step of the horizon through the gains, but
+        # the network itself runs once per plant: its activations are the Linear + Tanh pairs
+        return Footprint(
+            mlp_parameters(N_FEATURES, self.hidden, N_GAINS),
+            self.batch_size * sum(self.hidden) * 2 * 8,
+            f"hidden {self.hidden}",
+        )
 
 
 DATASETS = (ControlDataset,)

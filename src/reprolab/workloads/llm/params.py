@@ -8,7 +8,9 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from reprolab.core.params import DatasetBase, Fraction, ModelBase, PosInt, Strict
+from reprolab.core.params import DatasetBase, Fraction, ModelBase, PosInt, Strict, split_problems
+
+CODE_ALPACA_RECORDS = 2_015  # non-empty records of the pinned Code Alpaca 2k file
 
 # what this workload's evaluate stage writes per split: the choices of registry.<task>.metric
 METRICS = ("loss", "perplexity", "base_loss", "base_perplexity")
@@ -61,6 +63,21 @@ class InstructionsDataset(DatasetBase):
     def _some_data(self) -> InstructionsDataset:
         if not self.code_alpaca and self.synthetic < 3:
             raise ValueError("synthetic: with code_alpaca false, need at least 3 records")
+        if not self.code_alpaca or self.drop is not None:
+            return self
+        # the split as prepare makes it: one row at least in valid and test, the rest train
+        alpaca = max(1, round(CODE_ALPACA_RECORDS * self.sampling_rate))
+        total = alpaca + self.synthetic
+        valid = max(1, round(total * self.valid_size))
+        test = max(1, round(total * self.test_size))
+        rows = {"train": total - valid - test, "valid": valid, "test": test}
+        how = (
+            f"{alpaca} of {CODE_ALPACA_RECORDS:,} Code Alpaca records at sampling_rate "
+            f"{self.sampling_rate} + synthetic {self.synthetic}"
+        )
+        problems = split_problems("sampling_rate", rows, how, 1)
+        if problems:
+            raise ValueError("\n".join(problems))
         return self
 
 
@@ -75,6 +92,18 @@ class LlmImportParams(ModelBase):
     gguf_file: str | None = None  # which .gguf in the source directory, when several
     dtype: Literal["float32", "bfloat16", "float16"] = "bfloat16"  # of the saved weights
     threads: PosInt | None = None  # torch threads (default: all cores up to 4)
+
+    def outside_problems(self) -> list[str]:
+        """The source must resolve here: an installed package (found, not imported), a
+        .gguf file or a model directory, or a Hugging Face id (gguf_import.resolve)."""
+        from reprolab.core.errors import DataError
+        from reprolab.workloads.llm.gguf_import import resolve
+
+        try:
+            resolve(self.source, self.gguf_file)
+        except DataError as err:
+            return [f"source: {str(err).removeprefix('source ')}"]
+        return []
 
 
 DEFAULT_PROMPTS = [

@@ -3,11 +3,11 @@ here once (its `kind` Literal, and `impl`: the module:class in this package that
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from reprolab.core.params import DatasetBase, ModelBase, PosInt, Width
+from reprolab.core.params import DatasetBase, Footprint, ModelBase, PosInt, Width
 from reprolab.core.train.setup import Bf16, Device
 
 # what this workload's evaluate stage writes per split: the choices of registry.<task>.metric
@@ -73,6 +73,32 @@ class UNetParams(ModelBase):
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def widths(self) -> list[int]:
+        return [self.base_width * 2**i for i in range(self.depth + 1)]
+
+    def footprint(self, dataset: Any, base: Any) -> Footprint:
+        """unet_net.UNet's weights; activations of a training batch of crops, or of one
+        tile at prediction, whichever is larger (float32)."""
+        w = self.widths()
+
+        def block(cin: int, cout: int) -> int:  # two 3x3 convolutions and their norms
+            return 9 * cin * cout + 9 * cout * cout + 4 * cout
+
+        weights = sum(block(a, b) for a, b in zip([3, *w[:-2]], w[:-1], strict=True))
+        weights += block(w[-2], w[-1]) + w[0] + 1
+        weights += sum(
+            4 * w[i + 1] * w[i] + w[i] + block(2 * w[i], w[i]) for i in range(self.depth)
+        )
+        # per pixel of a level: ~6 maps of its width in the encoder, ~9 in the decoder
+        per_pixel = sum(15 * w[i] / 4**i for i in range(self.depth)) + 6 * w[-1] / 4**self.depth
+        pixels = max(self.batch_size * self.crop_size**2, self.tile_size**2)
+        return Footprint(
+            weights,
+            pixels * per_pixel * 4,
+            f"depth {self.depth}, base_width {self.base_width}, batch_size {self.batch_size} "
+            f"x crop_size {self.crop_size}, tile_size {self.tile_size}",
+        )
 
 
 DATASETS = (NucleiDataset,)

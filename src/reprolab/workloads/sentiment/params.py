@@ -4,15 +4,28 @@ Literal, and `impl`: the module:class in this package that implements it)."""
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from reprolab.core.params import DatasetBase, Fraction, ModelBase, PosInt, Width
+from reprolab.core.params import (
+    MIN_SPLIT_ROWS,
+    DatasetBase,
+    Footprint,
+    Fraction,
+    ModelBase,
+    PosInt,
+    Width,
+    range_problems,
+    split_problems,
+)
 from reprolab.core.train.setup import Bf16, Device
 
 # what this workload's evaluate stage writes per split: the choices of registry.<task>.metric
 METRICS = ("accuracy", "f1", "precision", "recall", "roc_auc")
+# the rows of the pinned files (reprolab.workloads.sentiment.data): what sampling_rate slices
+TRAIN_ROWS, TEST_ROWS = 150_000, 48_000
 
 
 class NsmcDataset(DatasetBase):
@@ -23,6 +36,24 @@ class NsmcDataset(DatasetBase):
     max_length: PosInt = 300  # characters; longer documents (and predictor inputs) are cut
     valid_size: Annotated[float, Field(gt=0, lt=0.5)] = 0.1
     label_names: list[str] = Field(default=["negative", "positive"], min_length=2, max_length=2)
+
+    @model_validator(mode="after")
+    def _enough_rows(self) -> NsmcDataset:
+        """A tiny sampling_rate would leave splits too small to stratify or score; found
+        here from the pinned files' sizes (a data drop's size is not known in advance)."""
+        if self.drop is not None:
+            return self
+        train_all = TRAIN_ROWS * self.sampling_rate
+        rows = {
+            "train": train_all * (1 - self.valid_size),
+            "valid": train_all * self.valid_size,
+            "test": TEST_ROWS * self.sampling_rate,
+        }
+        how = f"{TRAIN_ROWS:,} train and {TEST_ROWS:,} test reviews x {self.sampling_rate}"
+        problems = split_problems("sampling_rate", rows, how, MIN_SPLIT_ROWS)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
 
 
 class TfidfLogRegParams(ModelBase):
@@ -36,6 +67,30 @@ class TfidfLogRegParams(ModelBase):
     sublinear_tf: bool = True
     C: Annotated[float, Field(gt=0)] = 4.0
     max_iter: PosInt = 1000
+
+    @model_validator(mode="after")
+    def _ranges(self) -> TfidfLogRegParams:
+        problems = range_problems("char_ngrams", self.char_ngrams)
+        problems += range_problems("word_ngrams", self.word_ngrams)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+def _encoder(h: int, layers: int, inner: int, vocab: int, positions: int) -> int:
+    """Weights of a BERT encoder (embeddings, layers), as transformers builds it."""
+    embeddings = (vocab + positions + 2) * h + 2 * h
+    layer = 4 * (h * h + h) + 2 * h * inner + inner + h + 4 * h
+    return embeddings + layers * layer
+
+
+def _encoder_activations(p: Any, h: int, layers: int, heads: int, inner: int, length: int) -> float:
+    """float32 activations a training step keeps: per token and layer ~12 maps of the
+    hidden size and 3 of the intermediate one, plus the attention matrices."""
+    tokens = p.batch_size * length
+    return (
+        tokens * layers * (12 * h + 3 * inner) + p.batch_size * heads * length**2 * layers * 3
+    ) * 4
 
 
 class BertMLMParams(ModelBase):
@@ -68,6 +123,22 @@ class BertMLMParams(ModelBase):
     device: Device = "auto"  # auto: CUDA when usable; the saved model runs on the CPU
     deterministic: bool = True  # deterministic kernels, fixed threads, seeded RNGs
     max_seconds: Annotated[float, Field(gt=0)] | None = None  # guard: a run it stops is cut short
+
+    def footprint(self, dataset: Any, base: Any) -> Footprint:
+        h, n = self.hidden_size, self.num_layers
+        weights = _encoder(h, n, self.intermediate_size, self.vocab_size, self.max_length)
+        weights += h * h + 3 * h + self.vocab_size  # the MLM head (its decoder is tied)
+        logits = self.batch_size * self.max_length * self.vocab_size * 2 * 4
+        activations = _encoder_activations(
+            self, h, n, self.num_heads, self.intermediate_size, self.max_length
+        )
+        return Footprint(
+            weights,
+            activations + logits,
+            f"hidden_size {h}, num_layers {n}, intermediate_size {self.intermediate_size}, "
+            f"vocab_size {self.vocab_size}, batch_size {self.batch_size} x max_length "
+            f"{self.max_length}",
+        )
 
     @model_validator(mode="after")
     def _heads(self) -> BertMLMParams:
@@ -105,6 +176,19 @@ class HFClassifierParams(ModelBase):
     deterministic: bool = True  # deterministic kernels, fixed threads, seeded RNGs
     max_seconds: Annotated[float, Field(gt=0)] | None = None  # guard: a run it stops is cut short
 
+    def footprint(self, dataset: Any, base: Any) -> Footprint | None:
+        """Known when the base is pretrained here (an imported one's size is not in params)."""
+        if not isinstance(base, BertMLMParams):
+            return None
+        h, n, inner = base.hidden_size, base.num_layers, base.intermediate_size
+        weights = _encoder(h, n, inner, base.vocab_size, base.max_length) + h * h + 3 * h
+        return Footprint(
+            weights,
+            _encoder_activations(self, h, n, base.num_heads, inner, self.max_length),
+            f"base {self.base}: hidden_size {h}, num_layers {n}; batch_size "
+            f"{self.batch_size} x max_length {self.max_length}",
+        )
+
 
 class HFImportParams(ModelBase):
     """A base model brought in from the Hugging Face hub or a local path (models/hf_import.py):
@@ -114,6 +198,17 @@ class HFImportParams(ModelBase):
     impl: ClassVar[str] = "hf_import:HFImport"
     source: str  # e.g. beomi/kcbert-base, or a local directory
     revision: str | None = None  # a commit hash pins a hub model
+
+    def outside_problems(self) -> list[str]:
+        """A local directory must exist (a hub id is only fetched by the import)."""
+        text = self.source.strip()
+        local = text.startswith((".", "/", "~")) or text.count("/") != 1
+        if local and not Path(text).expanduser().is_dir():
+            return [
+                f"source: {text!r}: no such directory (expected a model directory or a "
+                "Hugging Face id owner/name)"
+            ]
+        return []
 
 
 class ProbAverageParams(ModelBase):

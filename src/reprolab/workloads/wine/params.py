@@ -4,15 +4,24 @@ package that implements it)."""
 
 from __future__ import annotations
 
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from reprolab.core.params import DatasetBase, Fraction, ModelBase, PosInt, Width
+from reprolab.core.params import (
+    DatasetBase,
+    Footprint,
+    Fraction,
+    ModelBase,
+    PosInt,
+    Width,
+    mlp_parameters,
+)
 from reprolab.core.train.setup import Device
 
 # what this workload's evaluate stage writes per split: the choices of registry.<task>.metric
 METRICS = ("rmse", "mae", "r2", "acc_0_5", "acc_1_0")
+N_FEATURES = 12  # the 11 UCI inputs and is_red (reprolab.workloads.wine.data.FEATURES)
 
 
 class WineDataset(DatasetBase):
@@ -74,6 +83,14 @@ class TorchMLPParams(ModelBase):
     device: Device = "auto"  # auto: CUDA when usable (torchrun: each rank's GPU)
     deterministic: bool = True  # deterministic kernels, fixed threads, seeded RNGs
     threads: PosInt | None = None  # torch threads; None: 2 when deterministic
+
+    def footprint(self, dataset: Any, base: Any) -> Footprint:
+        # float32; per unit a step keeps the linear output, the ReLU and the dropout mask
+        return Footprint(
+            mlp_parameters(N_FEATURES, self.hidden, 1),
+            self.batch_size * sum(self.hidden) * 3 * 4,
+            f"hidden {self.hidden}",
+        )
 
 
 DATASETS = (WineDataset,)
