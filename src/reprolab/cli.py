@@ -526,6 +526,13 @@ def doctor() -> None:
 @click.option(
     "--max-tokens", default=1024, show_default=True, type=int, help="Cap on one LLM request."
 )
+@click.option(
+    "--max-image-pixels",
+    default=2048 * 2048,
+    show_default=True,
+    type=int,
+    help="Largest image (width x height) the nuclei route segments; larger ones get 413.",
+)
 @click.option("--threads", type=int, help="torch threads (default: every core).")
 @click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
 @click.option("--access-log", is_flag=True, help="Log every request.")
@@ -555,6 +562,7 @@ def serve(
     max_batch: int,
     max_wait_ms: float,
     max_tokens: int,
+    max_image_pixels: int,
     threads: int | None,
     workers: int,
     access_log: bool,
@@ -584,6 +592,7 @@ def serve(
             max_batch=max_batch,
             max_wait_ms=max_wait_ms,
             max_tokens=max_tokens,
+            max_image_pixels=max_image_pixels,
             threads=threads,
             ui=ui and workers == 1,
             mlflow_ui=mlflow_ui.strip() or None,

@@ -14,7 +14,7 @@ from typing import Any
 
 CHROMIUM_ENV = "REPROLAB_CHROMIUM"  # a Chromium binary; default: `chromium` on PATH
 TIMEOUT_MS = 60_000
-EXP_SHOW_TIMEOUT_MS = 300_000  # `dvc exp show -A` reads every commit: a minute on 170 commits
+EXP_SHOW_TIMEOUT_MS = 300_000  # `dvc exp show` over 20 commits: seconds, longer on a busy box
 VIEWPORT = {"width": 1280, "height": 900}
 # records the length of the chat's last answer each time the page changes it
 WATCH_CHAT = """() => {
@@ -228,7 +228,7 @@ def registry_move(
 
 
 def experiments(page: Any, all_commits: bool = False, contains: str = "") -> str:
-    """Load the experiments table (of every commit), keep the columns containing
+    """Load the experiments table (of the last 20 commits), keep the columns containing
     `contains`; the table's text."""
     open_tab(page, "Experiments")
     if all_commits:

@@ -33,7 +33,9 @@ class ServeSettings:
     max_batch: int = 1  # micro-batching of per-row models; 1: off
     max_wait_ms: float = 2.0
     max_body_bytes: int = 16 * 2**20
-    max_image_pixels: int = 4096 * 4096
+    # a nuclei image is segmented tile by tile in a worker thread, in time linear in its pixels:
+    # 2048² (about 3x the largest Data Science Bowl image) bounds one request to seconds
+    max_image_pixels: int = 2048 * 2048
     max_tokens: int = 1024  # new tokens one LLM request may ask for
     # what one LLM request may send, checked before any templating or tokenizing: the
     # characters of its prompt or of all its messages together, and its message count
@@ -53,6 +55,8 @@ class ServeSettings:
             raise ServeError(f"max_prompt_chars: must be >= 1, got {self.max_prompt_chars}")
         if self.max_messages < 1:
             raise ServeError(f"max_messages: must be >= 1, got {self.max_messages}")
+        if self.max_image_pixels < 1:
+            raise ServeError(f"--max-image-pixels: must be >= 1, got {self.max_image_pixels}")
         if self.max_batch < 1:
             raise ServeError(f"--max-batch: must be >= 1, got {self.max_batch}")
         if self.reload_interval < 0:

@@ -84,7 +84,7 @@ def test_the_experiments_table_keeps_what_differs_and_drops_timings(tmp_path, mo
     )
     from reprolab.serve import experiments
 
-    monkeypatch.setattr(experiments, "exp_show", lambda repo, all_commits: SHOWN)
+    monkeypatch.setattr(experiments, "exp_show", lambda repo, *page: SHOWN)
     shown = table(tmp_path)
     assert shown["params"] == ["params.seed"]  # models.m.lr is the same everywhere
     assert shown["metrics"] == ["metrics.reports/eval/t/m/metrics.json:rmse"]  # no fit_seconds
@@ -127,3 +127,33 @@ def test_the_served_line_names_version_model_alias_and_metric():
 )
 def test_the_page_reaches_the_service_at_its_own_address(host, url):
     assert ServeSettings(host=host).loopback_url == url
+
+
+def test_history_comes_a_page_of_commits_at_a_time(tmp_path):
+    """Three commits, a page of one: each page holds its own commit's row, the last page
+    says there is no next one, and a page past the end is empty, not an error."""
+    import subprocess
+
+    from reprolab.serve.experiments import Window
+    from tests.serve.ui.conftest import dvc_repo_with_experiments
+
+    (tmp_path / "params.yaml").write_text("seed: 0\n")
+    dvc_repo_with_experiments(tmp_path)
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    for seed in (5, 7):
+        (tmp_path / "params.yaml").write_text(f"seed: {seed}\n")
+        subprocess.run([*git, "commit", "-qam", f"seed {seed}"], cwd=tmp_path, check=True)
+    log = ["git", "rev-list", "--first-parent", "HEAD"]
+    shas = subprocess.run(log, cwd=tmp_path, capture_output=True, text=True).stdout.split()
+
+    first = table(tmp_path, Window(skip=0, commits=1))
+    assert first["page"] == {"skip": 0, "commits": 1, "total_commits": 3, "next_skip": 1}
+    assert shas[0][:7] in [r["rev"] for r in first["rows"]]
+    last = table(tmp_path, Window(skip=2, commits=1))
+    revs = [r["rev"] for r in last["rows"]]
+    assert shas[2][:7] in revs and shas[0][:7] not in revs
+    assert {"seed-1", "seed-3"} <= {r["name"] for r in last["rows"]}  # its experiments
+    assert last["page"]["next_skip"] is None
+    past = table(tmp_path, Window(skip=9, commits=5))
+    assert past["rows"] == [] and past["page"]["next_skip"] is None
+    assert table(tmp_path)["page"] is None  # HEAD only: no paging

@@ -19,7 +19,7 @@ def build(client: ApiClient, page: gr.Blocks) -> None:
         "params and metrics that differ between rows are shown, timings left out."
     )
     with gr.Row():
-        every = gr.Checkbox(False, label="every commit (slower)", elem_id="exp-all")
+        every = gr.Checkbox(False, label="the last 20 commits (slower)", elem_id="exp-all")
         load = gr.Button("Load experiments", variant="primary", elem_id="exp-load")
     with gr.Row():
         contains = gr.Textbox(
