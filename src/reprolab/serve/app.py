@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
-from reprolab.serve import errors, experiments, openai_api, registry_api
+from reprolab.serve import errors, experiments, invocations, openai_api, registry_api
 from reprolab.serve.auth import bearer
 from reprolab.serve.batching import MicroBatcher
 from reprolab.serve.errors import ERROR_RESPONSES, ApiError, BodyLimit
@@ -220,6 +220,11 @@ def create_app(settings: ServeSettings, params: Any = None) -> FastAPI:
         ),
         tags=["openai"],
     )
+    pyfuncs = sorted(t for t, w in workloads.items() if w != "llm")  # the OpenAI routes: LMs
+    app.include_router(invocations.router(lambda: slots, pyfuncs), dependencies=guard)
+    if len(pyfuncs) == 1:  # MLflow's root paths name no task: one pyfunc task is unambiguous
+        app.include_router(invocations.ping_route(lambda: slots, pyfuncs[0]))
+        app.include_router(invocations.root_route(lambda: slots, pyfuncs[0]), dependencies=guard)
     app.include_router(
         registry_api.router(lambda: slots, params, settings.mlflow_ui), dependencies=guard
     )
