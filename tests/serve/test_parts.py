@@ -129,29 +129,46 @@ def test_stop_strings_cut_the_text(stops, text, reason):
     assert "".join(pieces) == text and job.finish_reason == reason
 
 
-def test_seeded_sampling_holds_the_model_alone():
-    from reprolab.serve.lm_engine import SharedLock
+def test_seeded_streams_run_side_by_side_and_each_keeps_its_text(tmp_path):
+    """Four seeded sampling streams at once, beside unseeded ones that draw from torch's
+    global generator: each seed gives the text it gives alone, and all run concurrently (a
+    seeded stream no longer holds the model alone)."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    lock, inside, peak = SharedLock(), [0], [0]
+    from reprolab.serve.lm_engine import LanguageModel
+    from reprolab.serve.tasks import load_pyfunc
+    from tests.tiny_models import minit
 
-    def shared() -> None:
-        lock.acquire(False)
-        inside[0] += 1
-        peak[0] = max(peak[0], inside[0])
-        time.sleep(0.05)
-        inside[0] -= 1
-        lock.release(False)
+    lm = LanguageModel.from_pyfunc("minit", load_pyfunc(minit(tmp_path).dir))
 
-    lock.acquire(True)  # an exclusive holder keeps shared ones out
-    threads = [threading.Thread(target=shared) for _ in range(3)]
-    for t in threads:
-        t.start()
-    time.sleep(0.05)
-    assert inside[0] == 0
-    lock.release(True)
-    for t in threads:
-        t.join()
-    assert peak[0] >= 2  # shared holders run side by side
+    def text(seed: int | None) -> str:
+        job = lm.job("the ", 24, 1.0, 0.95, seed, None)
+        return lm.complete(job)
+
+    alone = {seed: text(seed) for seed in (1, 2, 3, 4)}
+    assert len(set(alone.values())) > 1  # the seeds do differ
+    inside, peak, guard = [0], [0], threading.Lock()
+    original = lm.model.forward
+
+    def counted(*args, **kwargs):  # how many generations are inside the model at once
+        with guard:
+            inside[0] += 1
+            peak[0] = max(peak[0], inside[0])
+        try:
+            time.sleep(0.002)
+            return original(*args, **kwargs)
+        finally:
+            with guard:
+                inside[0] -= 1
+
+    lm.model.forward = counted
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(text, alone)) == list(alone.values())
+    assert peak[0] >= 2  # the seeded streams were inside the model together
+    with ThreadPoolExecutor(8) as pool:
+        seeds = [1, None, 2, None, 3, None, 4, None]
+        together = list(pool.map(text, seeds))
+    assert together[::2] == list(alone.values())
 
 
 def test_the_dashboard_reads_the_metrics_the_service_exports():

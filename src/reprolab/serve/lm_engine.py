@@ -2,10 +2,10 @@
 directory) that streams tokens, honours stop strings and seeds, counts tokens, and can be
 cancelled when the client goes away.
 
-Generation runs in its own thread (`model.generate` feeding a streamer); requests run side by
-side, except that a seeded sampling request holds the model alone while it generates, so
-that no other request draws from torch's random generator in between and the same seed gives
-the same text."""
+Generation runs in its own thread (`model.generate` feeding a streamer), and requests run side
+by side. A seeded sampling request draws its tokens with a torch.Generator of its own (a
+logits processor that samples, then greedy decoding that takes the drawn token), so no other
+request can move its random stream and the same seed gives the same text under any load."""
 
 from __future__ import annotations
 
@@ -18,30 +18,42 @@ from reprolab.lm.generation import GenerationError, Sampling, context_length
 from reprolab.serve.metrics import TokenClock
 
 
-class SharedLock:
-    """Many holders in shared mode, or one in exclusive mode."""
+def own_draws(sampling: Sampling) -> dict[str, Any]:
+    """`generate` kwargs for a seeded sampling request: temperature, top-k and top-p as HF
+    applies them, then a draw from this request's own generator; greedy decoding then takes
+    the one token left."""
+    import torch
+    from transformers import (
+        LogitsProcessor,
+        LogitsProcessorList,
+        TemperatureLogitsWarper,
+        TopKLogitsWarper,
+        TopPLogitsWarper,
+    )
 
-    def __init__(self) -> None:
-        self._cond = threading.Condition()
-        self._shared = 0
-        self._exclusive = False
+    class Draw(LogitsProcessor):
+        def __init__(self, seed: int) -> None:
+            self.generator = torch.Generator(device="cpu").manual_seed(seed)
 
-    def acquire(self, exclusive: bool) -> None:
-        with self._cond:
-            if exclusive:
-                self._cond.wait_for(lambda: not self._exclusive and self._shared == 0)
-                self._exclusive = True
-            else:
-                self._cond.wait_for(lambda: not self._exclusive)
-                self._shared += 1
+        def __call__(self, input_ids, scores):
+            probs = torch.softmax(scores.float(), dim=-1).cpu()
+            drawn = torch.multinomial(probs, 1, generator=self.generator).to(scores.device)
+            only = torch.full_like(scores, float("-inf"))
+            return only.scatter_(1, drawn, 0.0)
 
-    def release(self, exclusive: bool) -> None:
-        with self._cond:
-            if exclusive:
-                self._exclusive = False
-            else:
-                self._shared -= 1
-            self._cond.notify_all()
+    steps: list[LogitsProcessor] = []
+    if sampling.temperature != 1.0:
+        steps.append(TemperatureLogitsWarper(sampling.temperature))
+    if sampling.top_k:
+        steps.append(TopKLogitsWarper(sampling.top_k))
+    if sampling.top_p < 1.0:
+        steps.append(TopPLogitsWarper(sampling.top_p))
+    steps.append(Draw(int(sampling.seed or 0)))
+    return {
+        "max_new_tokens": sampling.max_new_tokens,
+        "do_sample": False,
+        "logits_processor": LogitsProcessorList(steps),
+    }
 
 
 @dataclass
@@ -64,7 +76,6 @@ class LanguageModel:
     def __init__(self, name: str, model: Any, tokenizer: Any, defaults: dict, meta: dict) -> None:
         self.name, self.model, self.tokenizer = name, model, tokenizer
         self.defaults, self.meta = defaults, meta
-        self.lock = SharedLock()
 
     @classmethod
     def from_pyfunc(cls, name: str, pyfunc: Any) -> LanguageModel:
@@ -204,14 +215,12 @@ class LanguageModel:
                 return torch.full((input_ids.shape[0],), done, dtype=torch.bool)
 
         sampling = job.sampling
-        exclusive = sampling.temperature > 0 and sampling.seed is not None
+        seeded = sampling.temperature > 0 and sampling.seed is not None
+        how = own_draws(sampling) if seeded else sampling.generate_kwargs()
         failure: list[BaseException] = []
 
         def work() -> None:
-            self.lock.acquire(exclusive)
             try:
-                if exclusive:
-                    torch.manual_seed(sampling.seed)
                 input_ids = torch.tensor([job.ids], device=self.model.device)
                 with torch.no_grad():
                     self.model.generate(
@@ -220,13 +229,11 @@ class LanguageModel:
                         streamer=streamer,
                         pad_token_id=self.tokenizer.pad_token_id,
                         stopping_criteria=StoppingCriteriaList([Cancelled()]),
-                        **sampling.generate_kwargs(),
+                        **how,
                     )
             except BaseException as err:  # surfaced in the caller's thread below
                 failure.append(err)
                 streamer.end()
-            finally:
-                self.lock.release(exclusive)
 
         thread = threading.Thread(target=work, daemon=True, name=f"generate-{self.name}")
         thread.start()
