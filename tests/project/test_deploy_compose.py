@@ -47,6 +47,12 @@ METRICS = {
     "reprolab_e2e_request_latency_seconds": "histogram",
     "reprolab_prompt_tokens_total": "counter",
     "reprolab_generation_tokens_total": "counter",
+    "reprolab_time_per_output_token_seconds": "histogram",
+    "reprolab_request_prompt_tokens": "histogram",
+    "reprolab_request_generation_tokens": "histogram",
+    "reprolab_num_requests_running": "gauge",
+    "reprolab_num_requests_waiting": "gauge",
+    "reprolab_request_success_total": "counter",
 }
 SERIES = {
     series: (name, kind)

@@ -203,3 +203,30 @@ def test_an_image_over_the_pixel_cap_is_413_before_any_decoding():
     assert NucleiAdapter(2048 * 2048).check(small.getvalue()).shape == (48, 64, 3)
     with pytest.raises(ServeError, match="--max-image-pixels: must be >= 1, got 0"):
         ServeSettings(max_image_pixels=0).check()
+
+
+def test_a_generation_request_is_waiting_then_running_then_counted_once():
+    from reprolab.serve.metrics import TokenClock
+
+    metrics = Metrics()
+
+    def value(name: str, **labels: str) -> float:
+        return metrics.registry.get_sample_value(name, {"model_name": "m", **labels}) or 0.0
+
+    clock = TokenClock(metrics, "m")
+    assert value("reprolab_num_requests_waiting") == 1
+    clock.token()
+    assert value("reprolab_num_requests_waiting") == 0
+    assert value("reprolab_num_requests_running") == 1
+    clock.token()
+    clock.done(prompt_tokens=5, generated=2, reason="length")
+    clock.close()  # the route's `finally` after a finished request changes nothing
+    assert value("reprolab_num_requests_running") == 0
+    assert value("reprolab_request_success_total", finished_reason="length") == 1
+    assert value("reprolab_request_success_total", finished_reason="abort") == 0
+    assert value("reprolab_time_per_output_token_seconds_count") == 1
+
+    gone = TokenClock(metrics, "m")  # the client left before the first token
+    gone.close()
+    assert value("reprolab_num_requests_waiting") == 0
+    assert value("reprolab_request_success_total", finished_reason="abort") == 1

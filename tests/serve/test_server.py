@@ -322,8 +322,12 @@ def test_metrics_count_requests_and_tokens(server, client):
         'task="wine-quality"}' in text
     )
     assert 'reprolab_model_info{alias="champion",task="wine-quality",version="1"} 1.0' in text
-    assert 'reprolab_time_to_first_token_seconds_count{model="minit"}' in text
-    assert 'reprolab_generation_tokens_total{model="minit"}' in text
+    # vLLM's names and label: its dashboard's panels read these with the prefix changed
+    assert 'reprolab_time_to_first_token_seconds_count{model_name="minit"}' in text
+    assert 'reprolab_generation_tokens_total{model_name="minit"}' in text
+    assert 'reprolab_request_success_total{finished_reason="length",model_name="minit"}' in text
+    assert 'reprolab_num_requests_running{model_name="minit"} 0.0' in text  # all finished
+    assert 'reprolab_num_requests_waiting{model_name="minit"} 0.0' in text
     assert 'reprolab_model_reloads_total{result="ok",task="wine-quality"}' in text
 
 

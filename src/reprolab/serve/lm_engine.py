@@ -189,7 +189,7 @@ class LanguageModel:
             job.finish_reason = "length" if job.generated >= job.sampling.max_new_tokens else "stop"
         pieces.close()  # stops the generating thread when a stop string ended early
         if clock is not None:
-            clock.done(job.prompt_tokens, job.generated)
+            clock.done(job.prompt_tokens, job.generated, job.finish_reason)
 
     def _pieces(self, job: Job) -> Iterator[str]:
         import torch

@@ -1,6 +1,8 @@
 """Prometheus metrics of one service instance, in its own registry (no global state). LLM
-metric names follow vLLM's (`vllm:time_to_first_token_seconds` → `reprolab_time_to_first_
-token_seconds`), so dashboards written for vLLM read them with the prefix changed."""
+metrics carry vLLM's names, label (`model_name`) and meanings (`vllm:time_to_first_token_
+seconds` → `reprolab_time_to_first_token_seconds`, `vllm:num_requests_running`,
+`vllm:request_success_total{finished_reason}`, ...), so the panels of vLLM's Grafana
+dashboard read them with the prefix changed; its KV-cache panels have no counterpart here."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 TOKEN_BUCKETS = (0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128)
+LENGTH_BUCKETS = (1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
 
 
 class Metrics:
@@ -49,32 +52,72 @@ class Metrics:
             buckets=BATCH_BUCKETS,
             registry=r,
         )
+        llm = ["model_name"]  # vLLM's label
         self.ttft = Histogram(
             "reprolab_time_to_first_token_seconds",
             "Time from request to the first generated token",
-            ["model"],
+            llm,
             buckets=TOKEN_BUCKETS,
             registry=r,
         )
         self.itl = Histogram(
             "reprolab_inter_token_latency_seconds",
             "Time between two generated tokens of one request",
-            ["model"],
+            llm,
+            buckets=TOKEN_BUCKETS,
+            registry=r,
+        )
+        self.tpot = Histogram(
+            "reprolab_time_per_output_token_seconds",
+            "Mean time per generated token after the first, per request",
+            llm,
             buckets=TOKEN_BUCKETS,
             registry=r,
         )
         self.e2e = Histogram(
             "reprolab_e2e_request_latency_seconds",
             "Time from request to the last generated token",
-            ["model"],
+            llm,
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
         self.prompt_tokens = Counter(
-            "reprolab_prompt_tokens", "Prompt tokens processed", ["model"], registry=r
+            "reprolab_prompt_tokens", "Prompt tokens processed", llm, registry=r
         )
         self.generation_tokens = Counter(
-            "reprolab_generation_tokens", "Tokens generated", ["model"], registry=r
+            "reprolab_generation_tokens", "Tokens generated", llm, registry=r
+        )
+        self.request_prompt_tokens = Histogram(
+            "reprolab_request_prompt_tokens",
+            "Prompt tokens of each finished request",
+            llm,
+            buckets=LENGTH_BUCKETS,
+            registry=r,
+        )
+        self.request_generation_tokens = Histogram(
+            "reprolab_request_generation_tokens",
+            "Generated tokens of each finished request",
+            llm,
+            buckets=LENGTH_BUCKETS,
+            registry=r,
+        )
+        self.running = Gauge(
+            "reprolab_num_requests_running",
+            "Requests generating tokens now",
+            llm,
+            registry=r,
+        )
+        self.waiting = Gauge(
+            "reprolab_num_requests_waiting",
+            "Requests admitted whose first token has not come yet",
+            llm,
+            registry=r,
+        )
+        self.success = Counter(
+            "reprolab_request_success",
+            "Finished requests by why they ended: stop, length, or abort (client gone, error)",
+            [*llm, "finished_reason"],
+            registry=r,
         )
 
     def serving(self, task: str, alias: str, old: str | None, new: str) -> None:
@@ -87,25 +130,53 @@ class Metrics:
 
 
 class TokenClock:
-    """Per-request generation timings: TTFT, inter-token gaps, end to end."""
+    """One generation request's metrics: waiting from admission to the first token, then
+    running; TTFT, inter-token gaps and end to end; counted once as finished, by reason.
+    `close` is safe to call more than once, and the routes call it whatever happened, so a
+    client that leaves or a failure never leaves a request counted as running."""
 
     def __init__(self, metrics: Metrics, model: str, started: float | None = None) -> None:
         self.metrics, self.model = metrics, model
         self.started = started if started is not None else time.perf_counter()
+        self.first: float | None = None
         self.last: float | None = None
+        self.state = "waiting"
+        metrics.waiting.labels(model).inc()
 
     def token(self) -> None:
         now = time.perf_counter()
         if self.last is None:
             self.metrics.ttft.labels(self.model).observe(now - self.started)
+            self.first = now
+            self._leave()
+            self.state = "running"
+            self.metrics.running.labels(self.model).inc()
         else:
             self.metrics.itl.labels(self.model).observe(now - self.last)
         self.last = now
 
-    def done(self, prompt_tokens: int, generated: int) -> None:
-        self.metrics.e2e.labels(self.model).observe(time.perf_counter() - self.started)
-        self.metrics.prompt_tokens.labels(self.model).inc(prompt_tokens)
-        self.metrics.generation_tokens.labels(self.model).inc(generated)
+    def done(self, prompt_tokens: int, generated: int, reason: str = "stop") -> None:
+        m, name = self.metrics, self.model
+        m.e2e.labels(name).observe(time.perf_counter() - self.started)
+        m.prompt_tokens.labels(name).inc(prompt_tokens)
+        m.generation_tokens.labels(name).inc(generated)
+        m.request_prompt_tokens.labels(name).observe(prompt_tokens)
+        m.request_generation_tokens.labels(name).observe(generated)
+        if generated > 1 and self.first is not None and self.last is not None:
+            m.tpot.labels(name).observe((self.last - self.first) / (generated - 1))
+        self.close(reason)
+
+    def close(self, reason: str = "abort") -> None:
+        """The request ended: out of the gauges, and counted by `reason` (once)."""
+        if self.state == "closed":
+            return
+        self._leave()
+        self.state = "closed"
+        self.metrics.success.labels(self.model, reason).inc()
+
+    def _leave(self) -> None:
+        gauge = {"waiting": self.metrics.waiting, "running": self.metrics.running}[self.state]
+        gauge.labels(self.model).dec()
 
 
 class RequestMetrics:

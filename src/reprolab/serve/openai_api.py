@@ -130,7 +130,7 @@ def router(
         if body.stream:
             pieces = _stream_pieces(lm, job, clock, request)
             return _sse(_completion_chunks(body, job, pieces, rid, created))
-        text = await run_in_threadpool(lm.complete, job, clock)
+        text = await _complete(lm, job, clock)
         return oa.Completion(
             id=rid,
             created=created,
@@ -154,7 +154,7 @@ def router(
         if body.stream:
             pieces = _stream_pieces(lm, job, clock, request)
             return _sse(_chat_chunks(body, job, pieces, rid, created))
-        text = await run_in_threadpool(lm.complete, job, clock)
+        text = await _complete(lm, job, clock)
         return oa.ChatCompletion(
             id=rid,
             created=created,
@@ -186,6 +186,13 @@ def _usage(job: Job) -> dict:
     }
 
 
+async def _complete(lm: LanguageModel, job: Job, clock: TokenClock) -> str:
+    try:
+        return await run_in_threadpool(lm.complete, job, clock)
+    finally:
+        clock.close()  # counted as aborted unless it finished
+
+
 async def _stream_pieces(
     lm: LanguageModel, job: Job, clock: TokenClock, request: Request
 ) -> AsyncIterator[str]:
@@ -197,6 +204,7 @@ async def _stream_pieces(
                 break
     finally:
         job.cancel.set()
+        clock.close()  # counted as aborted unless it finished
 
 
 async def _completion_chunks(body, job, pieces, rid, created) -> AsyncIterator[dict]:
