@@ -543,6 +543,12 @@ def doctor() -> None:
     help="The web page at /ui (one worker only: its sessions live in the process).",
 )
 @click.option(
+    "--ui-concurrency",
+    type=int,
+    help="Page events of one kind (chats, predictions) run at once; the rest queue "
+    "[default: 4 per core, at least 8].",
+)
+@click.option(
     "--mlflow-ui",
     default="http://127.0.0.1:5000",
     show_default=True,
@@ -567,6 +573,7 @@ def serve(
     workers: int,
     access_log: bool,
     ui: bool,
+    ui_concurrency: int | None,
     mlflow_ui: str,
     params_path: str,
 ) -> None:
@@ -595,6 +602,7 @@ def serve(
             max_image_pixels=max_image_pixels,
             threads=threads,
             ui=ui and workers == 1,
+            ui_concurrency=ui_concurrency,
             mlflow_ui=mlflow_ui.strip() or None,
         )
         if ui and workers > 1:

@@ -43,6 +43,9 @@ class ServeSettings:
     max_messages: int = 256
     threads: int | None = None  # torch intra-op threads; None: the machine's cores
     ui: bool = True  # the web page at /ui
+    # people the page serves at once per kind of action (a chat, a prediction): its events
+    # mostly wait on this service's own API, so a few per core; None: 4 per core, at least 8
+    ui_concurrency: int | None = None
     mlflow_ui: str | None = None  # where the page's run links point (`make ui`'s address)
 
     def check(self) -> None:
@@ -57,6 +60,8 @@ class ServeSettings:
             raise ServeError(f"max_messages: must be >= 1, got {self.max_messages}")
         if self.max_image_pixels < 1:
             raise ServeError(f"--max-image-pixels: must be >= 1, got {self.max_image_pixels}")
+        if self.ui_concurrency is not None and self.ui_concurrency < 1:
+            raise ServeError(f"--ui-concurrency: must be >= 1, got {self.ui_concurrency}")
         if self.max_batch < 1:
             raise ServeError(f"--max-batch: must be >= 1, got {self.max_batch}")
         if self.reload_interval < 0:
@@ -115,3 +120,10 @@ def parse_lms(pairs: tuple[str, ...]) -> dict[str, str]:
             location = str(folder.resolve())
         out[name.strip()] = location
     return out
+
+
+def ui_concurrency(settings: ServeSettings) -> int:
+    """How many of one page event run at once: the setting, else 4 per core (at least 8)."""
+    if settings.ui_concurrency is not None:
+        return settings.ui_concurrency
+    return max(8, 4 * (os.cpu_count() or 1))

@@ -49,6 +49,31 @@ def test_a_chat_reply_streams_token_by_token(signed_in):
     assert len(growing) >= 3, f"the answer arrived in one piece: lengths {lengths}"
 
 
+def test_two_people_chat_at_the_same_time(chromium_browser, ui_server):
+    """Two browsers send a chat before either is answered: each gets its own streamed answer
+    (with Gradio's default of one event at a time, the second would wait for the first)."""
+    contexts, pages = [], []
+    for name in ("ann", "bob"):
+        context = chromium_browser.new_context(viewport=ui_driver.VIEWPORT)
+        page = context.new_page()
+        page.set_default_timeout(ui_driver.TIMEOUT_MS)
+        ui_driver.sign_in(page, ui_server.url, name, TOKEN)
+        ui_driver.open_tab(page, "Chat")
+        page.locator("#chat-input textarea").fill(f"hello from {name}")
+        contexts.append(context)
+        pages.append(page)
+    try:
+        for page in pages:
+            page.locator("#chat-input textarea").press("Enter")
+        for page in pages:
+            page.locator("#chat-status").get_by_text("answered in").wait_for()
+            assert page.locator("#chat-box .message.bot").last.inner_text().strip()
+            assert "hello from" in page.locator("#chat-box .message.user").last.inner_text()
+    finally:
+        for context in contexts:
+            context.close()
+
+
 def test_promote_and_rollback_move_the_alias_and_the_served_model(signed_in, served_store):
     v2 = served_store.wine_v2
     outcome = ui_driver.registry_move(

@@ -157,3 +157,25 @@ def test_history_comes_a_page_of_commits_at_a_time(tmp_path):
     past = table(tmp_path, Window(skip=9, commits=5))
     assert past["rows"] == [] and past["page"]["next_skip"] is None
     assert table(tmp_path)["page"] is None  # HEAD only: no paging
+
+
+def test_the_page_runs_several_of_each_event_at_once(params_file):
+    """Gradio's default runs one of each event at a time (two people chatting would wait on
+    each other); the page takes the service's setting, sized to the machine by default."""
+    import os
+
+    from fastapi import FastAPI
+
+    from reprolab.params import load_params
+    from reprolab.serve import ui
+    from reprolab.serve.settings import ServeSettings
+
+    params = load_params(params_file)
+    workloads = {"wine-quality": "wine", "llm-sft": "llm"}
+    for setting, expected in ((3, 3), (None, max(8, 4 * (os.cpu_count() or 1)))):
+        settings = ServeSettings(ui_concurrency=setting, params_path=params_file)
+        app = FastAPI()
+        ui.mount(app, settings, params, workloads, ["minit"])
+        blocks = next(r.app.get_blocks() for r in app.routes if getattr(r, "path", "") == "/ui")
+        assert {fn.concurrency_limit for fn in blocks.fns.values()} == {"default"}
+        assert blocks._queue.default_concurrency_limit == expected  # what "default" resolves to

@@ -11,9 +11,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from reprolab.serve.settings import ServeSettings
+from reprolab.serve.settings import ServeSettings, ui_concurrency
 
 PATH = "/ui"
+QUEUE_MAX = 256  # events waiting for a turn; past it the page says the server is busy
 LOGIN_MESSAGE = (
     "Sign in with your name (kept with any registry change you make) and the service's API "
     "token as the password."
@@ -39,6 +40,9 @@ def mount(
         for folder in example_folders(params, task)
     ]
     blocks = build(client, params, workloads, lms, signed_in=settings.token is not None)
+    # Gradio runs one of each event at a time unless told: two people chatting would wait on
+    # each other. Past the limit, events queue and the page shows each one's place.
+    blocks.queue(default_concurrency_limit=ui_concurrency(settings), max_size=QUEUE_MAX)
     return gr.mount_gradio_app(
         app,
         blocks,
