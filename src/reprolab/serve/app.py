@@ -7,7 +7,7 @@ import contextlib
 import json
 import os
 from collections.abc import AsyncIterator
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from reprolab.serve.slots import Slot, watch
 from reprolab.serve.tasks import ImageAdapter, RowAdapter, TaskAdapter, adapter_for, load_pyfunc
 
 SETTINGS_ENV = "REPROLAB_SERVE_SETTINGS"  # how `--workers N` hands settings to each worker
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # where prometheus_client's workers meet
 
 
 class Metric(BaseModel):
@@ -83,7 +84,7 @@ def create_app(settings: ServeSettings, params: Any = None) -> FastAPI:
         from reprolab.params import load_params
 
         params = load_params(settings.params_path)
-    metrics = Metrics()
+    metrics = Metrics(settings.metrics_dir)
     load = _one_at_a_time()
     slots: dict[str, Slot] = {}
     adapters: dict[str, TaskAdapter] = {}
@@ -134,6 +135,7 @@ def create_app(settings: ServeSettings, params: Any = None) -> FastAPI:
             job.cancel()
         for batcher in batchers.values():
             await batcher.close()
+        metrics.leave()
 
     app = FastAPI(
         title="reprolab serve",
@@ -355,8 +357,18 @@ def run(settings: ServeSettings, workers: int = 1, access_log: bool = False) -> 
         "timeout_graceful_shutdown": 10,
     }
     if workers > 1:
+        import shutil
+        import tempfile
+
+        # prometheus_client reads its multiprocess directory when a worker imports it
+        shared = tempfile.mkdtemp(prefix="reprolab-metrics-")
+        os.environ[MULTIPROC_ENV] = shared
+        settings = replace(settings, metrics_dir=shared)
         env = {**asdict(settings), "params_path": str(settings.params_path)}
         os.environ[SETTINGS_ENV] = json.dumps(env)
-        uvicorn.run("reprolab.serve.app:factory", factory=True, workers=workers, **options)
+        try:
+            uvicorn.run("reprolab.serve.app:factory", factory=True, workers=workers, **options)
+        finally:
+            shutil.rmtree(shared, ignore_errors=True)
     else:
         uvicorn.run(create_app(settings), **options)

@@ -6,6 +6,7 @@ dashboard read them with the prefix changed; its KV-cache panels have no counter
 
 from __future__ import annotations
 
+import os
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -17,7 +18,13 @@ LENGTH_BUCKETS = (1, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192)
 
 
 class Metrics:
-    def __init__(self) -> None:
+    """`shared_dir`: with `--workers N`, prometheus_client's multiprocess directory (its
+    PROMETHEUS_MULTIPROC_DIR, set before any worker starts); each worker writes its values
+    there and every scrape sums them, so /metrics shows totals over workers, not one
+    worker's share."""
+
+    def __init__(self, shared_dir: str | None = None) -> None:
+        self.shared_dir = shared_dir
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -38,6 +45,7 @@ class Metrics:
             "1 for the model version each task serves now",
             ["task", "alias", "version"],
             registry=r,
+            multiprocess_mode="livemax",  # 1 while any live worker serves it
         )
         self.reloads = Counter(
             "reprolab_model_reloads",
@@ -106,12 +114,14 @@ class Metrics:
             "Requests generating tokens now",
             llm,
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.waiting = Gauge(
             "reprolab_num_requests_waiting",
             "Requests admitted whose first token has not come yet",
             llm,
             registry=r,
+            multiprocess_mode="livesum",
         )
         self.success = Counter(
             "reprolab_request_success",
@@ -122,11 +132,27 @@ class Metrics:
 
     def serving(self, task: str, alias: str, old: str | None, new: str) -> None:
         if old is not None:
-            self.model_info.remove(task, alias, old)
+            if self.shared_dir:  # a removed series stays in this worker's file: zero it
+                self.model_info.labels(task, alias, old).set(0)
+            else:
+                self.model_info.remove(task, alias, old)
         self.model_info.labels(task, alias, new).set(1)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if not self.shared_dir:
+            return generate_latest(self.registry)
+        from prometheus_client import multiprocess
+
+        summed = CollectorRegistry()
+        multiprocess.MultiProcessCollector(summed, path=self.shared_dir)
+        return generate_latest(summed)
+
+    def leave(self) -> None:
+        """This worker is stopping: its live gauges no longer count."""
+        if self.shared_dir:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(os.getpid(), self.shared_dir)
 
 
 class TokenClock:

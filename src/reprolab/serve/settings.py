@@ -46,6 +46,8 @@ class ServeSettings:
     # people the page serves at once per kind of action (a chat, a prediction): its events
     # mostly wait on this service's own API, so a few per core; None: 4 per core, at least 8
     ui_concurrency: int | None = None
+    # with --workers N: the directory the workers' metrics meet in (set by `run`, not a flag)
+    metrics_dir: str | None = None
     mlflow_ui: str | None = None  # where the page's run links point (`make ui`'s address)
 
     def check(self) -> None:
