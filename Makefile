@@ -21,7 +21,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl
 TORCH_VERSION := $(shell sed -n 's/^torch==\([^ ;]*\).*/\1/p' requirements.lock)
 
 .PHONY: ALWAYS help setup setup-gpu doctor repro wine nuclei smoke test test-fast lint format \
-  review sweep ui serve retrain screenshots tag bench bench-serve bench-llm llm clean clean-all lock remote-s3 push pull exp-push \
+  review sweep sweep-repair ui serve retrain screenshots tag bench bench-serve bench-llm llm clean clean-all lock remote-s3 push pull exp-push \
   mlflow-server verify
 
 help: ## list the targets
@@ -103,6 +103,9 @@ GRID ?= models.wine-rf.max_depth=4,8,16
 JOBS ?= 2
 sweep: setup ## queue GRID as dvc experiments, run JOBS workers, print `dvc exp show --md`
 	python -m reprolab.ops.sweep --grid '$(GRID)' --jobs $(JOBS)
+
+sweep-repair: setup ## collect (or fail) queue tasks a dead worker left Running
+	python -m reprolab.ops.queue_repair
 
 ui: setup ## the MLflow UI on the local store (http://127.0.0.1:5000)
 	mlflow ui --backend-store-uri sqlite:///$(abspath mlflow.db) --host 127.0.0.1 --port 5000

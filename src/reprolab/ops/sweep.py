@@ -1,5 +1,7 @@
 """`make sweep`: queue a params grid as DVC experiments, run them with N parallel workers,
-wait, report failed workers with their logs, print `dvc exp show --md`.
+wait, report failed workers with their logs, print `dvc exp show --md`. A worker that dies
+leaves its tasks Running: the sweep collects the ones whose experiment finished and fails the
+rest, one line each (ops/queue_repair.py; `make sweep-repair` does it by hand).
 
 Queued experiments run in temporary workspaces that see only what git or DVC track, so
 the sweep refuses to start when `.dvc/config` is uncommitted and warns about untracked
@@ -20,6 +22,7 @@ from pathlib import Path
 import click
 
 FINAL = {"Success", "Failed"}
+ORPHAN_GRACE_S = 30  # Running tasks with no live worker this long were left by a dead one
 
 
 def dvc(*args: str, check: bool = True, cwd: Path | None = None) -> str:
@@ -119,13 +122,13 @@ def run_sweep(grid: list[str], jobs: int, timeout: float, cwd: Path | None = Non
             raise click.ClickException("experiments are queued but no worker runs them")
         orphaned = running and not live_workers(cwd)
         orphaned_since = (orphaned_since or time.monotonic()) if orphaned else None
-        if orphaned_since and time.monotonic() - orphaned_since > 30:
-            lost = [n for n, s in ours.items() if s == "Running"]
-            raise click.ClickException(
-                f"no queue worker is alive but {', '.join(lost)} still show as Running: "
-                "the worker stopped without a result (see .dvc/tmp/exps/celery/*.out); "
-                "remove them with `dvc queue remove` and queue them again"
-            )
+        if orphaned_since and time.monotonic() - orphaned_since > ORPHAN_GRACE_S:
+            # a dead worker's tasks stay Running: collect the finished, fail the rest
+            from reprolab.ops.queue_repair import repair
+
+            for item in repair(cwd, live_workers=[]):
+                click.secho(item.line, fg="yellow" if item.recorded else "red")
+            orphaned_since = None
         if time.monotonic() - started > timeout:
             raise click.ClickException(f"sweep still running after {timeout:.0f}s: {ours}")
         time.sleep(3)
