@@ -310,6 +310,31 @@ def test_stop_and_seed_are_honoured(client):
     assert sampled[0] == sampled[1]
 
 
+def test_unsupported_parameters_are_refused_by_name_not_dropped(client):
+    import openai
+
+    for asked in ({"logprobs": 2}, {"echo": True}, {"presence_penalty": 0.5}, {"best_of": 3}):
+        (name,) = asked
+        with pytest.raises(openai.BadRequestError, match=f"{name}: not supported"):
+            client.completions.create(model="minit", prompt="the ", max_tokens=2, **asked)
+    chat = {"model": "minit", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 2}
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    for asked in (
+        {"response_format": {"type": "json_object"}},
+        {"tools": [tool]},
+        {"logprobs": True, "top_logprobs": 3},
+        {"frequency_penalty": 1.0},
+        {"logit_bias": {"5": 10}},
+    ):
+        with pytest.raises(openai.BadRequestError, match=f"{next(iter(asked))}: not supported"):
+            client.chat.completions.create(**chat, **asked)
+    # the values that change nothing are accepted, as OpenAI's defaults
+    plain = client.chat.completions.create(
+        **chat, presence_penalty=0, logprobs=False, response_format={"type": "text"}
+    )
+    assert plain.choices[0].finish_reason in ("stop", "length")
+
+
 # ---------------------------------------------------------------- metrics, hot swap
 
 

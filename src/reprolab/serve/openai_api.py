@@ -78,6 +78,18 @@ def router(
         except GenerationError as err:
             raise ApiError(400, str(err), where) from err
 
+    def refuse_unsupported(body) -> None:
+        """400 naming a parameter the client asked for and this server does not implement."""
+        asked = body.unsupported()
+        if asked is not None:
+            name, value = asked
+            shown = repr(value)[:60]
+            raise ApiError(
+                400,
+                f"{name}: not supported by this server (got {shown}); leave it out",
+                name,
+            )
+
     def check_size(chars: int, count: int, where: str) -> None:
         """413 naming the limit, before any templating or tokenizing."""
         if count > limits.messages:
@@ -123,6 +135,7 @@ def router(
     )
     async def completions(body: CompletionRequest, request: Request):  # type: ignore[valid-type]
         lm = model_of(request, body.model)
+        refuse_unsupported(body)
         check_size(len(body.text()), 1, "prompt")
         job = await prepare(lm, body, None)
         rid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
@@ -147,6 +160,7 @@ def router(
     )
     async def chat_completions(body: ChatCompletionRequest, request: Request):  # type: ignore[valid-type]
         lm = model_of(request, body.model)
+        refuse_unsupported(body)
         check_size(sum(m.chars() for m in body.messages), len(body.messages), "messages")
         job = await prepare(lm, body, [m.plain() for m in body.messages])
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())

@@ -1,6 +1,9 @@
 """The subset of OpenAI's completions and chat completions API the service implements, as
-pydantic models (what the official `openai` client sends and reads). Fields the client may
-send that we do not use are accepted and ignored, like OpenAI's own servers do for most."""
+pydantic models (what the official `openai` client sends and reads). Parameters that would
+change the answer but are not implemented (log probabilities, echo, tools, JSON mode,
+penalties, logit bias) are refused with a 400 naming them unless they hold the value that
+changes nothing: an agent or an evaluation harness must not get plain text as if they had
+been applied. Other unknown fields (`user`, `metadata`) are ignored, as OpenAI does."""
 
 from __future__ import annotations
 
@@ -20,6 +23,29 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
+# parameter -> the values that change nothing, and so are accepted
+UNSUPPORTED: dict[str, tuple[Any, ...]] = {
+    "logprobs": (None, False, 0),
+    "top_logprobs": (None, 0),
+    "echo": (None, False),
+    "tools": (None, []),
+    "tool_choice": (None, "none"),
+    "functions": (None, []),
+    "function_call": (None, "none"),
+    "response_format": (None, {"type": "text"}),
+    "presence_penalty": (None, 0),
+    "frequency_penalty": (None, 0),
+    "logit_bias": (None, {}),
+    "best_of": (None, 1),
+    "suffix": (None, ""),
+}
+
+
+def _refused(name: str) -> Any:
+    neutral = " or ".join(repr(v) for v in UNSUPPORTED[name] if v is not None)
+    return Field(None, description=f"not supported: 400 unless left out or {neutral}")
+
+
 class _Generation(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
@@ -32,6 +58,27 @@ class _Generation(BaseModel):
     stream: bool = False
     stream_options: StreamOptions | None = None
     n: Literal[1] = 1
+    logprobs: Any = _refused("logprobs")
+    top_logprobs: Any = _refused("top_logprobs")
+    echo: Any = _refused("echo")
+    tools: Any = _refused("tools")
+    tool_choice: Any = _refused("tool_choice")
+    functions: Any = _refused("functions")
+    function_call: Any = _refused("function_call")
+    response_format: Any = _refused("response_format")
+    presence_penalty: Any = _refused("presence_penalty")
+    frequency_penalty: Any = _refused("frequency_penalty")
+    logit_bias: Any = _refused("logit_bias")
+    best_of: Any = _refused("best_of")
+    suffix: Any = _refused("suffix")
+
+    def unsupported(self) -> tuple[str, Any] | None:
+        """The first parameter asked for that this server does not implement."""
+        for name, neutral in UNSUPPORTED.items():
+            value = getattr(self, name)
+            if value not in neutral:  # == comparison: 0.0 and False count as 0
+                return name, value
+        return None
 
     def stops(self) -> list[str]:
         if self.stop is None:
