@@ -29,15 +29,40 @@ def registry() -> None:
     """List, promote and roll back registered model versions; verify their history."""
 
 
+_JSON = click.option("--json", "as_json", is_flag=True, help="One JSON document, for scripts.")
+
+
+def _json_out(rows: list[dict]) -> None:
+    """Rows as a JSON list on stdout; NaN (a metric never scored) becomes null."""
+    import json
+    import math
+
+    def clean(value):
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v) for v in value]
+        return None if isinstance(value, float) and not math.isfinite(value) else value
+
+    click.echo(json.dumps(clean(rows), indent=1, allow_nan=False))
+
+
 @registry.command("list")
 @click.argument("task")
+@_JSON
 @params_option
-def registry_list(task: str, params_path: str) -> None:
+def registry_list(task: str, as_json: bool, params_path: str) -> None:
     """Versions of TASK: model, valid (gate) and test metric, status, aliases, experiment."""
     with user_errors():
+        from dataclasses import asdict
+
         from reprolab.core import registry_report
 
         spec = _spec(task, params_path)
+        if as_json:
+            rows = [asdict(v) for v in registry_report.versions(task, spec)]
+            _json_out([{("valid" if k == "value" else k): v for k, v in r.items()} for r in rows])
+            return
         click.echo(
             f"{'version':>7}  {'model':<14} {'valid':>8} {'test':>8}  {'status':<11} "
             f"{'aliases':<20} experiment"
@@ -139,8 +164,9 @@ def _moved(task: str, spec, events: list[str]) -> None:
 @main.command()
 @click.argument("task")
 @click.option("--limit", default=20, show_default=True)
+@_JSON
 @params_option
-def runs(task: str, limit: int, params_path: str) -> None:
+def runs(task: str, limit: int, as_json: bool, params_path: str) -> None:
     """Recent training runs of TASK: model, test metrics, git commit, DVC experiment."""
     with user_errors():
         from reprolab.core.tracking import client
@@ -148,6 +174,9 @@ def runs(task: str, limit: int, params_path: str) -> None:
 
         experiments = {e.name for e in client().search_experiments(max_results=1000)}
         task_choice(task, params_path, experiments - {"Default"})
+        if as_json:
+            _json_out(list_runs(task, limit))
+            return
         for r in list_runs(task, limit):
             shown = format_metrics(r["metrics"])
             click.echo(

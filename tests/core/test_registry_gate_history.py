@@ -207,3 +207,17 @@ def test_a_legacy_history_is_shown_unchained_and_then_anchored(workspace, model_
     )
     broken = cli("verify", TASK).output
     assert "BROKEN at entry 1: does not chain to the legacy entries" in broken
+
+
+def test_registry_list_and_runs_speak_json_for_scripts(store):
+    listed = json.loads(cli("list", TASK, "--json").output)
+    assert [v["version"] for v in listed] == ["1", "2", "3"]
+    assert listed[0]["valid"] == pytest.approx(0.7) and listed[0]["test"] is None  # NaN: null
+    assert "champion" in listed[0]["aliases"]
+    for version in listed:  # what the train stage tags its runs with
+        client().set_tag(version["run_id"], TAG + "stage", "train")
+    runs = CliRunner().invoke(main, ["runs", TASK, "--json"])
+    assert runs.exit_code == 0, runs.output
+    assert sorted(r["run_id"] for r in json.loads(runs.output)) == sorted(
+        v["run_id"] for v in listed
+    )
