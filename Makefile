@@ -12,7 +12,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_SITE_CACHE_DIR ?= $(abspath .dvc/tmp/site-cache)
 # A directory laid out like shared/datasets; empty means: download from upstream.
 export REPROLAB_DATA_MIRROR ?=
-PYTEST_ARGS ?= -x -q
+PYTEST_ARGS ?= -x -q --durations=25
 # The torch build: cpu, or a CUDA build of PyTorch's index (cu126, cu128, ...; docs/gpu.md).
 # A venv remembers its build, so a later `make setup` never swaps a CUDA torch for a CPU one.
 TORCH_VARIANT ?= $(or $(shell cat $(VENV)/.torch-variant 2>/dev/null),cpu)
