@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -73,11 +74,21 @@ def repo(tmp_path) -> tuple[Path, Path, dict[str, str]]:
 
 
 def _dvc(root: Path, env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        ["dvc", *args], cwd=root, env=env, capture_output=True, text=True, timeout=WAIT_S
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout
+    """Output through a file: `dvc queue start` leaves a worker holding its stdout, and a
+    pipe would never reach its end."""
+    with tempfile.TemporaryFile("w+") as out:
+        done = subprocess.run(
+            ["dvc", *args],
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=WAIT_S,
+        )
+        out.seek(0)
+        text = out.read()
+    assert done.returncode == 0, text
+    return text
 
 
 def _worker_pids(root: Path) -> list[int]:

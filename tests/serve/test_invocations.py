@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reprolab.core import devservers
+from reprolab.ops import devservers
 from reprolab.ops.bench_serve import running
 from tests.serve.conftest import start_server
 
