@@ -29,8 +29,9 @@ ROW = {
     "pH": 3.51,
     "sulphates": 0.56,
     "alcohol": 9.4,
+    "is_red": 1.0,
 }
-OTHER = {**ROW, "alcohol": 12.8, "volatile acidity": 0.3}
+OTHER = {**ROW, "alcohol": 12.8, "volatile acidity": 0.3, "is_red": 0.0}
 
 
 def bodies() -> list[tuple[str, bytes, str]]:

@@ -475,7 +475,7 @@ def stream(server, i: int) -> str:
     body = {
         "model": "minit",
         "prompt": "the ",
-        "max_tokens": 24,
+        "max_tokens": 8,
         "stream": True,
         "seed": i,
         "temperature": 1.0,
@@ -497,7 +497,7 @@ def stream(server, i: int) -> str:
 @pytest.mark.slow
 def test_twenty_streams_at_once_and_a_client_that_leaves(server):
     before = rss_mib(server.proc.pid)
-    body = {"model": "minit", "prompt": "the ", "max_tokens": 512, "stream": True}
+    body = {"model": "minit", "prompt": "the ", "stream": True}  # as long as its context allows
     with httpx.stream(
         "POST", server.url + "/v1/completions", json=body, headers=server.headers, timeout=TIMEOUT
     ) as leaving:

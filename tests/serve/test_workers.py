@@ -8,23 +8,11 @@ import re
 import httpx
 import pytest
 
+from reprolab.ops.bench_serve import WINE_ROW
 from tests.serve.conftest import start_server
 
 pytestmark = pytest.mark.slow
 
-WINE_ROW = {
-    "fixed acidity": 7.4,
-    "volatile acidity": 0.7,
-    "citric acid": 0.0,
-    "residual sugar": 1.9,
-    "chlorides": 0.076,
-    "free sulfur dioxide": 11.0,
-    "total sulfur dioxide": 34.0,
-    "density": 0.9978,
-    "pH": 3.51,
-    "sulphates": 0.56,
-    "alcohol": 9.4,
-}
 ROUTE = "/v1/tasks/wine-quality/predict"
 
 

@@ -108,8 +108,13 @@ def score(pyfunc: Any, body: bytes, content_type: str) -> Response:
     schema = pyfunc.metadata.get_input_schema()
     try:
         answer = scoring_server.invocations(body, content_type, pyfunc, schema)
-    except MlflowException as err:
-        return _error(400, "BAD_REQUEST", err.message[:MESSAGE_CHARS])
+    except MlflowException as err:  # MLflow's own error body and status, without its trace
+        body = json.loads(err.serialize_as_json())
+        body.pop("stack_trace", None)
+        body["message"] = str(body.get("message", ""))[:MESSAGE_CHARS]
+        status = err.get_http_status_code()
+        status = status if 400 <= status < 500 else 400  # bad input is never a 5xx
+        return Response(json.dumps(body), status_code=status, media_type="application/json")
     except (ValueError, TypeError, KeyError) as err:  # a body MLflow's parser let through
         return _error(400, "BAD_REQUEST", f"{type(err).__name__}: {err}"[:MESSAGE_CHARS])
     return Response(answer.response, status_code=answer.status, media_type=answer.mimetype)
