@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
+from reprolab.serve.errors import ERROR_RESPONSES
 from reprolab.serve.slots import Slot
 from reprolab.serve.tasks import pyfunc_of
 
@@ -34,6 +35,7 @@ BODY = {
     "required": True,
 }
 ANSWERS: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,  # the service's own: no token, a wrong one, a body over the limit
     200: {"description": '`{"predictions": ...}` as MLflow serializes them'},
     400: {"description": "MLflow's error body: the input did not parse or fit the schema"},
     415: {"description": "a content type other than JSON, CSV or Parquet"},
