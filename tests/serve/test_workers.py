@@ -25,6 +25,9 @@ def predictions_counted(text: str) -> float:
 def test_every_scrape_shows_the_total_over_both_workers(served_store, params_file):
     args = ("--workers", "2", "--no-ui", "--task", "wine-quality", "--reload-interval", "0")
     with start_server(served_store, params_file, *args) as server:
+        # the first ready answer came from one worker; a cold one takes no connection
+        ready = [httpx.get(server.url + "/ready").status_code for _ in range(12)]
+        assert ready == [200] * 12, ready
         with httpx.Client(base_url=server.url, headers=server.headers, timeout=30) as client:
             seen = []
             for sent in range(1, 41):

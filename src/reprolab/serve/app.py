@@ -127,6 +127,8 @@ def create_app(settings: ServeSettings, params: Any = None) -> FastAPI:
         _quiet()
         _set_threads(settings.threads)
         loading = [asyncio.create_task(slot.refresh()) for slot in slots.values()]
+        if settings.load_first:  # uvicorn's worker accepts only after this returns
+            await asyncio.gather(*loading)
         watcher = None
         if settings.reload_interval > 0:
             watcher = asyncio.create_task(watch(list(slots.values()), settings.reload_interval))
@@ -363,7 +365,7 @@ def run(settings: ServeSettings, workers: int = 1, access_log: bool = False) -> 
         # prometheus_client reads its multiprocess directory when a worker imports it
         shared = tempfile.mkdtemp(prefix="reprolab-metrics-")
         os.environ[MULTIPROC_ENV] = shared
-        settings = replace(settings, metrics_dir=shared)
+        settings = replace(settings, metrics_dir=shared, load_first=True)
         env = {**asdict(settings), "params_path": str(settings.params_path)}
         os.environ[SETTINGS_ENV] = json.dumps(env)
         try:

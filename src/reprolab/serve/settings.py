@@ -48,6 +48,9 @@ class ServeSettings:
     ui_concurrency: int | None = None
     # with --workers N: the directory the workers' metrics meet in (set by `run`, not a flag)
     metrics_dir: str | None = None
+    # with --workers N: a worker takes connections only once its first loads are done, so no
+    # request or /ready check reaches a cold worker beside a warm one (set by `run`)
+    load_first: bool = False
     mlflow_ui: str | None = None  # where the page's run links point (`make ui`'s address)
 
     def check(self) -> None:
