@@ -171,6 +171,21 @@ def test_seeded_streams_run_side_by_side_and_each_keeps_its_text(tmp_path):
     assert together[::2] == list(alone.values())
 
 
+def test_a_vanishing_temperature_samples_greedily(tmp_path):
+    """A temperature of 5e-324 (which JSON and the schema allow) would make the logits inf
+    and the draw fail; under 1e-5 it is greedy, the text temperature 0 gives."""
+    from reprolab.serve.lm_engine import LanguageModel
+    from reprolab.serve.tasks import load_pyfunc
+    from tests.tiny_models import minit
+
+    lm = LanguageModel.from_pyfunc("minit", load_pyfunc(minit(tmp_path).dir))
+    greedy = lm.complete(lm.job("the ", 8, 0.0, None, None, None))
+    for seed in (None, 7):
+        job = lm.job("the ", 8, 5e-324, 5e-324, seed, None)
+        assert job.sampling.temperature == 0.0
+        assert lm.complete(job) == greedy
+
+
 def test_the_dashboard_reads_the_metrics_the_service_exports():
     from tests.project.test_deploy_compose import METRICS
 

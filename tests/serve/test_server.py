@@ -199,6 +199,8 @@ def test_no_token_means_loopback_only():
 
 # ---------------------------------------------------------------- bad requests
 
+PLANT = {"kind": "fopdt", "gain": 1.5, "delay": 0.8, "time_constant": 3.0}
+
 
 @pytest.mark.parametrize(
     ("path", "body", "field"),
@@ -219,6 +221,29 @@ def test_no_token_means_loopback_only():
             "image",
         ),
         ("/v1/completions", {"model": "minit", "prompt": "the", "temperature": 9}, "temperature"),
+        # no coercion: what the schema calls a number or a boolean must be one
+        ("/v1/tasks/wine-quality/predict", {"rows": [{**WINE_ROW, "is_red": False}]}, "is_red"),
+        (
+            "/v1/tasks/nsmc-sentiment/predict",
+            {"texts": ["좋다"], "return_probs": 0},
+            "return_probs",
+        ),
+        ("/v1/completions", {"model": "minit", "prompt": "the", "seed": "5"}, "seed"),
+        (
+            "/v1/completions",
+            {"model": "minit", "prompt": "the", "stream_options": {"include_usage": 0}},
+            "include_usage",
+        ),
+        # what the server checks, its schema states
+        ("/v1/completions", {"model": "minit", "prompt": " \n "}, "prompt"),
+        ("/v1/tasks/llm-sft/predict", {"prompt": "Hi", "max_tokens": 5000}, "max_tokens"),
+        ("/v1/tasks/pid-control/predict", {"plants": [PLANT | {"gain": 0}]}, "gain"),
+        ("/v1/tasks/pid-control/predict", {"plants": [PLANT | {"delay": 1e3}]}, "delay"),
+        (
+            "/v1/tasks/pid-control/predict",
+            {"plants": [PLANT | {"kind": "sopdt", "damping": 1.5}]},
+            "damping",
+        ),
     ],
 )
 def test_bad_input_is_422_naming_the_field(server, path, body, field):
@@ -242,7 +267,7 @@ def test_unknown_task_or_model_is_404_and_body_limits_are_413(server):
     capped = post(
         server, "/v1/completions", {"model": "minit", "prompt": "the", "max_tokens": 5000}
     )
-    assert capped.status_code == 400 and "at most 1024" in capped.json()["error"]["message"]
+    assert capped.status_code == 422 and "1024" in capped.json()["error"]["message"]
 
 
 # ---------------------------------------------------------------- OpenAI compatibility

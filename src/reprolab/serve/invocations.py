@@ -30,7 +30,7 @@ BODY = {
                 "dataframe_records, instances or inputs, and optionally params",
             }
         },
-        "text/csv": {"schema": {"type": "string"}},
+        "text/csv": {"schema": {"type": "string", "minLength": 1}},
     },
     "required": True,
 }

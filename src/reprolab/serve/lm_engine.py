@@ -17,6 +17,9 @@ from typing import Any
 from reprolab.lm.generation import GenerationError, Sampling, context_length
 from reprolab.serve.metrics import TokenClock
 
+# a temperature under this samples as temperature 0 (greedy), as vLLM does
+GREEDY_BELOW = 1e-5
+
 
 def own_draws(sampling: Sampling) -> dict[str, Any]:
     """`generate` kwargs for a seeded sampling request: temperature, top-k and top-p as HF
@@ -148,11 +151,13 @@ class LanguageModel:
                 f"max_tokens: {len(ids)} prompt tokens + {max_tokens} exceed the model's context "
                 f"of {limit} tokens (use at most {room})"
             )
+        if temperature is None:
+            temperature = float(self.defaults.get("temperature", 1.0))
+        if temperature < GREEDY_BELOW:  # dividing logits by 1e-300 makes them inf, then NaN
+            temperature = 0.0
         sampling = Sampling(
             max_new_tokens=max_tokens,
-            temperature=float(self.defaults.get("temperature", 1.0))
-            if temperature is None
-            else temperature,
+            temperature=temperature,
             top_k=0,
             top_p=1.0 if top_p is None else top_p,
             seed=seed,

@@ -53,11 +53,15 @@ def router(
     api = APIRouter(prefix="/v1", dependencies=dependencies, responses=ERROR_RESPONSES)
     names = sorted(lms())
     text = min(oa.MAX_TEXT, limits.chars)
-    CompletionRequest = _with_models(oa.CompletionRequest, names, prompt=oa.prompt_field(text))
+    CompletionRequest = _with_models(
+        oa.CompletionRequest, names, prompt=oa.prompt_field(text), max_tokens=oa.tokens_field(cap)
+    )
     ChatCompletionRequest = _with_models(
         oa.ChatCompletionRequest,
         names,
         messages=oa.messages_field(limits.messages, text, limits.chars),
+        max_tokens=oa.tokens_field(cap),
+        max_completion_tokens=oa.tokens_field(cap),
     )
 
     def model_of(request: Request, name: str) -> LanguageModel:

@@ -9,9 +9,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 MAX_TEXT = 100_000
+
+
+def _integral(value: Any) -> Any:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+def json_int(**bounds: int) -> Any:
+    """An integer as JSON Schema counts one (1.0 is the integer 1) within `bounds` (ge, le),
+    in a strict model where a string or a boolean is still refused."""
+    return Annotated[int, Field(**bounds), BeforeValidator(_integral)]
+
 
 Stop = (
     Annotated[str, Field(max_length=256)]
@@ -20,6 +31,8 @@ Stop = (
 
 
 class StreamOptions(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     include_usage: bool = False
 
 
@@ -42,18 +55,40 @@ UNSUPPORTED: dict[str, tuple[Any, ...]] = {
 
 
 def _refused(name: str) -> Any:
+    """Any value in the model (the route refuses it by name), the neutral ones in the schema."""
     neutral = " or ".join(repr(v) for v in UNSUPPORTED[name] if v is not None)
-    return Field(None, description=f"not supported: 400 unless left out or {neutral}")
+    return Field(
+        None,
+        description=f"not supported: 400 unless left out or {neutral}",
+        json_schema_extra={"enum": list(UNSUPPORTED[name])},
+    )
+
+
+def _neutral(value: Any, allowed: tuple[Any, ...]) -> bool:
+    """`value` is one of `allowed` as JSON Schema's enum compares them: a boolean is not a
+    number, 0.0 is 0."""
+    for one in allowed:
+        if isinstance(value, bool) or isinstance(one, bool):
+            if isinstance(value, bool) and isinstance(one, bool) and value == one:
+                return True
+        elif type(value) in (int, float) and type(one) in (int, float):
+            if value == one:
+                return True
+        elif value == one and type(value) is type(one):
+            return True
+    return False
 
 
 class _Generation(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    # strict: no coercion (`0` is not a boolean, `"5"` not a number), as the schema states;
+    # Python's regex engine, so a prompt's "some non-whitespace" is str.strip's
+    model_config = ConfigDict(extra="ignore", strict=True, regex_engine="python-re")
 
     model: str
-    max_tokens: int | None = Field(None, ge=1, le=32_768)
+    max_tokens: json_int(ge=1, le=32_768) | None = None
     temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
     top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
-    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    seed: json_int(ge=0, le=2**53 - 1) | None = None  # JSON's exact integers
     stop: Stop | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
@@ -76,7 +111,7 @@ class _Generation(BaseModel):
         """The first parameter asked for that this server does not implement."""
         for name, neutral in UNSUPPORTED.items():
             value = getattr(self, name)
-            if value not in neutral:  # == comparison: 0.0 and False count as 0
+            if not _neutral(value, neutral):
                 return name, value
         return None
 
@@ -99,12 +134,14 @@ class CompletionRequest(_Generation):
 
 
 class TextPart(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     type: Literal["text"]
     text: Annotated[str, Field(max_length=MAX_TEXT)]
 
 
 class Message(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", strict=True)
 
     role: Literal["system", "developer", "user", "assistant"]
     content: Annotated[str, Field(max_length=MAX_TEXT)] | list[TextPart]
@@ -124,16 +161,22 @@ class Message(BaseModel):
 
 class ChatCompletionRequest(_Generation):
     messages: list[Message] = Field(min_length=1, max_length=256)
-    max_completion_tokens: int | None = Field(None, ge=1, le=32_768)
+    max_completion_tokens: json_int(ge=1, le=32_768) | None = None
 
     def limit(self) -> int | None:
         return self.max_completion_tokens or self.max_tokens
 
 
 def prompt_field(text: int) -> tuple:
-    """CompletionRequest.prompt with the server's longest text, for its schema."""
-    one = Annotated[str, Field(max_length=text)]
+    """CompletionRequest.prompt with the server's longest text, for its schema: some
+    character other than whitespace (the server refuses a blank prompt)."""
+    one = Annotated[str, Field(min_length=1, max_length=text, pattern=r"\S")]
     return (one | Annotated[list[one], Field(min_length=1, max_length=1)], ...)
+
+
+def tokens_field(cap: int) -> tuple:
+    """max_tokens (or max_completion_tokens) with the server's cap, for its schema."""
+    return (json_int(ge=1, le=cap) | None, Field(None, description=f"at most {cap} on this server"))
 
 
 def messages_field(count: int, text: int, total: int) -> tuple:

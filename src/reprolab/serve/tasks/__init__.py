@@ -23,7 +23,10 @@ class Served(BaseModel):
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A request as its schema states it: no unknown field, and no coercion (`0` is not a
+    boolean, `"5"` not a number), so what the server takes is what /openapi.json says."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 @runtime_checkable

@@ -8,23 +8,53 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from reprolab.serve.errors import ApiError
 from reprolab.serve.tasks import MAX_ITEMS, Served, Strict, load_pyfunc
 
-Positive = Annotated[float, Field(gt=0, le=1e4, allow_inf_nan=False)]
+# the simulation runs in float32: values between 1e-4 and 1e4 keep every loop finite
+# (smaller gains or time constants underflow to zero and the baseline tuners divide by them)
+SMALLEST = 1e-4
+Positive = Annotated[float, Field(ge=SMALLEST, le=1e4, allow_inf_nan=False)]
 
 
 class PlantIn(Strict):
-    kind: Literal["fopdt", "sopdt", "integrating"]
-    gain: Annotated[float, Field(allow_inf_nan=False, ge=-1e4, le=1e4)]
+    """What every plant kind takes; the kinds below differ only where their checks do."""
+
+    gain: Positive = Field(description="process gain (> 0: reverse-acting plants unsupported)")
     delay: Annotated[float, Field(ge=0, le=1e4, allow_inf_nan=False)] = Field(
-        description="dead time (s)"
+        description="dead time (s), shorter than the simulated setpoint phase"
     )
     time_constant: Positive = 1.0
     damping: Positive = 0.5
     natural_frequency: Positive = 1.0
+
+
+class Fopdt(PlantIn):
+    kind: Literal["fopdt"]
+
+
+class Integrating(PlantIn):
+    kind: Literal["integrating"]
+
+
+class Sopdt(PlantIn):
+    kind: Literal["sopdt"]
+    damping: Annotated[float, Field(ge=SMALLEST, lt=1, allow_inf_nan=False)] = 0.5
+
+
+def plant_type(longest_delay: float) -> Any:
+    """A plant of any kind, its dead time bounded by the loop the server simulates, so the
+    schema states every check the server makes (a discriminated union on `kind`)."""
+    from pydantic import create_model
+
+    delay = (
+        Annotated[float, Field(ge=0, lt=longest_delay, allow_inf_nan=False)],
+        Field(description=f"dead time (s), under {longest_delay:g} s: the setpoint phase"),
+    )
+    kinds = [create_model(k.__name__, __base__=k, delay=delay) for k in (Fopdt, Integrating, Sopdt)]
+    return Annotated[kinds[0] | kinds[1] | kinds[2], Field(discriminator="kind")]
 
 
 MAX_TRAJECTORIES = 16  # plants whose step responses one request may ask for
@@ -33,7 +63,16 @@ DIVERGED = 1e6  # |y| past this is shown as a gap (setpoint 1)
 
 
 class ControlRequest(Strict):
-    plants: list[PlantIn] = Field(min_length=1, max_length=MAX_ITEMS)
+    # JSON Schema's form of `_few_trajectories`, so the schema states it too
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"trajectory": {"const": True}}, "required": ["trajectory"]},
+            "then": {"properties": {"plants": {"maxItems": MAX_TRAJECTORIES}}},
+        }
+    )
+    plants: list[Annotated[Fopdt | Integrating | Sopdt, Field(discriminator="kind")]] = Field(
+        min_length=1, max_length=MAX_ITEMS
+    )
     compare: bool = Field(False, description="also simulate Ziegler–Nichols and SIMC gains")
     trajectory: bool = Field(
         False, description=f"also return the step responses (at most {MAX_TRAJECTORIES} plants)"
@@ -48,10 +87,24 @@ class ControlRequest(Strict):
         return self
 
 
+def request_type(longest_delay: float) -> type[ControlRequest]:
+    """ControlRequest with the dead time bounded by the served loop."""
+    from pydantic import create_model
+
+    plants = Field(min_length=1, max_length=MAX_ITEMS)
+    model = create_model(
+        "ControlRequest",
+        __base__=ControlRequest,
+        plants=(list[plant_type(longest_delay)], plants),  # type: ignore[valid-type]
+    )
+    return model
+
+
 class LoopResult(Strict):
-    kp: float
-    ki: float
-    kd: float
+    # None where a tuner's formula has no finite answer (Ziegler–Nichols at zero dead time)
+    kp: float | None
+    ki: float | None
+    kd: float | None
     iae: float | None = Field(description="integral of |error| over the simulated loop")
     overshoot: float | None = Field(description="percent")
     diverged: bool
@@ -79,6 +132,7 @@ class ControlAdapter:
 
     def __init__(self, loop: Any) -> None:
         self.loop = loop
+        self.Request = request_type(min(loop.disturbance_time, loop.horizon))
 
     def load(self, uri: str) -> Any:
         return load_pyfunc(uri)
@@ -129,10 +183,13 @@ class ControlAdapter:
             ok = not diverged and np.isfinite(iae) and np.isfinite(over)
             out.append(
                 {
-                    **dict(zip(GAINS, map(float, gains[i]), strict=True)),
+                    **{
+                        g: float(v) if np.isfinite(v) else None
+                        for g, v in zip(GAINS, gains[i], strict=True)
+                    },
                     "iae": iae if ok else None,
                     "overshoot": over if ok else None,
-                    "diverged": not ok,
+                    "diverged": not ok or not np.isfinite(gains[i]).all(),
                 }
             )
         return out, traj

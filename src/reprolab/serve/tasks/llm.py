@@ -5,26 +5,36 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from reprolab.serve.lm_engine import LanguageModel
+from reprolab.serve.openai_schemas import json_int
 from reprolab.serve.tasks import Served, Strict, load_pyfunc
 
 MAX_PROMPT = 100_000  # characters; the model's context decides the real limit
 Text = Annotated[str, Field(max_length=MAX_PROMPT)]
+# some character other than whitespace (as str.strip sees it: Python's regex engine)
+NonBlank = Annotated[str, Field(min_length=1, max_length=MAX_PROMPT, pattern=r"\S")]
 
 
 class Sampling(Strict):
-    max_tokens: int | None = Field(None, ge=1, le=32_768)
+    max_tokens: json_int(ge=1, le=32_768) | None = None
     temperature: float | None = Field(None, ge=0, le=2, allow_inf_nan=False)
     top_p: float | None = Field(None, gt=0, le=1, allow_inf_nan=False)
-    seed: int | None = Field(None, ge=0, le=2**63 - 1)
+    seed: json_int(ge=0, le=2**53 - 1) | None = None  # JSON's exact integers
     stop: list[Annotated[str, Field(max_length=256)]] | None = Field(None, max_length=4)
 
 
 class LlmRequest(Sampling):
-    prompt: Text | None = Field(None, description="raw text to continue")
-    instruction: Text | None = Field(None, description="an instruction, in the model's template")
+    # the schema's form of `_one_prompt`; neither field takes null
+    model_config = ConfigDict(
+        regex_engine="python-re",
+        json_schema_extra={"oneOf": [{"required": ["prompt"]}, {"required": ["instruction"]}]},
+    )
+    prompt: NonBlank = Field(None, description="raw text to continue")  # type: ignore[assignment]
+    instruction: Text = Field(  # type: ignore[assignment]
+        None, description="an instruction, in the model's template"
+    )
     input: Text = Field("", description="context for the instruction")
 
     @model_validator(mode="after")
@@ -51,7 +61,13 @@ class LlmAdapter:
     Response = LlmResponse
 
     def __init__(self, task: str, cap: int) -> None:
+        from pydantic import create_model
+
         self.task, self.cap = task, cap
+        limit = Field(None, description=f"at most {cap} on this server")
+        self.Request = create_model(
+            "LlmRequest", __base__=LlmRequest, max_tokens=(json_int(ge=1, le=cap) | None, limit)
+        )
 
     def load(self, uri: str) -> LanguageModel:
         return LanguageModel.from_pyfunc(self.task, load_pyfunc(uri))

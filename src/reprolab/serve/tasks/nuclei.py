@@ -18,8 +18,17 @@ from reprolab.serve.tasks import Served, Strict, load_pyfunc
 OVERLAY_COLOUR = np.array([255, 64, 64], dtype=np.float32)
 
 
+# standard base64 with its padding: what `base64.b64decode(..., validate=True)` reads
+BASE64 = r"^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$"
+
+
 class NucleiRequest(Strict):
-    image: str = Field(description="the image file (PNG, TIFF, JPEG), base64-encoded")
+    image: str = Field(
+        description="the image file (PNG, TIFF, JPEG), base64-encoded",
+        min_length=4,
+        pattern=BASE64,
+        json_schema_extra={"contentEncoding": "base64", "contentMediaType": "image/*"},
+    )
     overlay: bool = Field(False, description="also return the mask drawn over the image")
 
 

@@ -23,7 +23,7 @@ def _field(name: str) -> Any:
 FIELDS = [name.replace(" ", "_") for name in FEATURES]  # python names, in model order
 WineRow = create_model(
     "WineRow",
-    __config__=ConfigDict(extra="forbid", populate_by_name=True),
+    __config__=ConfigDict(extra="forbid", populate_by_name=True, strict=True),
     **{field: _field(name) for field, name in zip(FIELDS, FEATURES, strict=True)},
 )
 WineRow.__doc__ = "One wine: the UCI inputs by their dataset names; is_red is 1 (red) or 0."

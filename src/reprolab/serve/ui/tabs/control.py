@@ -50,9 +50,7 @@ def build(client: ApiClient, task: str, params: Any, page: gr.Blocks) -> None:
         rows = [
             [
                 NAMES.get(name, name),
-                round(r["kp"], 3),
-                round(r["ki"], 3),
-                round(r["kd"], 3),
+                *("-" if r[g] is None else round(r[g], 3) for g in ("kp", "ki", "kd")),
                 "diverged" if r["diverged"] else round(r["iae"], 2),
                 "-" if r["diverged"] else round(r["overshoot"], 1),
             ]
