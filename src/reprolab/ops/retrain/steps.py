@@ -2,9 +2,8 @@
 extends one state file (.dvc/tmp/retrain/<task>.json), so `reprolab retrain` can run them
 all at once or an orchestrator one per task, and the notification can say what each found.
 
-The champion moves only through the pipeline's register stage, under its rules: a
-committed workspace (`--commit` commits the data version on a branch first) and a win on
-the validation split by `registry.<task>.min_improvement`."""
+The champion moves only through the register stage's rules: a committed workspace (`--commit`
+commits the data version on a branch first) and a win on validation by min_improvement."""
 
 from __future__ import annotations
 
@@ -20,6 +19,7 @@ import click
 
 from reprolab.core.errors import ReprolabError
 from reprolab.core.io import atomic_write_json, atomic_write_text
+from reprolab.ops.retrain import branches
 
 STATE_DIR = Path(".dvc/tmp/retrain")
 REPORTS = Path("reports/retrain")
@@ -85,9 +85,9 @@ def validate(state: dict, opts: Options) -> None:
     for line in drift.summary_lines(state["drift"]):
         click.echo(line)
     if opts.commit:
-        state["branch"] = _branch(opts.task)
+        state["branch"] = branches.switch(opts.task)
         what = f"data drop {pinned['md5'][:8]}" if pinned else "the upstream source"
-        sha = _commit(f"Retrain {opts.task}: {what}", [opts.params_path, "data/drops"])
+        sha = branches.commit(f"Retrain {opts.task}: {what}", [opts.params_path, "data/drops"])
         state.setdefault("commits", []).extend([sha] if sha else [])
 
 
@@ -131,7 +131,7 @@ def gate(state: dict, opts: Options) -> None:
     state["links"] = [_run_link(v["run_id"], opts.mlflow_ui) for v in after["new_versions"]]
     write_report(state)
     if opts.commit:
-        sha = _commit(
+        sha = branches.commit(
             f"Retrain {opts.task}: results ({state['decision']}, champion v{after.get('version')})",
             ["dvc.lock", "reports", "data/drops"],
         )
@@ -394,37 +394,6 @@ def _register_events(lines: list[str], task: str) -> list[str]:
         elif inside and re.match(r"v\d+: |champion v\d+ |[\w.-]+: ", line.strip()):
             events.append(line.strip())
     return events
-
-
-def _branch(task: str) -> str:
-    """Switch to a new branch retrain/<task>/<date> (with the time when that is taken by
-    another branch), or stay on it when it is the current one."""
-    day = dt.datetime.now(dt.UTC)
-    branch = f"retrain/{task}/{day:%Y-%m-%d}"
-    if _git("branch", "--show-current").strip() == branch:
-        return branch  # a second retrain the same day goes on the same branch
-    exists = subprocess.run(["git", "rev-parse", "--verify", "-q", branch], capture_output=True)
-    if exists.returncode == 0:
-        branch += f"-{day:%H%M%S}"
-    _git("checkout", "-q", "-b", branch)
-    return branch
-
-
-def _commit(message: str, paths: list) -> str:
-    """Commit `paths` (what changed of them); the short sha, or '' when nothing changed."""
-    _git("add", "-A", "--", *[str(p) for p in paths if Path(p).exists()])
-    staged = subprocess.run(["git", "diff", "--cached", "--quiet"])
-    if staged.returncode == 0:
-        return ""
-    _git("commit", "-q", "-m", message)
-    return _git("rev-parse", "--short", "HEAD").strip()
-
-
-def _git(*args: str) -> str:
-    done = subprocess.run(["git", *args], capture_output=True, text=True)
-    if done.returncode != 0:
-        raise ReprolabError(f"git {' '.join(args)} failed: {(done.stderr or done.stdout).strip()}")
-    return done.stdout
 
 
 def _now() -> str:
