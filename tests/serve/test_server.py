@@ -340,10 +340,39 @@ def test_stop_and_seed_are_honoured(client):
     assert sampled[0] == sampled[1]
 
 
+def test_n_choices_each_reproducible_and_echo(client):
+    """n=3 with seed 7: three choices, choice i as a single request with seed 7 + i gives it;
+    streamed, the same texts under their indexes; usage sums the choices' tokens."""
+    ask = {"model": "minit", "prompt": "the ", "max_tokens": 6, "temperature": 1.0}
+    many = client.completions.create(**ask, n=3, seed=7)
+    assert [c.index for c in many.choices] == [0, 1, 2]
+    texts = [c.text for c in many.choices]
+    alone = [client.completions.create(**ask, seed=7 + i).choices[0].text for i in range(3)]
+    assert texts == alone and len(set(texts)) > 1
+    generated = [client.completions.create(**ask, seed=7 + i).usage for i in range(3)]
+    assert many.usage.completion_tokens == sum(u.completion_tokens for u in generated)
+    assert many.usage.prompt_tokens == generated[0].prompt_tokens
+    streamed = ["", "", ""]
+    for chunk in client.completions.create(**ask, n=3, seed=7, stream=True):
+        for choice in chunk.choices:
+            streamed[choice.index] += choice.text
+    assert streamed == texts
+    echoed = client.completions.create(**ask, seed=7, echo=True)
+    assert echoed.choices[0].text == "the " + texts[0]
+    chat = {"model": "llm-sft", "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}
+    two = client.chat.completions.create(**chat, n=2, temperature=1.0, seed=3)
+    assert [c.index for c in two.choices] == [0, 1]
+    pieces = ["", ""]
+    for chunk in client.chat.completions.create(**chat, n=2, temperature=1.0, seed=3, stream=True):
+        for choice in chunk.choices:
+            pieces[choice.index] += choice.delta.content or ""
+    assert pieces == [c.message.content for c in two.choices]
+
+
 def test_unsupported_parameters_are_refused_by_name_not_dropped(client):
     import openai
 
-    for asked in ({"logprobs": 2}, {"echo": True}, {"presence_penalty": 0.5}, {"best_of": 3}):
+    for asked in ({"logprobs": 2}, {"presence_penalty": 0.5}, {"best_of": 3}):
         (name,) = asked
         with pytest.raises(openai.BadRequestError, match=f"{name}: not supported"):
             client.completions.create(model="minit", prompt="the ", max_tokens=2, **asked)

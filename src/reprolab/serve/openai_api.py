@@ -7,11 +7,12 @@ tokenizing, and templating and tokenizing run in a worker thread: a huge convers
 refused at once, and one that is allowed but slow to encode never holds up the event loop
 (/health and every other request keep answering)."""
 
+import asyncio
 import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
@@ -141,19 +142,21 @@ def router(
         lm = model_of(request, body.model)
         refuse_unsupported(body)
         check_size(len(body.text()), 1, "prompt")
-        job = await prepare(lm, body, None)
+        jobs = _choices(await prepare(lm, body, None), body.n)
         rid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
-        clock = TokenClock(metrics, body.model)
+        echo = body.text() if body.echo else ""
         if body.stream:
-            pieces = _stream_pieces(lm, job, clock, request)
-            return _sse(_completion_chunks(body, job, pieces, rid, created))
-        text = await _complete(lm, job, clock)
+            return _sse(_completion_chunks(body, lm, jobs, request, echo, rid, created))
+        texts = await _complete_all(lm, jobs, body.model)
         return oa.Completion(
             id=rid,
             created=created,
             model=body.model,
-            choices=[oa.CompletionChoice(text=text, finish_reason=job.finish_reason)],
-            usage=_usage(job),
+            choices=[
+                oa.CompletionChoice(index=i, text=echo + text, finish_reason=job.finish_reason)
+                for i, (text, job) in enumerate(zip(texts, jobs, strict=True))
+            ],
+            usage=_usage(jobs),
         )
 
     @api.post(
@@ -166,24 +169,65 @@ def router(
         lm = model_of(request, body.model)
         refuse_unsupported(body)
         check_size(sum(m.chars() for m in body.messages), len(body.messages), "messages")
-        job = await prepare(lm, body, [m.plain() for m in body.messages])
+        jobs = _choices(await prepare(lm, body, [m.plain() for m in body.messages]), body.n)
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
-        clock = TokenClock(metrics, body.model)
         if body.stream:
-            pieces = _stream_pieces(lm, job, clock, request)
-            return _sse(_chat_chunks(body, job, pieces, rid, created))
-        text = await _complete(lm, job, clock)
+            return _sse(_chat_chunks(body, lm, jobs, request, rid, created))
+        texts = await _complete_all(lm, jobs, body.model)
         return oa.ChatCompletion(
             id=rid,
             created=created,
             model=body.model,
             choices=[
                 oa.ChatChoice(
-                    message=oa.AssistantMessage(content=text), finish_reason=job.finish_reason
+                    index=i,
+                    message=oa.AssistantMessage(content=text),
+                    finish_reason=job.finish_reason,
                 )
+                for i, (text, job) in enumerate(zip(texts, jobs, strict=True))
             ],
-            usage=_usage(job),
+            usage=_usage(jobs),
         )
+
+    async def _complete_all(lm: LanguageModel, jobs: list[Job], model: str) -> list[str]:
+        """Every choice's text, generated side by side (each its own request in /metrics)."""
+        return list(
+            await asyncio.gather(*(_complete(lm, job, TokenClock(metrics, model)) for job in jobs))
+        )
+
+    async def _completion_chunks(body, lm, jobs, request, echo, rid, created):
+        def choice(i: int, text: str, finish: str | None) -> dict:
+            return {"index": i, "text": text, "finish_reason": finish, "logprobs": None}
+
+        for i, job in enumerate(jobs):  # one choice after the other, each with its index
+            if echo:
+                yield oa.chunk("text", rid, created, body.model, choice(i, echo, None))
+            clock = TokenClock(metrics, body.model)
+            async for piece in _stream_pieces(lm, job, clock, request):
+                yield oa.chunk("text", rid, created, body.model, choice(i, piece, None))
+            yield oa.chunk("text", rid, created, body.model, choice(i, "", job.finish_reason))
+            if await request.is_disconnected():  # no more choices for a client that left
+                return
+        if body.stream_options and body.stream_options.include_usage:
+            yield oa.chunk("text", rid, created, body.model, None, _usage(jobs))
+
+    async def _chat_chunks(body, lm, jobs, request, rid, created):
+        def choice(i: int, delta: dict, finish: str | None) -> dict:
+            return {"index": i, "delta": delta, "finish_reason": finish, "logprobs": None}
+
+        for i, job in enumerate(jobs):
+            opening = choice(i, {"role": "assistant", "content": ""}, None)
+            yield oa.chunk("chat", rid, created, body.model, opening)
+            clock = TokenClock(metrics, body.model)
+            async for piece in _stream_pieces(lm, job, clock, request):
+                yield oa.chunk(
+                    "chat", rid, created, body.model, choice(i, {"content": piece}, None)
+                )
+            yield oa.chunk("chat", rid, created, body.model, choice(i, {}, job.finish_reason))
+            if await request.is_disconnected():
+                return
+        if body.stream_options and body.stream_options.include_usage:
+            yield oa.chunk("chat", rid, created, body.model, None, _usage(jobs))
 
     return api
 
@@ -196,12 +240,26 @@ def _with_models(base: type, names: list[str], **fields: tuple) -> type:
     return create_model(base.__name__, __base__=base, model=(str, field), **fields)
 
 
-def _usage(job: Job) -> dict:
+def _usage(jobs: list[Job]) -> dict:
+    """The prompt counted once, the tokens of every choice summed (as OpenAI counts them)."""
+    prompt, generated = jobs[0].prompt_tokens, sum(job.generated for job in jobs)
     return {
-        "prompt_tokens": job.prompt_tokens,
-        "completion_tokens": job.generated,
-        "total_tokens": job.prompt_tokens + job.generated,
+        "prompt_tokens": prompt,
+        "completion_tokens": generated,
+        "total_tokens": prompt + generated,
     }
+
+
+def _choices(job: Job, n: int) -> list[Job]:
+    """`job` and n - 1 copies of it; with a seed, copy i samples with seed + i, so the
+    choices differ and each is reproducible (greedy choices are all alike)."""
+
+    def copy(i: int) -> Job:
+        seed = job.sampling.seed
+        sampling = replace(job.sampling, seed=None if seed is None else seed + i)
+        return Job(ids=job.ids, sampling=sampling, stops=job.stops)
+
+    return [job, *(copy(i) for i in range(1, n))]
 
 
 async def _complete(lm: LanguageModel, job: Job, clock: TokenClock) -> str:
@@ -223,30 +281,6 @@ async def _stream_pieces(
     finally:
         job.cancel.set()
         clock.close()  # counted as aborted unless it finished
-
-
-async def _completion_chunks(body, job, pieces, rid, created) -> AsyncIterator[dict]:
-    def choice(text: str, finish: str | None) -> dict:
-        return {"index": 0, "text": text, "finish_reason": finish, "logprobs": None}
-
-    async for piece in pieces:
-        yield oa.chunk("text", rid, created, body.model, choice(piece, None))
-    yield oa.chunk("text", rid, created, body.model, choice("", job.finish_reason))
-    if body.stream_options and body.stream_options.include_usage:
-        yield oa.chunk("text", rid, created, body.model, None, _usage(job))
-
-
-async def _chat_chunks(body, job, pieces, rid, created) -> AsyncIterator[dict]:
-    def choice(delta: dict, finish: str | None) -> dict:
-        return {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-
-    opening = choice({"role": "assistant", "content": ""}, None)
-    yield oa.chunk("chat", rid, created, body.model, opening)
-    async for piece in pieces:
-        yield oa.chunk("chat", rid, created, body.model, choice({"content": piece}, None))
-    yield oa.chunk("chat", rid, created, body.model, choice({}, job.finish_reason))
-    if body.stream_options and body.stream_options.include_usage:
-        yield oa.chunk("chat", rid, created, body.model, None, _usage(job))
 
 
 def _sse(chunks: AsyncIterator[dict]) -> StreamingResponse:

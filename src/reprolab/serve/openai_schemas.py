@@ -7,11 +7,12 @@ been applied. Other unknown fields (`user`, `metadata`) are ignored, as OpenAI d
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 MAX_TEXT = 100_000
+MAX_CHOICES = 8  # `n`: completions generated for one request
 
 
 def _integral(value: Any) -> Any:
@@ -92,7 +93,9 @@ class _Generation(BaseModel):
     stop: Stop | None = None
     stream: bool = False
     stream_options: StreamOptions | None = None
-    n: Literal[1] = 1
+    n: json_int(ge=1, le=MAX_CHOICES) = Field(  # type: ignore[valid-type]
+        1, description="choices to generate; with a seed, choice i samples with seed + i"
+    )
     logprobs: Any = _refused("logprobs")
     top_logprobs: Any = _refused("top_logprobs")
     echo: Any = _refused("echo")
@@ -107,9 +110,14 @@ class _Generation(BaseModel):
     best_of: Any = _refused("best_of")
     suffix: Any = _refused("suffix")
 
+    # parameters of UNSUPPORTED that this request kind does implement
+    implemented: ClassVar[frozenset[str]] = frozenset()
+
     def unsupported(self) -> tuple[str, Any] | None:
         """The first parameter asked for that this server does not implement."""
         for name, neutral in UNSUPPORTED.items():
+            if name in self.implemented:
+                continue
             value = getattr(self, name)
             if not _neutral(value, neutral):
                 return name, value
@@ -122,6 +130,8 @@ class _Generation(BaseModel):
 
 
 class CompletionRequest(_Generation):
+    implemented: ClassVar[frozenset[str]] = frozenset({"echo"})
+    echo: bool = Field(False, description="return the prompt before each choice's text")
     prompt: (
         Annotated[str, Field(max_length=MAX_TEXT)]
         | Annotated[
