@@ -15,6 +15,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from reprolab.core.errors import DataError, ParamsError
+from reprolab.core.train.setup import cpu_kernels
 from reprolab.workloads.sentiment.params import (
     BertMLMParams,
     HFClassifierParams,
@@ -380,7 +381,7 @@ def test_pretraining_on_the_device_asked_cut_short_by_its_guard(
     assert model.summary["steps"] == 30 and model.summary["cut_short"]
     assert [s for s, _ in run.steps] == [10, 20, 30] and run.steps[-1][1]["lr"] > 0.0
     cut = {"cut_short": "true", "cut_at_step": "30", "planned_steps": "40"}
-    assert run.tags == {**TAGS, "bf16": "true", **cut}
+    assert run.tags == {**TAGS, "bf16": "true", "cpu_kernels": cpu_kernels(), **cut}
     assert next(model.model.parameters()).device.type == "cpu"
 
 
