@@ -18,6 +18,7 @@ from reprolab import workloads
 from reprolab.core import saving
 from reprolab.core.errors import ParamsError
 from reprolab.core.train.schedule import warmup_decay
+from reprolab.core.train.setup import cpu_kernels
 from reprolab.lm import tokenizers as tokenization
 from reprolab.params import parse_params
 from reprolab.workloads.minit.params import MiniTParams
@@ -133,7 +134,13 @@ def test_trains_on_the_device_asked_and_device_keeps_the_checkpoint(splits, tmp_
     short = {"max_steps": 4, "warmup_steps": 1, "eval_every": 4, "log_every": 4}
     model = workloads.build(tiny(tmp_path, device="cpu", **short), seed=0)
     model.fit(train, valid, Run())
-    assert tags == {"deterministic": "true", "threads": "1", "device": "cpu", "bf16": "false"}
+    assert tags == {
+        "deterministic": "true",
+        "threads": "1",
+        "cpu_kernels": cpu_kernels(),
+        "device": "cpu",
+        "bf16": "false",
+    }
     assert next(model.net.parameters()).device.type == "cpu"
     # where it trains does not change what it learns: the same checkpoint either way
     auto = workloads.build(tiny(tmp_path, **short), seed=0)
