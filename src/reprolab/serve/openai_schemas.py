@@ -1,7 +1,7 @@
 """The subset of OpenAI's completions and chat completions API the service implements, as
 pydantic models (what the official `openai` client sends and reads). Parameters that would
-change the answer but are not implemented (log probabilities, echo, tools, JSON mode,
-penalties, logit bias) are refused with a 400 naming them unless they hold the value that
+change the answer but are not implemented (log probabilities, echo on chat, tools, JSON
+mode, penalties, logit bias) are refused with a 400 naming them unless they hold the value that
 changes nothing: an agent or an evaluation harness must not get plain text as if they had
 been applied. Other unknown fields (`user`, `metadata`) are ignored, as OpenAI does."""
 
