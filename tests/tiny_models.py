@@ -18,6 +18,20 @@ from reprolab.workloads.wine.data import FEATURES as WINE_FEATURES
 GREEDY = {"max_new_tokens": 5, "temperature": 0.0}
 
 
+def cpu_run_tags(threads: int) -> dict[str, str]:
+    """The tags a torch family records when it trains deterministically on the CPU, with the
+    kernel path a rebuild on another CPU takes."""
+    from reprolab.core.train.setup import cpu_kernels
+
+    return {
+        "deterministic": "true",
+        "threads": str(threads),
+        "cpu_kernels": cpu_kernels(),
+        "device": "cpu",
+        "bf16": "false",
+    }
+
+
 class TaggedRun:
     """The run a family's `fit` logs to, without MLflow: the step metrics, the tags it sets
     (device, bf16, budget_steps), and, with `stop_at`, an interrupt at that step (Ctrl-C or a

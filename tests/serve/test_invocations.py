@@ -12,25 +12,12 @@ import httpx
 import pytest
 
 from reprolab.ops import devservers
-from reprolab.ops.bench_serve import running
+from reprolab.ops.bench_serve import WINE_ROW, running
 from tests.serve.conftest import start_server
 
 pytestmark = pytest.mark.slow
 
-ROW = {
-    "fixed acidity": 7.4,
-    "volatile acidity": 0.7,
-    "citric acid": 0.0,
-    "residual sugar": 1.9,
-    "chlorides": 0.076,
-    "free sulfur dioxide": 11.0,
-    "total sulfur dioxide": 34.0,
-    "density": 0.9978,
-    "pH": 3.51,
-    "sulphates": 0.56,
-    "alcohol": 9.4,
-    "is_red": 1.0,
-}
+ROW = WINE_ROW  # one red wine of the UCI set
 OTHER = {**ROW, "alcohol": 12.8, "volatile acidity": 0.3, "is_red": 0.0}
 
 

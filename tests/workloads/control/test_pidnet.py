@@ -14,12 +14,11 @@ from click.testing import CliRunner
 from reprolab import workloads
 from reprolab.core import saving
 from reprolab.core.errors import ParamsError
-from reprolab.core.train.setup import cpu_kernels
 from reprolab.params import parse_params
 from reprolab.workloads.control import data as control
 from reprolab.workloads.control.params import ControlDataset
 from tests.conftest import REPO
-from tests.tiny_models import TINY_CONTROL, TaggedRun, pidnet_params
+from tests.tiny_models import TINY_CONTROL, TaggedRun, cpu_run_tags, pidnet_params
 
 TINY = ControlDataset(**TINY_CONTROL)
 
@@ -63,13 +62,7 @@ def test_pidnet_trains_on_the_device_asked(splits):
     train, valid, test = splits
     run = TaggedRun()
     model = workloads.build(pidnet_params(device="cpu"), 0).fit(train, valid, run)
-    assert run.tags == {
-        "deterministic": "true",
-        "threads": "2",
-        "cpu_kernels": cpu_kernels(),  # the kernel path, for a rebuild on another CPU
-        "device": "cpu",
-        "bf16": "false",
-    }
+    assert run.tags == cpu_run_tags(2)
     assert next(model.module.parameters()).device.type == "cpu"
     assert (model.predict(test.X).to_numpy() > 0).all()
 

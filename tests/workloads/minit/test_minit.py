@@ -18,10 +18,10 @@ from reprolab import workloads
 from reprolab.core import saving
 from reprolab.core.errors import ParamsError
 from reprolab.core.train.schedule import warmup_decay
-from reprolab.core.train.setup import cpu_kernels
 from reprolab.lm import tokenizers as tokenization
 from reprolab.params import parse_params
 from reprolab.workloads.minit.params import MiniTParams
+from tests.tiny_models import cpu_run_tags
 
 TEXT = "the quick brown fox jumps over the lazy dog.\nnow is the time for all good men.\n" * 60
 
@@ -134,13 +134,7 @@ def test_trains_on_the_device_asked_and_device_keeps_the_checkpoint(splits, tmp_
     short = {"max_steps": 4, "warmup_steps": 1, "eval_every": 4, "log_every": 4}
     model = workloads.build(tiny(tmp_path, device="cpu", **short), seed=0)
     model.fit(train, valid, Run())
-    assert tags == {
-        "deterministic": "true",
-        "threads": "1",
-        "cpu_kernels": cpu_kernels(),
-        "device": "cpu",
-        "bf16": "false",
-    }
+    assert tags == cpu_run_tags(1)
     assert next(model.net.parameters()).device.type == "cpu"
     # where it trains does not change what it learns: the same checkpoint either way
     auto = workloads.build(tiny(tmp_path, **short), seed=0)

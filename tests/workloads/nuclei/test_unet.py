@@ -16,12 +16,11 @@ from reprolab.core import saving
 from reprolab.core.errors import DataError, ParamsError
 from reprolab.core.metrics import mask_scores
 from reprolab.core.train.schedule import warmup_decay
-from reprolab.core.train.setup import cpu_kernels
 from reprolab.params import parse_params
 from reprolab.workloads.nuclei import images
 from reprolab.workloads.nuclei.unet import UNetSegmenter
 from reprolab.workloads.nuclei.unet_net import NetConfig, build, predict_proba
-from tests.tiny_models import TaggedRun
+from tests.tiny_models import TaggedRun, cpu_run_tags
 
 
 @pytest.fixture(autouse=True)
@@ -121,13 +120,7 @@ def test_device_and_bf16_auto_are_resolved_and_recorded(monkeypatch):
     spec = unet_params(bf16="auto", device="cpu", base_width=4, max_steps=4, eval_every=4)
     run = TaggedRun()
     model = workloads.build(spec, 0).fit(pairs, pairs, run)
-    assert run.tags == {
-        "deterministic": "true",
-        "threads": "2",
-        "cpu_kernels": cpu_kernels(),  # the kernel path, for a rebuild on another CPU
-        "device": "cpu",
-        "bf16": "false",
-    }
+    assert run.tags == cpu_run_tags(2)
     assert model.config.bf16 is False  # what the saved model predicts with: never "auto"
     assert next(model.net.parameters()).device.type == "cpu"
 

@@ -3,13 +3,13 @@ import pytest
 
 from reprolab import workloads
 from reprolab.core import saving
-from reprolab.core.train.setup import cpu_kernels
 from reprolab.workloads.wine.params import (
     HistGradientBoostingParams,
     RandomForestParams,
     RidgeParams,
     TorchMLPParams,
 )
+from tests.tiny_models import cpu_run_tags
 
 ROUTE = {"dataset": "d", "task": "t"}
 FAMILIES = [
@@ -102,13 +102,7 @@ def test_mlp_trains_on_the_device_asked(regression_splits, monkeypatch):
     )
     run = Tagged()
     model = workloads.build(params, seed=0).fit(train, valid, run)
-    assert run.tags == {
-        "deterministic": "true",
-        "threads": "2",
-        "cpu_kernels": cpu_kernels(),  # the kernel path, for a rebuild on another CPU
-        "device": "cpu",
-        "bf16": "false",
-    }
+    assert run.tags == cpu_run_tags(2)
     assert model.predict(test.X).shape == (len(test.y),)
     assert next(model.module.parameters()).device.type == "cpu"
 
