@@ -99,13 +99,37 @@ def continuous(plant: Plant) -> tuple[np.ndarray, np.ndarray]:
 
 def discrete(plant: Plant, dt: float) -> tuple[np.ndarray, np.ndarray, int]:
     """Zero-order-hold (Ad, Bd) and the delay in whole steps."""
-    from scipy.linalg import expm
-
     a, b = continuous(plant)
-    block = np.zeros((3, 3))
-    block[:2, :2], block[:2, 2] = a, b
-    m = expm(block * dt)
+    block = [[*a[0], b[0]], [*a[1], b[1]], [0.0, 0.0, 0.0]]
+    m = np.array(expm3([[v * dt for v in row] for row in block]))
     return m[:2, :2], m[:2, 2], round(plant.delay / dt)
+
+
+def expm3(m: list[list[float]]) -> list[list[float]]:
+    """exp(m) of a 3x3 matrix in plain Python floats: scaling and squaring of a Taylor
+    series, summed in a fixed order. scipy's expm multiplies through BLAS, whose kernels
+    round differently on AVX2 and AVX-512, and every plant downstream inherited that."""
+    norm = max(sum(abs(v) for v in row) for row in m)
+    squarings = max(0, math.ceil(math.log2(norm / 0.25))) if norm > 0.25 else 0
+    scaled = [[v / 2**squarings for v in row] for row in m]
+    total = [[float(i == j) for j in range(3)] for i in range(3)]
+    term = [row[:] for row in total]
+    for k in range(1, 19):  # ||m|| <= 1/4: the 18th term is below 1e-24
+        term = [[v / k for v in row] for row in _matmul3(term, scaled)]
+        total = [
+            [t + v for t, v in zip(trow, vrow, strict=True)]
+            for trow, vrow in zip(total, term, strict=True)
+        ]
+    for _ in range(squarings):
+        total = _matmul3(total, total)
+    return total
+
+
+def _matmul3(p: list[list[float]], q: list[list[float]]) -> list[list[float]]:
+    return [
+        [p[i][0] * q[0][j] + p[i][1] * q[1][j] + p[i][2] * q[2][j] for j in range(3)]
+        for i in range(3)
+    ]
 
 
 def sample(cfg, rng: np.random.Generator) -> list[Plant]:

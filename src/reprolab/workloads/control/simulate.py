@@ -59,6 +59,21 @@ class Trajectory:
     r: torch.Tensor  # (N,) setpoint
 
 
+def step(b: Batch, x: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:
+    """x' = Ad x + Bd u, written out element by element: a batched matrix product (einsum,
+    bmm) sums in an order that depends on the CPU's vector width, so the same plants gave
+    other trajectories, hence other step-test features and models, on AVX2 and AVX-512."""
+    x0, x1 = x[:, 0], x[:, 1]
+    ad = b.ad
+    return torch.stack(
+        [
+            ad[:, 0, 0] * x0 + ad[:, 0, 1] * x1 + b.bd[:, 0] * applied,
+            ad[:, 1, 0] * x0 + ad[:, 1, 1] * x1 + b.bd[:, 1] * applied,
+        ],
+        1,
+    )
+
+
 def closed_loop(b: Batch, gains: torch.Tensor) -> Trajectory:
     """Simulate every plant under its (Kp, Ki, Kd) row of `gains` (B, 3)."""
     loop = b.loop
@@ -89,7 +104,7 @@ def closed_loop(b: Batch, gains: torch.Tensor) -> Trajectory:
         applied = hist.gather(1, b.delay[:, None]).squeeze(1)
         if k >= loop.disturbance_step:
             applied = applied + loop.disturbance
-        x = torch.einsum("bij,bj->bi", b.ad, x) + b.bd * applied[:, None]
+        x = step(b, x, applied)
         ys.append(y)
         us.append(u)
     t = torch.arange(n, **on) * dt
@@ -106,7 +121,7 @@ def open_loop_step(b: Batch) -> tuple[np.ndarray, np.ndarray]:
         for k in range(n):
             ys.append(x[:, 0] + b.noise[:, k])
             applied = (k >= b.delay).to(torch.float64)
-            x = torch.einsum("bij,bj->bi", b.ad, x) + b.bd * applied[:, None]
+            x = step(b, x, applied)
     return np.arange(n) * loop.dt, torch.stack(ys, 1).numpy()
 
 

@@ -20,15 +20,14 @@ SMOOTH = 5  # samples in the moving average before differentiating
 def identify(t: np.ndarray, y: np.ndarray) -> pd.DataFrame:
     """One row of FEATURES per step response in `y` (B, N)."""
     dt = float(t[1] - t[0])
-    kernel = np.ones(SMOOTH) / SMOOTH
     rows = []
     for i, resp in enumerate(np.atleast_2d(y)):
-        smooth = np.convolve(resp, kernel, mode="same")
+        smooth = moving_average(resp, SMOOTH)
         rough = float(np.gradient(smooth, dt)[SMOOTH:-SMOOTH].max())
         if not rough > 0:
             raise DataError(f"step test {i}: the output never rises; is the plant gain > 0?")
         tail = max(len(resp) * 3 // 10, SMOOTH)
-        final_slope, intercept = np.polyfit(t[-tail:], resp[-tail:], 1)
+        final_slope, intercept = line_fit(t[-tail:], resp[-tail:])
         if final_slope > 0.5 * rough:  # still ramping at the end: integrating
             r, dead, lag, k = float(final_slope), float(-intercept / final_slope), 0.0, 0.0
         else:  # two-point method (Smith): 28.3 % and 63.2 % of the final value
@@ -46,6 +45,25 @@ def identify(t: np.ndarray, y: np.ndarray) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows, columns=FEATURES)
+
+
+def moving_average(y: np.ndarray, width: int) -> np.ndarray:
+    """np.convolve(y, ones(width) / width, "same"), summed in a fixed order: np.convolve
+    and np.polyfit go through BLAS, whose kernels round differently on AVX2 and AVX-512,
+    so the same step test gave other features on other CPUs."""
+    lead = (width - 1) // 2
+    padded = np.concatenate([np.zeros(width - 1 - lead), y, np.zeros(lead)])
+    total = np.zeros(len(y))
+    for j in range(width):
+        total = total + padded[j : j + len(y)]
+    return total / width
+
+
+def line_fit(t: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Least-squares slope and intercept, in closed form (see moving_average)."""
+    dt, dy = t - t.mean(), y - y.mean()
+    slope = float((dt * dy).sum() / (dt * dt).sum())
+    return slope, float(y.mean() - slope * t.mean())
 
 
 def _crossing(t: np.ndarray, y: np.ndarray, level: float) -> float:
