@@ -53,7 +53,7 @@ def test_promotion_gate(workspace, model_dir):
     assert aliases() == {"candidate": "2", "champion": "1"}
 
     events = registry.register_run(TASK, SPEC, finished_run(model_dir, 1.5), "bad", PIPELINE)
-    assert any("misses threshold" in e for e in events)
+    assert any("misses the threshold" in e for e in events)
     assert aliases() == {"candidate": "2", "champion": "1"}
 
     registry.register_run(TASK, SPEC, finished_run(model_dir, 0.7), "better", PIPELINE)
@@ -188,7 +188,7 @@ def test_committed_new_gate_rules_gate_the_versions_again(workspace, model_dir):
     strict = RegistryTask(metric="rmse", direction="minimize", threshold=0.5)
     run_id = finished_run(model_dir, 0.8)
     events = registry.register_run(TASK, strict, run_id, "m", PIPELINE)
-    assert events[-1] == "v1: eval_valid_rmse=0.8000 misses threshold <= 0.5"
+    assert events[-1] == "v1: eval_valid_rmse=0.8000 misses the threshold <= 0.5"
     again = registry.register_run(TASK, strict, run_id, "m", PIPELINE)  # same rules: decided
     assert again == [f"m: run {run_id[:8]} already registered as v1"]
     events = registry.register_run(TASK, SPEC, run_id, "m", PIPELINE)  # threshold now 1.0

@@ -57,7 +57,12 @@ def test_tasks_lists_every_model_with_its_version(server):
     wine = by_task["wine-quality"]
     assert wine["alias"] == "champion" and wine["version"] == "1" and wine["ready"]
     assert wine["run_id"] and wine["loaded_at"].endswith("Z")
-    assert wine["metric"] == {"name": "rmse", "valid": None, "test": None}  # untagged here
+    assert wine["metric"] == {  # untagged here
+        "name": "rmse",
+        "valid": None,
+        "test": None,
+        "baseline": {"name": "mean predictor", "score": 0.8797},
+    }
     assert by_task["minit"]["alias"] is None  # a fixed directory, not watched
 
 

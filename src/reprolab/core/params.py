@@ -225,19 +225,45 @@ class HpoStudy(Strict):
 STORAGE_URL = re.compile(r"^(sqlite:///.+|(postgresql|mysql|mariadb)(\+\w+)?://.+)$")
 
 
+class Baseline(Strict):
+    """What a model of the task must beat to be worth serving at all (Otsu's threshold for
+    nuclei, Ziegler-Nichols for PID, the base model for a fine-tune), with its validation
+    score: a version that does not beat it never becomes candidate or champion."""
+
+    name: Annotated[str, Field(min_length=1)]
+    score: float
+
+
+class Bootstrap(Strict):
+    """The paired bootstrap that compares a new version with the champion (core.paired)."""
+
+    samples: Annotated[int, Field(ge=100, le=100_000)] = 1000
+    confidence: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+
+
 class RegistryTask(Strict):
     """Promotion gate of one task: versions compete on `eval_valid_<metric>`; test is reported."""
 
     metric: str
     direction: Literal["minimize", "maximize"]
     threshold: float
-    # how much a new version must beat the champion by (metric units) to replace it
+    # how much a new version must beat the champion by (metric units, the lower bound of the
+    # paired bootstrap's interval where both were scored on the same examples) to replace it
     min_improvement: Annotated[float, Field(ge=0)] = 0.0
+    baseline: Baseline | None = None
+    bootstrap: Bootstrap = Bootstrap()
 
     def passes(self, value: float) -> bool:
+        """Meets the threshold and beats the baseline."""
         if value != value:  # NaN never passes
             return False
+        if self.baseline is not None and self.improvement(value, self.baseline.score) <= 0:
+            return False
         return value <= self.threshold if self.direction == "minimize" else value >= self.threshold
+
+    def clears(self, low: float) -> bool:
+        """Whether an improvement's lower confidence bound is a real gain of the margin."""
+        return low > 0 and low >= self.min_improvement
 
     def improvement(self, value: float, than: float) -> float:
         """How much `value` beats `than` (negative: worse), in the metric's units."""

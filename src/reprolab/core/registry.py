@@ -3,7 +3,11 @@ compete on the task's metric on the **validation** split (test is reported, neve
 choose):
 
 - a version that passes the threshold gets alias `candidate`;
-- it becomes `champion` only if it beats the current champion; the old one gets `archive`;
+- it becomes `champion` only if it clearly beats the current champion: by a paired bootstrap
+  over the validation examples both were scored on (core.paired), whose interval's lower
+  bound must clear `min_improvement`; the old champion gets `archive`;
+- a version that does not beat the task's declared baseline (Otsu, Ziegler-Nichols, the
+  base model) is never candidate or champion, the first version of a task included;
 - nothing is deleted; every alias move is appended to the task's hash-chained history
   (core.registry_history, checked by `reprolab registry verify`).
 
@@ -27,6 +31,7 @@ from dataclasses import dataclass
 from reprolab.core.errors import RegistryError
 from reprolab.core.params import RegistryTask
 from reprolab.core.registry_card import version_card
+from reprolab.core.registry_compare import compare
 from reprolab.core.registry_history import history, one_line, record
 from reprolab.core.registry_store import (
     ARCHIVE,
@@ -123,9 +128,8 @@ def register_run(
         raise RegistryError(f"run {run_id} ({model}) belongs to task {run_task!r}, not {task!r}")
     if strict and not force and not spec.passes(value):
         raise RegistryError(
-            f"run {run_id} ({model}): {metric_key(spec)}={value:.4f} misses the threshold "
-            f"{_bound(spec)} {spec.threshold} of {task}; not registered (--force to register "
-            "anyway)"
+            f"run {run_id} ({model}): {_misses(spec, value)} of {task}; not registered "
+            "(--force to register anyway)"
         )
     ensure_registered_model(mlflow_client, task)
     existing = mlflow_client.search_model_versions(f"name='{task}' and run_id='{run_id}'")
@@ -186,7 +190,9 @@ _COPIED = (
 def rules(spec: RegistryTask) -> str:
     """The gate's rules as a version tag: committed new rules gate the versions again."""
     margin = f" by {spec.min_improvement!r}" if spec.min_improvement else ""
-    return f"{spec.metric} {spec.direction} {spec.threshold!r}{margin}"
+    base = f" over {spec.baseline.name} {spec.baseline.score!r}" if spec.baseline else ""
+    paired = f"; paired {spec.bootstrap.samples} at {spec.bootstrap.confidence!r}"
+    return f"{spec.metric} {spec.direction} {spec.threshold!r}{margin}{base}{paired}"
 
 
 def _gate(
@@ -204,10 +210,7 @@ def _gate(
     if not passes and not force:
         mlflow_client.set_model_version_tag(task, version, TAG + "status", "rejected")
         mlflow_client.set_model_version_tag(task, version, GATE, "rejected")
-        return [
-            f"v{version}: {metric_key(spec)}={value:.4f} misses threshold "
-            f"{_bound(spec)} {spec.threshold}"
-        ]
+        return [f"v{version}: {_misses(spec, value)}"]
     overrode = None if passes else _misses(spec, value)
     old_candidate = alias_version(mlflow_client, task, CANDIDATE)
     mlflow_client.set_registered_model_alias(task, CANDIDATE, version)  # the newest that passed
@@ -240,6 +243,13 @@ def _gate(
                 f"{CHAMPION} v{champion.version} could not be scored on v{version}'s data: "
                 "compared by its own score"
             )
+    if champion is not None:
+        pair = compare(mlflow_client, spec, own, champion)
+        if pair.interval is not None:
+            return events + _paired_verdict(
+                mlflow_client, task, spec, version, champion, pair.interval, authority, overrode
+            )
+        events.append(f"v{version} not paired with {CHAMPION} ({pair.why_not}): point scores")
     if spec.better(value, champion_value):
         if champion_value is not None:
             gain = spec.improvement(value, champion_value)
@@ -252,6 +262,21 @@ def _gate(
             f"({metric_key(spec)}={value:.4f} vs {champion_value:.4f})"
         )
     return events
+
+
+def _paired_verdict(
+    mlflow_client, task, spec: RegistryTask, version, champion, interval, authority, overrode
+) -> list[str]:
+    """Promote when the improvement's lower bound clears the margin; noise does not."""
+    old = f"{CHAMPION} v{champion.version}"
+    if spec.clears(interval.low):
+        events = [f"v{version}: beats {old} by {interval.line()}"]
+        return events + _move_champion(mlflow_client, task, version, authority, ARCHIVE, overrode)
+    need = f"above {spec.min_improvement}" if spec.min_improvement else "above 0"
+    return [
+        f"v{version}: not clearly better than {old}: {interval.line()}; the lower bound must "
+        f"be {need}"
+    ]
 
 
 def cut_short(version) -> bool:
@@ -409,10 +434,17 @@ def _bound(spec: RegistryTask) -> str:
 
 
 def _misses(spec: RegistryTask, value: float | None) -> str:
-    """What the gate says of a version below the threshold (None: never scored)."""
+    """What the gate says of a version below the threshold or the baseline (None: never
+    scored)."""
     bound = f"{_bound(spec)} {spec.threshold}"
     if value is None:
         return f"no {metric_key(spec)} score, so it cannot meet the threshold {bound}"
+    base = spec.baseline
+    if base is not None and spec.improvement(value, base.score) <= 0:
+        return (
+            f"{metric_key(spec)}={value:.4f} does not beat the baseline {base.name} "
+            f"({base.score:.4f})"
+        )
     return f"{metric_key(spec)}={value:.4f} misses the threshold {bound}"
 
 

@@ -68,6 +68,7 @@ def snapshot(task: str, spec: RegistryTask) -> dict[str, Any]:
         "gate_split": "valid",
         "direction": spec.direction,
         "threshold": spec.threshold,
+        "baseline": spec.baseline.model_dump() if spec.baseline else None,
         "compared": sum(math.isfinite(v.value) for v in listed),
         "champion": _as_dict(champion),
         "previous_champion": _as_dict(previous),

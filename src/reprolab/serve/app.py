@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from reprolab.serve import errors, experiments, invocations, openai_api, registry_api
@@ -30,10 +30,18 @@ SETTINGS_ENV = "REPROLAB_SERVE_SETTINGS"  # how `--workers N` hands settings to 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # where prometheus_client's workers meet
 
 
+class Baseline(BaseModel):
+    name: str
+    score: float
+
+
 class Metric(BaseModel):
     name: str
     valid: float | None
     test: float | None
+    baseline: Baseline | None = Field(
+        None, description="what the gate made it beat on validation (params' registry.<task>)"
+    )
 
 
 class ModelState(BaseModel):

@@ -14,11 +14,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from reprolab.lm.generation import GenerationError, Sampling, context_length
+from reprolab.lm.generation import GREEDY_BELOW, GenerationError, Sampling, context_length
 from reprolab.serve.metrics import TokenClock
-
-# a temperature under this samples as temperature 0 (greedy), as vLLM does
-GREEDY_BELOW = 1e-5
 
 
 def own_draws(sampling: Sampling) -> dict[str, Any]:
@@ -153,7 +150,7 @@ class LanguageModel:
             )
         if temperature is None:
             temperature = float(self.defaults.get("temperature", 1.0))
-        if temperature < GREEDY_BELOW:  # dividing logits by 1e-300 makes them inf, then NaN
+        if temperature < GREEDY_BELOW:  # greedy, as vLLM does; the seed path needs it spelled 0
             temperature = 0.0
         sampling = Sampling(
             max_new_tokens=max_tokens,

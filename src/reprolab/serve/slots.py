@@ -119,7 +119,13 @@ class Slot:
             number = None if raw is None else float(raw)
             return number if number is not None and math.isfinite(number) else None
 
-        return {"name": self.gate.metric, "valid": value("valid"), "test": value("test")}
+        base = self.gate.baseline
+        return {
+            "name": self.gate.metric,
+            "valid": value("valid"),
+            "test": value("test"),
+            "baseline": None if base is None else {"name": base.name, "score": base.score},
+        }
 
     def _serving(self) -> str:
         return "nothing yet" if self.current is None else f"version {self.current.version}"

@@ -41,7 +41,9 @@ def describe(state: dict[str, Any]) -> str:
     metric = state.get("metric")
     if metric and metric.get("valid") is not None:
         test = f", test {metric['test']:.4g}" if metric.get("test") is not None else ""
-        parts.append(f"· valid {metric['name']} {metric['valid']:.4g}{test}")
+        base = metric.get("baseline")
+        vs = f" (baseline {base['name']} {base['score']:.4g})" if base else ""
+        parts.append(f"· valid {metric['name']} {metric['valid']:.4g}{vs}{test}")
     if state.get("error"):
         parts.append(f"· last reload failed: {state['error']}")
     return " ".join(parts)
