@@ -73,6 +73,9 @@ def test_cli_streams_prompt_and_completion(lm_dir):
     assert result.output == "hello" + generation.generate(model, tok, ["hello"], greedy)[0] + "\n"
     sampled = CliRunner().invoke(main, [*args, "--seed", "1", "--top-k", "5"])
     assert sampled.exit_code == 0 and sampled.output.startswith("hello")
+    # a temperature too small to divide by decodes greedily instead of failing on NaN
+    tiny = CliRunner().invoke(main, [*args, "--temperature", "1e-300", "--seed", "1"])
+    assert tiny.exit_code == 0 and tiny.output == result.output, tiny.output
 
 
 @pytest.mark.parametrize(

@@ -33,9 +33,12 @@ class GenerationError(ReprolabError):
     """A prompt or sampling setting the model cannot take, or a model that cannot load."""
 
 
+GREEDY_BELOW = 1e-5  # logits divided by 1e-300 become inf, then NaN: decode greedily instead
+
+
 @dataclass(frozen=True)
 class Sampling:
-    """Sampling settings; temperature 0 means greedy decoding."""
+    """Sampling settings; temperature 0 (or below GREEDY_BELOW) means greedy decoding."""
 
     max_new_tokens: int = 200
     temperature: float = 0.8
@@ -54,7 +57,7 @@ class Sampling:
             raise GenerationError(f"top_p: must be in (0, 1], got {self.top_p}")
 
     def generate_kwargs(self) -> dict[str, Any]:
-        if self.temperature == 0:
+        if self.temperature < GREEDY_BELOW:
             return {"max_new_tokens": self.max_new_tokens, "do_sample": False}
         return {
             "max_new_tokens": self.max_new_tokens,
