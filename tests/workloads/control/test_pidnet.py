@@ -100,3 +100,33 @@ def test_pid_command_gives_gains_response_and_plot(splits, tmp_path, monkeypatch
     bad = CliRunner().invoke(main, [*args, "--params", str(repo_params)])
     assert bad.exit_code == 1
     assert "plant.time_constant: must be > 0, got -4.0" in bad.output
+
+
+def test_a_setpoint_weight_travels_from_the_net_to_the_loop_and_the_cli(splits, tmp_path):
+    train, valid, test = splits
+    model = workloads.build(pidnet_params(epochs=2, setpoint_weight=True), 0).fit(train, valid)
+    gains = model.predict(test.X)
+    assert list(gains.columns) == ["kp", "ki", "kd", "b"]
+    assert ((gains["b"] > 0) & (gains["b"] < 1)).all()
+    model.save(tmp_path / "m", input_example=test.X.head(2))
+    reloaded = saving.load_predictor(tmp_path / "m").predict(test.X)
+    np.testing.assert_allclose(reloaded.to_numpy(), gains.to_numpy())
+    assert "b" in test.prediction_table(reloaded).columns
+    # the loop scored with b differs from the same gains with b = 1
+    assert test.score(reloaded)["iae"] != test.score(reloaded[["kp", "ki", "kd"]])["iae"]
+    assert control.weighted(reloaded[["kp", "ki", "kd"]])[:, 3].tolist() == [1.0] * len(test.X)
+
+
+def test_a_weight_of_one_is_the_classic_pid_bit_for_bit(splits):
+    import torch
+
+    from reprolab.workloads.control import simulate
+
+    test = splits[2]
+    batch = test.batch()
+    three = torch.tensor([[1.0, 0.3, 0.2]] * len(test.plants), dtype=torch.float64)
+    four = torch.cat([three, torch.ones(len(test.plants), 1, dtype=torch.float64)], 1)
+    a, b = simulate.closed_loop(batch, three), simulate.closed_loop(batch, four)
+    assert torch.equal(a.y, b.y) and torch.equal(a.u, b.u)
+    lower = simulate.closed_loop(batch, torch.cat([three, four[:, 3:] * 0.3], 1))
+    assert lower.y[:, :20].max() < a.y[:, :20].max()  # a gentler start on the setpoint step

@@ -105,6 +105,9 @@ class LoopResult(Strict):
     kp: float | None
     ki: float | None
     kd: float | None
+    b: float | None = Field(
+        1.0, description="setpoint weight on Kp, u = Kp (b r - y) + I + D; 1 for the classic rules"
+    )
     iae: float | None = Field(description="integral of |error| over the simulated loop")
     overshoot: float | None = Field(description="percent")
     diverged: bool
@@ -152,11 +155,10 @@ class ControlAdapter:
         return pd.DataFrame(rows)
 
     def run(self, model: Any, frame: pd.DataFrame) -> Sequence[dict]:
-        from reprolab.workloads.control.data import GAINS, features_of
+        from reprolab.workloads.control.data import features_of, weighted
 
         plants = _plants(frame)
-        gains = np.asarray(model.predict(features_of(plants, self.loop))[GAINS], dtype=float)
-        return self._simulate(plants, gains)[0]
+        return self._simulate(plants, weighted(model.predict(features_of(plants, self.loop))))[0]
 
     def respond(self, request: ControlRequest, outputs: Sequence[dict]) -> dict[str, Any]:
         results = [dict(o) for o in outputs]
@@ -172,7 +174,7 @@ class ControlAdapter:
         import torch
 
         from reprolab.workloads.control import metrics, simulate
-        from reprolab.workloads.control.data import GAINS
+        from reprolab.workloads.control.data import WEIGHTED
 
         with torch.no_grad():
             traj = simulate.closed_loop(simulate.batch(plants, self.loop), torch.tensor(gains))
@@ -185,7 +187,7 @@ class ControlAdapter:
                 {
                     **{
                         g: float(v) if np.isfinite(v) else None
-                        for g, v in zip(GAINS, gains[i], strict=True)
+                        for g, v in zip(WEIGHTED, gains[i], strict=True)
                     },
                     "iae": iae if ok else None,
                     "overshoot": over if ok else None,
@@ -197,14 +199,14 @@ class ControlAdapter:
     def _detail(self, request: ControlRequest, results: list[dict]) -> None:
         """Baseline tuners' loops and the step responses, added to `results` in place."""
         from reprolab.workloads.control import tuning
-        from reprolab.workloads.control.data import GAINS, features_of
+        from reprolab.workloads.control.data import WEIGHTED, features_of, weighted
 
         plants = _plants(self.to_frame(request))
-        tuners = {"pidnet": np.array([[r[g] for g in GAINS] for r in results], dtype=float)}
+        tuners = {"pidnet": np.array([[r[g] for g in WEIGHTED] for r in results], dtype=float)}
         if request.compare:
             feats = features_of(plants, self.loop)
-            tuners["ziegler_nichols"] = tuning.ziegler_nichols(feats)
-            tuners["simc"] = tuning.simc(feats)
+            tuners["ziegler_nichols"] = weighted(tuning.ziegler_nichols(feats))
+            tuners["simc"] = weighted(tuning.simc(feats))
         names = list(tuners)
         n = len(plants)
         loops, traj = self._simulate(plants * len(names), np.concatenate(list(tuners.values())))

@@ -26,6 +26,19 @@ from reprolab.workloads.control.plants import Loop, Plant, check, sample
 PROBLEM = "control"  # how the report treats this dataset's predictions
 SPLITS = ("train", "valid", "test")
 GAINS = ["kp", "ki", "kd"]
+SETPOINT_WEIGHT = "b"  # optional 4th column: setpoint weight on Kp (1 when absent)
+WEIGHTED = [*GAINS, SETPOINT_WEIGHT]
+
+
+def weighted(gains: Any) -> np.ndarray:
+    """(n, 4) rows of (Kp, Ki, Kd, b) from a frame or array with or without b: b = 1 is the
+    classic PID (Ziegler-Nichols, SIMC, a PIDNet trained without a setpoint weight)."""
+    if isinstance(gains, pd.DataFrame):
+        gains = gains[[c for c in WEIGHTED if c in gains.columns]]
+    g = np.asarray(gains, dtype=float)
+    if g.ndim == 2 and g.shape[1] == 3:
+        g = np.concatenate([g, np.ones((len(g), 1))], axis=1)
+    return g
 
 
 class SimulationError(ReprolabError):
@@ -107,7 +120,7 @@ class ControlSplit(Split):
         zn = self.simulate(tuning.ziegler_nichols(self.X))
         simc = self.simulate(tuning.simc(self.X))
         rows = pd.DataFrame([p.as_dict() for p in self.plants])
-        for j, name in enumerate(GAINS):
+        for j, name in enumerate([*GAINS, SETPOINT_WEIGHT][: g.shape[1]]):
             rows[name] = g[:, j]
         for key in ours:
             rows[key] = ours[key]
@@ -118,9 +131,11 @@ class ControlSplit(Split):
 
 
 def _gains(gains: Any, n: int) -> np.ndarray:
-    g = np.asarray(gains[GAINS] if isinstance(gains, pd.DataFrame) else gains, dtype=float)
-    if g.shape != (n, 3):
-        raise DataError(f"expected gains of shape ({n}, 3) (Kp, Ki, Kd), got {g.shape}")
+    if isinstance(gains, pd.DataFrame):
+        gains = gains[GAINS + [c for c in [SETPOINT_WEIGHT] if c in gains.columns]]
+    g = np.asarray(gains, dtype=float)
+    if g.ndim != 2 or g.shape[0] != n or g.shape[1] not in (3, 4):
+        raise DataError(f"expected gains (Kp, Ki, Kd[, b]) of shape ({n}, 3|4), got {g.shape}")
     if not np.isfinite(g).all() or (g < 0).any():
         raise SimulationError("gains must be finite and >= 0")
     return g

@@ -41,15 +41,15 @@ def tune(plant: Plant, loop: Loop, model: str) -> dict[str, Any]:
     from reprolab.core import saving
     from reprolab.core.tracking import client
     from reprolab.workloads.control import metrics, simulate, tuning
-    from reprolab.workloads.control.data import GAINS, features_of
+    from reprolab.workloads.control.data import WEIGHTED, features_of, weighted
 
     check(plant, loop)
     client()  # points MLflow at the repository's store for models:/ URIs
     feats = features_of([plant], loop)
     predicted = saving.load_predictor(model).predict(feats)
-    gains = {"pidnet": np.asarray(predicted[GAINS], dtype=float)[0]}
-    gains["ziegler_nichols"] = tuning.ziegler_nichols(feats)[0]
-    gains["simc"] = tuning.simc(feats)[0]
+    gains = {"pidnet": weighted(predicted)[0]}
+    gains["ziegler_nichols"] = weighted(tuning.ziegler_nichols(feats))[0]
+    gains["simc"] = weighted(tuning.simc(feats))[0]
     batch = simulate.batch([plant] * len(gains), loop)
     with torch.no_grad():
         traj = simulate.closed_loop(batch, torch.tensor(np.stack(list(gains.values()))))
@@ -59,7 +59,7 @@ def tune(plant: Plant, loop: Loop, model: str) -> dict[str, Any]:
     return {
         "plant": plant.as_dict(),
         "features": feats.iloc[0].to_dict(),
-        "gains": {k: dict(zip(GAINS, map(float, v), strict=True)) for k, v in gains.items()},
+        "gains": {k: dict(zip(WEIGHTED, map(float, v), strict=True)) for k, v in gains.items()},
         "metrics": {k: {m: float(per[m][i]) for m in per} for i, k in enumerate(gains)},
         "t": traj.t.numpy(),
         "y": {k: traj.y[i].numpy() for i, k in enumerate(gains)},

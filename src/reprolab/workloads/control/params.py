@@ -86,6 +86,7 @@ class PIDNetParams(ModelBase):
     batch_size: PosInt = 32
     overshoot_weight: Annotated[float, Field(ge=0)] = 2.0
     effort_weight: Annotated[float, Field(ge=0)] = 0.002
+    setpoint_weight: bool = False  # also predict a setpoint weight b in (0, 1) on Kp
     patience: PosInt = 40
     device: Device = "auto"  # auto: CUDA when usable
     deterministic: bool = True  # deterministic kernels, fixed threads, seeded RNGs

@@ -29,20 +29,22 @@ START = (0.5, 3.0, 0.3)
 
 
 class GainNet(nn.Module):
-    def __init__(self, hidden: list[int]) -> None:
+    def __init__(self, hidden: list[int], setpoint_weight: bool = False) -> None:
         super().__init__()
+        self.setpoint_weight = setpoint_weight
         layers: list[nn.Module] = []
         width = 5
         for size in hidden:
             layers += [nn.Linear(width, size), nn.Tanh()]
             width = size
-        last = nn.Linear(width, 3)
+        last = nn.Linear(width, 4 if setpoint_weight else 3)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
         self.net = nn.Sequential(*layers, last)
 
     def forward(self, f: torch.Tensor) -> torch.Tensor:
-        """f: (B, 5) raw FEATURES -> (B, 3) gains (Kp, Ki, Kd), all positive."""
+        """f: (B, 5) raw FEATURES -> (B, 3) gains (Kp, Ki, Kd), all positive; (B, 4) with
+        the setpoint weight b = sigmoid(output), 0.5 at the start, when `setpoint_weight`."""
         slope, dead, lag, integ, overshoot = f.unbind(1)
         lag_ratio = torch.where(integ > 0.5, torch.full_like(lag, 20.0), lag / dead)
         x = torch.stack(
@@ -55,11 +57,15 @@ class GainNet(nn.Module):
             ],
             1,
         )
-        m = torch.exp(self.net(x).clamp(-4, 4))
+        out = self.net(x)
+        m = torch.exp(out[:, :3].clamp(-4, 4))
         kp = START[0] * m[:, 0] / (slope * dead)
         ti = START[1] * m[:, 1] * dead
         td = START[2] * m[:, 2] * dead
-        return torch.stack([kp, kp / ti, kp * td], 1)
+        gains = [kp, kp / ti, kp * td]
+        if self.setpoint_weight:
+            gains.append(torch.sigmoid(out[:, 3]))
+        return torch.stack(gains, 1)
 
 
 class PIDNet(Model):
@@ -94,7 +100,7 @@ class PIDNet(Model):
         record(run, device=device, bf16=False)
         torch.manual_seed(self.seed)
         gen = torch.Generator().manual_seed(self.seed)
-        self.module = GainNet(p.hidden).to(torch.float64).to(device)
+        self.module = GainNet(p.hidden, p.setpoint_weight).to(torch.float64).to(device)
         opt = torch.optim.Adam(self.module.parameters(), lr=p.lr)
         feats = torch.tensor(train.X[FEATURES].to_numpy(), dtype=torch.float64).to(device)
         batch = train.batch().to(device)
@@ -143,7 +149,8 @@ class PIDNet(Model):
     def save(self, path: Path, input_example: Any) -> None:
         if self.module is None:
             raise RuntimeError("fit the model before saving")
-        config = {"hidden": list(self.params.hidden)}
+        p = self.params
+        config = {"hidden": list(p.hidden), "setpoint_weight": p.setpoint_weight}
         example = torch.zeros(2, len(FEATURES), dtype=torch.float64)  # the net's input batch
         torch_pyfunc.save(path, self.module, config, PIDNetPyfunc(), input_example, example)
 
@@ -155,15 +162,16 @@ def _predict(module: GainNet, inputs: Any) -> pd.DataFrame:
     with torch.no_grad():
         f = torch.tensor(inputs[FEATURES].to_numpy(dtype=float), dtype=torch.float64)
         gains = module(f.to(module_device(module))).cpu().numpy()
-    return pd.DataFrame(gains, columns=GAINS)
+    return pd.DataFrame(gains, columns=[*GAINS, "b"][: gains.shape[1]])
 
 
 class PIDNetPyfunc(mlflow.pyfunc.PythonModel):
-    """Serving wrapper: step-test features (FEATURES columns) in, gains (kp, ki, kd) out."""
+    """Serving wrapper: step-test features (FEATURES columns) in, gains (kp, ki, kd[, b]) out."""
 
     def load_context(self, context) -> None:
-        module = GainNet(torch_pyfunc.config_of(context)["hidden"]).to(torch.float64)
-        self.module = torch_pyfunc.load_weights(module, context)
+        config = torch_pyfunc.config_of(context)
+        module = GainNet(config["hidden"], config.get("setpoint_weight", False))
+        self.module = torch_pyfunc.load_weights(module.to(torch.float64), context)
 
     def predict(self, context, model_input, params=None):
         return _predict(self.module, model_input)

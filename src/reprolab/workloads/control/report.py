@@ -57,11 +57,33 @@ def task_section(doc: Document, task: str, params: Params, figdir: Path) -> None
             + "."
         )
         frame = pd.read_csv(eval_dir(task, first[0]) / "predictions.csv")
+        doc.table(*by_kind(frame, first[0]))
+        doc.text(
+            "Mean IAE and overshoot per kind of test plant. A learned setpoint weight b "
+            "(u = Kp (b r - y) + I + D) lets integrating plants follow the step without the "
+            "overshoot that b = 1 forces on them; Ziegler–Nichols and SIMC use b = 1."
+        )
         spec = params.datasets[params.model(first[0]).dataset]
         path = step_responses(frame, loop_of(spec), figdir / f"{task}-step-responses.png")
         doc.figure(
             path, f"Closed-loop responses of one test plant per kind: {first[0]} vs baselines"
         )
+
+
+def by_kind(frame: pd.DataFrame, name: str) -> tuple[list[str], list[list[str]]]:
+    """(header, rows): per plant kind, the learned tuner's and Ziegler–Nichols' mean IAE and
+    overshoot, and the mean setpoint weight where the model predicts one."""
+    header = ["plant kind", "plants", f"{name} IAE", f"{name} overshoot %"]
+    header += ["Ziegler–Nichols IAE", "Ziegler–Nichols overshoot %"]
+    weight = "b" in frame.columns
+    header += ["mean b"] if weight else []
+    rows = []
+    for kind, part in frame.groupby("kind", sort=True):
+        row = [str(kind), str(len(part)), f"{part['iae'].mean():.2f}"]
+        row += [f"{part['overshoot'].mean():.1f}", f"{part['zn_iae'].mean():.2f}"]
+        row += [f"{part['zn_overshoot'].mean():.1f}"]
+        rows.append(row + ([f"{part['b'].mean():.2f}"] if weight else []))
+    return header, rows
 
 
 def step_responses(frame: pd.DataFrame, loop, path: Path) -> Path:
@@ -70,7 +92,7 @@ def step_responses(frame: pd.DataFrame, loop, path: Path) -> Path:
 
     from reprolab.core.figures import grid, save
     from reprolab.workloads.control import simulate, tuning
-    from reprolab.workloads.control.data import features_of
+    from reprolab.workloads.control.data import features_of, weighted
     from reprolab.workloads.control.plants import Plant
 
     picks = frame.groupby("kind", sort=True).head(1)
@@ -78,7 +100,7 @@ def step_responses(frame: pd.DataFrame, loop, path: Path) -> Path:
     plants = [Plant(**{f: row[f] for f in fields}) for _, row in picks.iterrows()]
     feats = features_of(plants, loop)
     gains = {
-        "learned": picks[["kp", "ki", "kd"]].to_numpy(dtype=float),
+        "learned": weighted(picks),
         "Ziegler–Nichols": tuning.ziegler_nichols(feats),
         "SIMC": tuning.simc(feats),
     }

@@ -2,9 +2,11 @@
 
 Discrete time (exact ZOH plants, delay as a buffer of past controller outputs), PID with
 derivative on the filtered measurement (no derivative kick; filter time Td/N), actuator
-saturation and back-calculation anti-windup. Setpoint step 0 -> 1 at t = 0, load
-disturbance at the plant input from `disturbance_time`, Gaussian measurement noise. Every
-operation is differentiable in the gains, so a network can be trained through it."""
+saturation and back-calculation anti-windup, an optional setpoint weight b on the
+proportional term (it lets integrating plants track a step without overshoot). Setpoint step
+0 -> 1 at t = 0, load disturbance at the plant input from `disturbance_time`, Gaussian
+measurement noise. Every operation is differentiable in the gains, so a network can be
+trained through it."""
 
 from __future__ import annotations
 
@@ -75,10 +77,12 @@ def step(b: Batch, x: torch.Tensor, applied: torch.Tensor) -> torch.Tensor:
 
 
 def closed_loop(b: Batch, gains: torch.Tensor) -> Trajectory:
-    """Simulate every plant under its (Kp, Ki, Kd) row of `gains` (B, 3)."""
+    """Simulate every plant under its (Kp, Ki, Kd) row of `gains` (B, 3), or (Kp, Ki, Kd, b)
+    (B, 4) with a setpoint weight b on the proportional term: u = Kp (b r - y) + I + D."""
     loop = b.loop
     gains = gains.to(torch.float64)
     kp, ki, kd = gains[:, 0], gains[:, 1], gains[:, 2]
+    weight = gains[:, 3] if gains.shape[1] > 3 else torch.ones_like(kp)
     dt, n, size = loop.dt, loop.steps, gains.shape[0]
     td = kd / kp.clamp_min(1e-9)
     tf = (td / DERIVATIVE_FILTER_N).clamp_min(dt)  # derivative filter time constant
@@ -97,7 +101,7 @@ def closed_loop(b: Batch, gains: torch.Tensor) -> Trajectory:
         e = 1.0 - meas
         deriv = (tf * deriv - kd * (meas - y_prev)) / (tf + dt)
         y_prev = meas
-        v = kp * e + integral + deriv
+        v = kp * (weight - meas) + integral + deriv  # setpoint r = 1
         u = v.clamp(-loop.u_limit, loop.u_limit)
         integral = integral + ki * e * dt + (u - v) * dt / tt
         hist = torch.cat([u[:, None], hist[:, :-1]], dim=1)

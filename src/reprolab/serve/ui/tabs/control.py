@@ -12,7 +12,7 @@ from reprolab.serve.ui.common import loader, served_line
 
 KINDS = ["fopdt", "sopdt", "integrating"]
 NAMES = {"pidnet": "PIDNet (served)", "ziegler_nichols": "Ziegler–Nichols", "simc": "SIMC (PI)"}
-COLUMNS = ["tuner", "Kp", "Ki", "Kd", "IAE", "overshoot %"]
+COLUMNS = ["tuner", "Kp", "Ki", "Kd", "b", "IAE", "overshoot %"]
 
 
 def build(client: ApiClient, task: str, params: Any, page: gr.Blocks) -> None:
@@ -50,7 +50,7 @@ def build(client: ApiClient, task: str, params: Any, page: gr.Blocks) -> None:
         rows = [
             [
                 NAMES.get(name, name),
-                *("-" if r[g] is None else round(r[g], 3) for g in ("kp", "ki", "kd")),
+                *("-" if r[g] is None else round(r[g], 3) for g in ("kp", "ki", "kd", "b")),
                 "diverged" if r["diverged"] else round(r["iae"], 2),
                 "-" if r["diverged"] else round(r["overshoot"], 1),
             ]
