@@ -148,33 +148,31 @@ def reviews(n: int) -> SimpleNamespace:
 
 
 def nsmc_models(root: Path) -> list[Case]:
-    """Two TF-IDF members and their probability-average ensemble."""
+    """A TF-IDF model (a plain sklearn flavour), an NB-LR over morphemes (sklearn, calling
+    reprolab's Kiwi function: its code travels) and their probability-average ensemble."""
     from reprolab import workloads
     from reprolab.workloads.sentiment.ensemble import ProbAverage
-    from reprolab.workloads.sentiment.params import ProbAverageParams, TfidfLogRegParams
+    from reprolab.workloads.sentiment.params import (
+        NbLogRegParams,
+        ProbAverageParams,
+        TfidfLogRegParams,
+    )
 
     train, valid = reviews(40), reviews(16)
-    cases = []
-    for name, bits, c in (("nsmc-tfidf", 10, 4.0), ("nsmc-tfidf-b", 11, 1.0)):
-        params = TfidfLogRegParams(
-            workload="sentiment",
-            kind="tfidf_logreg",
-            dataset="nsmc",
-            task="nsmc-sentiment",
-            hash_bits=bits,
-            C=c,
-        )
+    task = {"workload": "sentiment", "dataset": "nsmc", "task": "nsmc-sentiment"}
+    members = {
+        "nsmc-tfidf": TfidfLogRegParams(kind="tfidf_logreg", hash_bits=10, C=4.0, **task),
+        "nsmc-nblr": NbLogRegParams(kind="nb_logreg", hash_bits=10, **task),
+    }
+    for name, params in members.items():
         workloads.build(params, 0).fit(train, valid).save(root / name, train.X.head(3))
-        cases.append(Case(name, root / name, wrapper=False))
-    params = ProbAverageParams(
-        workload="sentiment",
-        kind="prob_average",
-        dataset="nsmc",
-        task="nsmc-sentiment",
-        members=[str(c.dir) for c in cases],
-    )
+    cases = [
+        Case("nsmc-tfidf", root / "nsmc-tfidf", wrapper=False),
+        Case("nsmc-nblr", root / "nsmc-nblr"),
+    ]
+    params = ProbAverageParams(kind="prob_average", members=[str(c.dir) for c in cases], **task)
     ProbAverage(params, 0).fit(train, valid).save(root / "nsmc-ensemble", train.X.head(3))
-    return [cases[0], Case("nsmc-ensemble", root / "nsmc-ensemble")]
+    return [*cases, Case("nsmc-ensemble", root / "nsmc-ensemble")]
 
 
 def png_bytes(rgb: np.ndarray) -> bytes:

@@ -163,9 +163,12 @@ def test_ensemble_members_are_checked_and_restrict_brings_them_along():
     raw = repo_params()
     members = raw["ensembles"]["nsmc-ensemble"]["members"]
     kept = restrict(raw, ["nsmc-ensemble"])
-    assert set(kept["models"]) | set(kept["finetune"]) == set(members)
-    assert list(kept["pretrain"]) == [raw["finetune"][members[1]]["base"]]
+    assert set(kept["models"]) == set(members) and not kept["finetune"]
     parse_params(kept)
+    lora = restrict(raw, ["smollm2-lora"])  # a fine-tune brings its base along
+    assert list(lora["finetune"]) == ["smollm2-lora"]
+    assert list(lora["imports"]) == [raw["finetune"]["smollm2-lora"]["base"]]
+    parse_params(lora)
     raw["ensembles"]["nsmc-ensemble"]["members"] = ["nsmc-tfidf", "wine-rf"]
     assert errors_of(raw) == [
         "params: ensembles.nsmc-ensemble.members: 'wine-rf' learns wine/wine-quality, "

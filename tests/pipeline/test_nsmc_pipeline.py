@@ -1,7 +1,8 @@
 """The sentiment workload's stage chain under real `dvc repro` in a throw-away repository
-(2 % of NSMC, a tiny encoder): prepare, TF-IDF, MLM pretraining, fine-tuning, the ensemble,
-register, infer; then the champion (whichever kind won) from a fresh process through
-`reprolab predict`."""
+(2 % of NSMC): prepare, TF-IDF, NB-LR, and the encoder route that params.yaml leaves out by
+default (docs/sentiment.md), added here as a user would: MLM pretraining of a tiny encoder,
+fine-tuning, its ensemble with TF-IDF; then register, infer, and the champion (whichever kind
+won) from a fresh process through `reprolab predict`."""
 
 from __future__ import annotations
 
@@ -21,11 +22,43 @@ STAGES = {
     "hpo@nsmc-tfidf",  # a stub: nsmc-tfidf has no study
     "train@nsmc-tfidf",
     "evaluate@nsmc-tfidf",
+    "hpo@nsmc-nblr",
+    "train@nsmc-nblr",
+    "evaluate@nsmc-nblr",
     "pretrain@nsmc-encoder",
     "finetune@nsmc-bert",
     "ensemble@nsmc-ensemble",
     "register@nsmc-sentiment",
     "infer@nsmc-sentiment",
+}
+# the encoder route at smoke size (docs/sentiment.md has the full-size entries)
+NSMC = {"workload": "sentiment", "dataset": "nsmc"}
+ENCODER = {
+    "pretrain.nsmc-encoder": {
+        **NSMC,
+        "kind": "bert_mlm",
+        "vocab_size": 500,
+        "max_length": 64,
+        "hidden_size": 32,
+        "num_layers": 2,
+        "num_heads": 2,
+        "intermediate_size": 64,
+        "max_steps": 20,
+        "eval_every": 10,
+        "warmup_steps": 5,
+        "threads": 1,
+    },
+    "finetune.nsmc-bert": {
+        **NSMC,
+        "task": "nsmc-sentiment",
+        "base": "nsmc-encoder",
+        "kind": "hf_classifier",
+        "max_length": 64,
+        "max_steps": 40,
+        "eval_every": 20,
+        "threads": 1,
+    },
+    "ensembles.nsmc-ensemble.members": ["nsmc-tfidf", "nsmc-bert"],
 }
 
 
@@ -35,7 +68,7 @@ def test_nsmc_chain_registers_a_champion_that_answers_in_a_fresh_process(tmp_pat
     mirror = _mirror()
     if mirror is None or not (mirror / "sentiment").is_dir():
         pytest.skip("no NSMC mirror: set REPROLAB_DATA_MIRROR")
-    root = sandbox.create(tmp_path / "repo", sandbox.smoke_overrides())
+    root = sandbox.create(tmp_path / "repo", {**sandbox.smoke_overrides(), **ENCODER})
     env = {**sandbox.env_for(root), "REPROLAB_DATA_MIRROR": str(mirror)}
     env.pop("REPROLAB_MLFLOW_ARTIFACTS", None)
 
@@ -66,7 +99,7 @@ def test_nsmc_chain_registers_a_champion_that_answers_in_a_fresh_process(tmp_pat
         name: json.loads((root / f"reports/eval/nsmc-sentiment/{name}/metrics.json").read_text())[
             "accuracy"
         ]
-        for name in ("nsmc-tfidf", "nsmc-bert", "nsmc-ensemble")
+        for name in ("nsmc-tfidf", "nsmc-nblr", "nsmc-bert", "nsmc-ensemble")
     }
     assert all(0.4 < a <= 1 for a in accuracy.values())
     registry = json.loads((root / "reports/registry/nsmc-sentiment.json").read_text())

@@ -103,10 +103,10 @@ def test_any_past_run_gives_back_its_model_and_data(tmp_path):
     bad = run([py, "stages/infer.py", "nuclei-segmentation", "--run-id", "nope"], root, env, False)
     assert bad.returncode == 1 and "run nope: not found in the MLflow store" in bad.stderr
 
-    # register --manual: the threshold applies unless --force; then a milestone tag
+    # register --manual: the threshold and the baseline apply unless --force; then a tag
     register = [py, "stages/register.py", "nuclei-segmentation", "--manual", "--run-id"]
     refused = run([*register, first["run_id"]], root, env, ok=False)
-    assert refused.returncode == 1 and "misses the threshold" in refused.stderr
+    assert refused.returncode == 1 and "does not beat the baseline Otsu" in refused.stderr
     forced = run([*register, first["run_id"], "--force"], root, env)
     assert "registered v1" in forced.stdout and "promoted to champion" in forced.stdout
     tagged = run(["reprolab", "tag", "nuclei-segmentation", "--version", "1.0"], root, env)

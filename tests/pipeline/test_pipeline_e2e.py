@@ -24,8 +24,8 @@ NSMC_STAGES = {
     "prepare@nsmc",
     "train@nsmc-tfidf",
     "evaluate@nsmc-tfidf",
-    "pretrain@nsmc-encoder",
-    "finetune@nsmc-bert",
+    "train@nsmc-nblr",
+    "evaluate@nsmc-nblr",
     "ensemble@nsmc-ensemble",
     "register@nsmc-sentiment",
     "infer@nsmc-sentiment",
@@ -51,6 +51,7 @@ ALL_STAGES = (
             "wine-hgb",
             "wine-mlp",
             "nsmc-tfidf",
+            "nsmc-nblr",
             "nuclei-unet",
             "pidnet",
         )

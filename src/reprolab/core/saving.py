@@ -61,11 +61,16 @@ def save_sklearn(
     input_example: Any,
     outputs: Callable[[Any], Any],
     pyfunc_predict_fn: str = "predict",
+    requires: tuple[str, ...] = (),
 ) -> None:
     """A scikit-learn estimator as an MLflow sklearn model, stored with skops (no pickle).
     skops refuses types it cannot audit (tree node arrays); these are our own freshly trained
     objects, so trust exactly the types this estimator contains. The signature describes what
-    the pyfunc returns (`outputs` of the example: values, or probabilities)."""
+    the pyfunc returns (`outputs` of the example: values, or probabilities). An estimator
+    that calls reprolab functions (`requires` then names the packages they import) carries
+    reprolab's source as its code, as the pyfunc wrappers do."""
+    import tempfile
+
     import mlflow.sklearn
     import skops.io
     from mlflow.models import infer_signature
@@ -76,15 +81,18 @@ def save_sklearn(
     signature = None
     if input_example is not None:
         signature = infer_signature(input_example, outputs(input_example))
-    mlflow.sklearn.save_model(
-        estimator,
-        str(path),
-        input_example=input_example,
-        signature=signature,
-        skops_trusted_types=trusted,
-        pyfunc_predict_fn=pyfunc_predict_fn,
-        pip_requirements=pins(*SKLEARN),
-    )
+    ours = any(t.startswith("reprolab.") for t in trusted)
+    with tempfile.TemporaryDirectory() as tmp:
+        mlflow.sklearn.save_model(
+            estimator,
+            str(path),
+            input_example=input_example,
+            signature=signature,
+            skops_trusted_types=trusted,
+            pyfunc_predict_fn=pyfunc_predict_fn,
+            pip_requirements=pins(*SKLEARN, *requires),
+            code_paths=[_package_copy(tmp)] if ours else None,
+        )
 
 
 HF_COMPONENTS = "components"  # where MLflow's transformers flavour looks for the tokenizer

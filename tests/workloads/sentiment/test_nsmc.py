@@ -282,3 +282,46 @@ def test_cli_predict_prints_json_lines_and_errors_without_traceback(trained, tmp
     assert failed.exit_code == 1
     assert "error: models:/nsmc-sentiment@nope: cannot load" in failed.output
     assert "Traceback" not in failed.output
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"kind": "nb_logreg", "hash_bits": 12},
+        {"kind": "tfidf_logreg", "hash_bits": 12, "morphemes": True},
+    ],
+    ids=["nb_logreg", "tfidf_morphemes"],
+)
+def test_morpheme_models_learn_and_carry_their_code(spec, tmp_path, tiny_mirror):
+    import yaml
+
+    from reprolab import workloads
+    from reprolab.core import saving
+    from reprolab.workloads.sentiment.params import NbLogRegParams
+
+    out = tmp_path / "data"
+    dataset = NsmcDataset(workload="sentiment", kind="nsmc", valid_size=0.25)
+    nsmc.prepare(dataset, 0, tmp_path / "raw", out, tiny_mirror)
+    train, valid, test = (nsmc.load_split(out, s) for s in ("train", "valid", "test"))
+    task = {"workload": "sentiment", "dataset": "nsmc", "task": "nsmc-sentiment"}
+    cls = NbLogRegParams if spec["kind"] == "nb_logreg" else TfidfLogRegParams
+    model = workloads.build(cls(**task, **spec), 0).fit(train, valid)
+    probs = model.predict(test.X)
+    assert probs.shape == (len(test.y), 2) and model.evaluate(test)["accuracy"] >= 0.9
+    model.save(tmp_path / "model", input_example=train.X.head(3))
+    # the pipeline calls reprolab's morpheme function: its source and Kiwi travel with it
+    assert (tmp_path / "model/code/reprolab/workloads/sentiment/morphemes.py").is_file()
+    requirements = (tmp_path / "model/requirements.txt").read_text()
+    assert "kiwipiepy==" in requirements and "kiwipiepy-model==" in requirements
+    assert yaml.safe_load((tmp_path / "model/MLmodel").read_text())["flavors"]["sklearn"]
+    np.testing.assert_allclose(saving.load_predictor(tmp_path / "model").predict(test.X), probs)
+
+
+def test_nb_log_count_ratio_leans_towards_the_class_that_uses_an_ngram():
+    import scipy.sparse as sp
+
+    from reprolab.workloads.sentiment.nb_logreg import log_count_ratio
+
+    x = sp.csr_matrix(np.array([[1, 0, 1], [1, 0, 1], [0, 1, 1], [0, 1, 1]], dtype=float))
+    r = log_count_ratio(x, np.array([1, 1, 0, 0]), alpha=0.5)
+    assert r[0] > 0 > r[1] and r[2] == pytest.approx(0.0)

@@ -1,11 +1,11 @@
 """The original KcBERT API over the pipeline: a trainer call and `SentimentPredictor`.
 
-    result = train("nsmc-bert")            # -> run_id, run_name, metrics, model, tokenizer
+    result = train("nsmc-nblr")            # -> run_id, run_name, metrics, model, tokenizer
     SentimentPredictor(alias="champion").predict("재밌어요", return_probs=True)
     -> [{"text": ..., "label": "positive", "confidence": 0.93, "probs": {...}}]
 
 Any model whose pyfunc maps a frame with a `text` column to (n, 2) probabilities works: the
-TF-IDF baseline, the fine-tuned encoder, the ensemble of both; the predictor does not care which
+TF-IDF baseline, NB-LR, a fine-tuned encoder, an ensemble; the predictor does not care which
 kind is champion. Defined behaviour for bad input, never a traceback:
 - empty or whitespace-only text: no guess; `label` None, `confidence` 0.0, `probs` None and
   a `note` saying why;
@@ -147,7 +147,7 @@ class TrainResult:
 
 
 def train(
-    model: str = "nsmc-bert",
+    model: str = "nsmc-nblr",
     params_path: str | Path = "params.yaml",
     overrides: dict[str, Any] | None = None,
     evaluate: bool = True,
@@ -157,7 +157,7 @@ def train(
     task). `overrides` sets dotted keys first, e.g. {"finetune.nsmc-bert.unfrozen_layers": 2}.
 
     Run from the repository root with the dataset prepared (and a finetune's base, an
-    ensemble's members trained): `dvc repro prepare@nsmc pretrain@nsmc-encoder`. The outputs
+    ensemble's members trained): `dvc repro prepare@nsmc`. The outputs
     land where the stage writes them (models/<model>, reports/); `dvc repro` remains the way to
     record them in dvc.lock."""
     import yaml

@@ -1,6 +1,7 @@
-"""Params of the sentiment workload: NSMC sentiment: TF-IDF + logistic regression, a BERT
-pretrained here and fine-tuned, their ensemble. Each kind is declared here once (its `kind`
-Literal, and `impl`: the module:class in this package that implements it)."""
+"""Params of the sentiment workload: NSMC sentiment: TF-IDF + logistic regression, NB-LR over
+character, word and morpheme n-grams, a BERT pretrained here and fine-tuned, ensembles. Each
+kind is declared here once (its `kind` Literal, and `impl`: the module:class in this package
+that implements it)."""
 
 from __future__ import annotations
 
@@ -65,6 +66,8 @@ class TfidfLogRegParams(ModelBase):
     word_ngrams: list[PosInt] = Field(default=[1, 2], min_length=2, max_length=2)
     hash_bits: Annotated[int, Field(ge=10, le=24)] = 20  # 2**bits hashed features per analyzer
     sublinear_tf: bool = True
+    morphemes: bool = False  # also n-grams of Kiwi morphemes, with and without tags
+    morph_ngrams: list[PosInt] = Field(default=[1, 3], min_length=2, max_length=2)
     C: Annotated[float, Field(gt=0)] = 4.0
     max_iter: PosInt = 1000
 
@@ -72,6 +75,31 @@ class TfidfLogRegParams(ModelBase):
     def _ranges(self) -> TfidfLogRegParams:
         problems = range_problems("char_ngrams", self.char_ngrams)
         problems += range_problems("word_ngrams", self.word_ngrams)
+        problems += range_problems("morph_ngrams", self.morph_ngrams)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+
+class NbLogRegParams(ModelBase):
+    """NB-LR: binary character, word and morpheme n-grams scaled by their naive-Bayes
+    log-count ratio, into logistic regression (reprolab.workloads.sentiment.nb_logreg)."""
+
+    kind: Literal["nb_logreg"]
+    impl: ClassVar[str] = "nb_logreg:NbLogReg"
+    char_ngrams: list[PosInt] = Field(default=[1, 4], min_length=2, max_length=2)
+    word_ngrams: list[PosInt] = Field(default=[1, 2], min_length=2, max_length=2)
+    morph_ngrams: list[PosInt] = Field(default=[1, 3], min_length=2, max_length=2)
+    hash_bits: Annotated[int, Field(ge=10, le=24)] = 21  # 2**bits hashed features per view
+    alpha: Annotated[float, Field(gt=0)] = 0.5  # smoothing of the n-gram counts in the ratio
+    C: Annotated[float, Field(gt=0)] = 0.1
+    max_iter: PosInt = 1000
+
+    @model_validator(mode="after")
+    def _ranges(self) -> NbLogRegParams:
+        problems = range_problems("char_ngrams", self.char_ngrams)
+        problems += range_problems("word_ngrams", self.word_ngrams)
+        problems += range_problems("morph_ngrams", self.morph_ngrams)
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -225,6 +253,7 @@ class ProbAverageParams(ModelBase):
 DATASETS = (NsmcDataset,)
 MODELS = (
     TfidfLogRegParams,
+    NbLogRegParams,
     BertMLMParams,
     HFClassifierParams,
     HFImportParams,
