@@ -210,6 +210,8 @@ def test_a_legacy_history_is_shown_unchained_and_then_anchored(workspace, model_
 
 
 def test_registry_list_and_runs_speak_json_for_scripts(store):
+    table = cli("list", TASK).output
+    assert "baseline: mean predictor, valid rmse 0.8797 (a version must beat it" in table
     listed = json.loads(cli("list", TASK, "--json").output)
     assert [v["version"] for v in listed] == ["1", "2", "3"]
     assert listed[0]["valid"] == pytest.approx(0.7) and listed[0]["test"] is None  # NaN: null

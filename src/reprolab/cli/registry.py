@@ -39,6 +39,11 @@ def registry_list(task: str, as_json: bool, params_path: str) -> None:
                 f"{v.version:>7}  {v.model:<14} {v.value:>8.4f} {v.test:>8.4f}  {v.status:<11} "
                 f"{', '.join(v.aliases):<20} {v.dvc_exp or '-'}"
             )
+        if spec.baseline is not None:
+            click.echo(
+                f"baseline: {spec.baseline.name}, valid {spec.metric} {spec.baseline.score:.4f} "
+                "(a version must beat it to become candidate or champion)"
+            )
 
 
 _REASON = click.option("--reason", required=True, help="Why the alias moves (kept in history).")
