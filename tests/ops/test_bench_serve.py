@@ -181,3 +181,28 @@ def test_help_is_instant_and_imports_nothing_heavy():
         [sys.executable, "-c", probe % heavy], capture_output=True, text=True, check=True
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def test_a_load_beside_runs_throughout_and_is_stopped_with_its_children(tmp_path):
+    import os
+    import time
+
+    from reprolab.ops.bench_serve.beside import BesideError, beside
+
+    pid_file = tmp_path / "child.pid"
+    with beside(f"sleep 60 & echo $! > {pid_file}; wait", settle=0.5) as load:
+        child = int(pid_file.read_text())
+        os.kill(child, 0)  # running while the block runs
+    assert load["ran_throughout"] is True
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the load's child outlived the benchmark")
+    refused = pytest.raises(BesideError, match="exited with 3 before the benchmark started")
+    with refused, beside("exit 3", settle=0.5):
+        pass

@@ -89,6 +89,12 @@ def _lms(ctx: click.Context, param: click.Parameter, pairs: tuple[str, ...]) -> 
 )
 @click.option("--max-tokens", default=32, show_default=True, help="Tokens per LLM request.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write all numbers.")
+@click.option(
+    "--beside",
+    metavar="CMD",
+    help="A shell command that loads the machine for the whole benchmark (a training run, "
+    "say); it starts first and is stopped at the end.",
+)
 def main(
     seconds: float,
     warmup: float,
@@ -100,10 +106,13 @@ def main(
     lms: dict[str, str],
     max_tokens: int,
     json_path: str | None,
+    beside: str | None,
 ) -> None:
     """Load-test `reprolab serve` (wine against `mlflow models serve`, NSMC texts/s, LLM
     streaming) with one closed-loop asyncio client, one server at a time, and print tables."""
     from reprolab.core.tracking_store import mlflow_tracking_uri
+    from reprolab.ops.bench_serve.beside import BesideError
+    from reprolab.ops.bench_serve.beside import beside as loading
 
     plan = Plan(
         seconds=seconds,
@@ -126,12 +135,18 @@ def main(
         "llm": (bench_llm, llm_text),
     }
     try:
-        for part in PARTS:
-            if part in plan.parts:
-                bench, text = benches[part]
-                report[part] = bench(plan, versions)
-                click.echo(text(report[part]) + "\n")
-    except RuntimeError as err:
+        with loading(beside) as load:
+            report["beside"] = load
+            if beside:
+                click.echo(f"beside: {beside}\n")
+            for part in PARTS:
+                if part in plan.parts:
+                    bench, text = benches[part]
+                    report[part] = bench(plan, versions)
+                    click.echo(text(report[part]) + "\n")
+        if beside and not load["ran_throughout"]:
+            click.echo("beside: the command ended before the benchmark did (partly idle)")
+    except (RuntimeError, BesideError) as err:
         raise click.ClickException(str(err)) from None
     finally:
         if json_path:
