@@ -103,7 +103,15 @@ def test_nsmc_chain_registers_a_champion_that_answers_in_a_fresh_process(tmp_pat
     }
     assert all(0.4 < a <= 1 for a in accuracy.values())
     registry = json.loads((root / "reports/registry/nsmc-sentiment.json").read_text())
-    assert registry["champion"]["model"] == max(accuracy, key=accuracy.get)
+    champion = registry["champion"]
+    assert champion["model"] in accuracy
+    assert f"v{champion['version']}: promoted to champion" in first.stdout
+    for version in registry["versions"][1:]:  # each rejected, or paired with the champion
+        v = version["version"]
+        paired = rf"v{v}: (not clearly better than|beats) champion v\d+\b.*paired bootstrap"
+        rejected = rf"v{v}: \S+ (misses the threshold|does not beat the baseline)"
+        gate = [line for line in first.stdout.splitlines() if line.startswith(f"v{v}")]
+        assert re.search(f"{paired}|{rejected}", first.stdout), gate
     ensemble = json.loads((root / "models/nsmc-ensemble/artifacts/ensemble.json").read_text())
     assert ensemble["members"] == ["nsmc-tfidf", "nsmc-bert"] and 0 <= ensemble["weight"] <= 1
     import yaml
