@@ -97,7 +97,12 @@ def test_stage_chain_trains_registers_predicts_and_reports(workspace, small_para
         m: json.loads((workspace / f"reports/eval/wine-quality/{m}/valid.json").read_text())["rmse"]
         for m in ("wine-ridge", "wine-rf")
     }
-    assert registry["champion"]["model"] == min(valid, key=valid.get)  # chosen on valid
+    # chosen on valid: v1 stays unless v2's gain clears the paired bootstrap
+    model = {v["version"]: v["model"] for v in registry["versions"]}
+    clear = "v2: beats champion v1 by" in out
+    assert clear or "v2: not clearly better than champion v1" in out, out
+    assert registry["champion"]["model"] == model["2" if clear else "1"]
+    assert not clear or valid[model["2"]] < valid[model["1"]]
     assert registry["compared"] == 2 and registry["champion"]["test"] > 0
     champion = json.loads((workspace / "reports/registry/wine-quality.champion.json").read_text())
     assert champion["champion"]["version"] == registry["champion"]["version"]
