@@ -50,8 +50,8 @@ _REASON = click.option("--reason", required=True, help="Why the alias moves (kep
 _FORCE = click.option(
     "--force",
     is_flag=True,
-    help="Move it even where the gate refuses (below the threshold, cut short); the history "
-    "records the override.",
+    help="Move it even where the gate refuses (below the threshold or the baseline, cut "
+    "short); the history records the override.",
 )
 
 
