@@ -21,7 +21,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl
 TORCH_VERSION := $(shell sed -n 's/^torch==\([^ ;]*\).*/\1/p' requirements.lock)
 
 .PHONY: ALWAYS help setup setup-gpu doctor repro wine nuclei smoke test test-fast lint format \
-  review sweep sweep-repair ui serve retrain screenshots tag bench bench-serve bench-llm llm clean clean-all lock remote-s3 push pull exp-push \
+  review sweep sweep-repair ui serve retrain screenshots tag bench bench-serve bench-llm-serve bench-llm llm clean clean-all lock remote-s3 push pull exp-push \
   mlflow-server verify
 
 help: ## list the targets
@@ -30,10 +30,19 @@ help: ## list the targets
 # `dvc plots show/diff` use it (.dvc/config): Vega inlined, so the page renders offline
 PLOTS_TEMPLATE := .dvc/plots/offline.html
 
+# llama.cpp (llama-server and the GGUF converter) from the source pinned with its sha256 in
+# requirements-llama-cpp.txt, built for AVX2 so that its speed holds on any x86-64 machine of
+# the last ten years (LLAMA_CMAKE= -DGGML_NATIVE=ON tunes it to this CPU): the export@<name>
+# stages and `reprolab serve --lm-backend llama.cpp` use it. About 6 minutes on 2 cores.
+LLAMA_CPP := $(VENV)/llama.cpp
+LLAMA_SERVER := $(LLAMA_CPP)/bin/llama-server
+LLAMA_CMAKE ?= -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+
 # torch is installed first, from PyTorch's index for TORCH_VARIANT, so that no other package
 # can pull another build; where that index cannot be reached (offline, a proxy), the pin comes
 # from the configured index or local wheels instead, in seconds.
-setup: $(VENV)/.installed $(PLOTS_TEMPLATE) ## create .venv with every pinned dependency; torch TORCH_VARIANT=cpu
+setup: $(VENV)/.installed $(PLOTS_TEMPLATE) $(LLAMA_SERVER) ## create .venv with every pinned dependency and llama.cpp; torch TORCH_VARIANT=cpu
 $(VENV)/.installed: pyproject.toml requirements.lock requirements-nodeps.txt $(VENV)/.torch-variant
 	@test -n '$(TORCH_VERSION)' || { echo "setup: requirements.lock pins no torch" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -49,6 +58,24 @@ $(VENV)/.installed: pyproject.toml requirements.lock requirements-nodeps.txt $(V
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/dvc --version >/dev/null
 	touch $@
+
+$(LLAMA_SERVER): requirements-llama-cpp.txt | $(VENV)/.installed
+	rm -rf $(LLAMA_CPP) && mkdir -p $(LLAMA_CPP)/download $(LLAMA_CPP)/src
+	$(BIN)/pip download --quiet --no-deps --no-binary :all: -r requirements-llama-cpp.txt \
+	  -d $(LLAMA_CPP)/download
+	tar -xzf $(LLAMA_CPP)/download/*.tar.gz -C $(LLAMA_CPP)/src --strip-components=3 \
+	  --wildcards '*/vendor/llama.cpp/*'
+	cmake -S $(LLAMA_CPP)/src -B $(LLAMA_CPP)/build -DCMAKE_BUILD_TYPE=Release $(LLAMA_CMAKE) \
+	  -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF \
+	  -DBUILD_SHARED_LIBS=OFF >$(LLAMA_CPP)/cmake.log
+	cmake --build $(LLAMA_CPP)/build --target llama-server -j $(NPROC) >$(LLAMA_CPP)/build.log \
+	  || { tail -20 $(LLAMA_CPP)/build.log >&2; exit 1; }
+	install -D $(LLAMA_CPP)/build/bin/llama-server $(LLAMA_CPP)/bin/llama-server.partial
+	rm -rf $(LLAMA_CPP)/build $(LLAMA_CPP)/download
+	# of the source, only the converter stays (230 MB -> about 5)
+	find $(LLAMA_CPP)/src -mindepth 1 -maxdepth 1 ! -name convert_hf_to_gguf.py \
+	  ! -name conversion ! -name gguf-py ! -name LICENSE -exec rm -rf {} +
+	mv $(LLAMA_CPP)/bin/llama-server.partial $@
 
 $(PLOTS_TEMPLATE): $(VENV)/.installed src/reprolab/ops/offline_plots.py
 	$(BIN)/python -m reprolab.ops.offline_plots >/dev/null && touch $@
@@ -141,6 +168,9 @@ bench-serve: setup ## reprolab serve vs mlflow models serve (wine req/s, p99), N
 	python -m reprolab.ops.bench_serve $(BENCH_ARGS)
 
 BENCH_ARGS ?=
+bench-llm-serve: setup ## the LLM champion on llama.cpp vs transformers: tok/s, TTFT, loops [BENCH_ARGS=]
+	python -m reprolab.ops.bench_serve.llm_backends $(BENCH_ARGS)
+
 bench-llm: setup ## LLM latency/throughput/memory, fp32/bf16/4-bit, base vs merged LoRA (docs/llm.md)
 	python -m reprolab.workloads.llm.bench $(BENCH_ARGS)
 

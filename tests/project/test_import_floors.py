@@ -14,6 +14,7 @@ FLOOR = {
     "__init__": 0,
     "core": 0,
     "lm": 1,
+    "llamacpp": 1,
     "params": 1,
     "workloads": 2,
     "pipeline": 3,
