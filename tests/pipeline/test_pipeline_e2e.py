@@ -61,6 +61,8 @@ ALL_STAGES = (
     | {"prepare@codealpaca", "import@smollm2", "finetune@smollm2-lora", "register@llm-sft"}
     # Mini-T pretrained on Tiny Shakespeare
     | {"prepare@shakespeare", "pretrain@minit"}
+    # both causal LMs written as GGUF and checked in llama.cpp
+    | {"export@minit", "export@smollm2-lora"}
 )
 
 
@@ -261,7 +263,8 @@ def _changed(run) -> set[str]:
 
 def test_a_workloads_code_reruns_its_stages_and_no_others(repo):
     """Touching the U-Net leaves every wine, NSMC and LLM stage unchanged; touching the
-    metrics code marks every stage that scores a model."""
+    metrics code marks every stage that scores a model; touching llama.cpp's code marks only
+    the GGUF exports."""
     root, run = repo
     # always_changed in dvc.yaml: the registry gates and the params and data-source check
     always = {s for s in ALL_STAGES if s.startswith("register@")} | {"check"}
@@ -273,6 +276,11 @@ def test_a_workloads_code_reruns_its_stages_and_no_others(repo):
             ("wine", "nsmc", "smollm2", "codealpaca", "llm-sft", "minit", "pidnet"),
         ),
         ("core/metrics.py", {s for s in ALL_STAGES if s.startswith("evaluate@")}, ()),
+        (  # llama.cpp's code reruns the exports and nothing that trains
+            "llamacpp/server.py",
+            {"export@minit", "export@smollm2-lora"},
+            ("prepare@", "train@", "finetune@", "import@", "evaluate@", "infer@", "hpo@"),
+        ),
     ]:
         copy = root / "src/reprolab" / rel  # the sandbox's copy is what dvc.yaml names
         original = copy.read_text()

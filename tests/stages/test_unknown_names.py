@@ -21,12 +21,14 @@ STAGES = [
     ("evaluate", "model", "wine-rf"),
     ("register", "task", "wine-quality"),
     ("infer", "task", "nuclei-segmentation"),
+    ("export", "model", "smollm2-lora"),  # the models gguf.yaml lists
 ]
 
 
 @pytest.fixture
 def params_ws(workspace: Path) -> Path:
     shutil.copy(REPO / "params.yaml", workspace / "params.yaml")
+    shutil.copy(REPO / "gguf.yaml", workspace / "gguf.yaml")
     return workspace
 
 

@@ -79,6 +79,20 @@ def restrict(params: dict, models: list[str]) -> dict:
     }
 
 
+EXPORTS = "gguf.yaml"  # the causal LMs export@<name> writes as GGUF
+
+
+def _restrict_exports(path: Path, params: dict) -> None:
+    """Only the exports of models the restricted params still have: DVC would wait for
+    models/<name> of one they lost."""
+    if not path.is_file():
+        return
+    kept = {n for s in MODEL_SECTIONS for n in (params.get(s) or {})}
+    spec = yaml.safe_load(path.read_text()) or {}
+    spec["gguf"] = {n: v for n, v in (spec.get("gguf") or {}).items() if n in kept}
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+
+
 def create(
     dest: Path,
     overrides: dict[str, Any] | None = None,
@@ -115,6 +129,8 @@ def create(
             except KeyError:  # an override for a section `restrict` removed
                 continue
         params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+        if models:
+            _restrict_exports(dest / EXPORTS, params)
     git = ["git", "-c", "user.name=sandbox", "-c", "user.email=sandbox@localhost"]
     subprocess.run([*git, "init", "-q", "-b", "main"], cwd=dest, check=True)
     subprocess.run([*git, "add", "-A"], cwd=dest, check=True)
