@@ -241,6 +241,9 @@ def start_server(
         str(params_file),
         "--lm",
         f"minit={store.minit_dir}",
+        # today's in-process path unless a test names another (the last --lm-backend wins)
+        "--lm-backend",
+        "transformers",
         *args,
     ]
     environ = {

@@ -56,6 +56,27 @@ def doctor() -> None:
     help="Largest image (width x height) the nuclei route segments; larger ones get 413.",
 )
 @click.option("--threads", type=int, help="torch threads (default: every core).")
+@click.option(
+    "--lm-backend",
+    type=click.Choice(["auto", "llama.cpp", "transformers"]),
+    default="auto",
+    show_default=True,
+    help="How causal LMs generate; auto: llama.cpp when `make setup` built it.",
+)
+@click.option(
+    "--lm-slots",
+    default=4,
+    show_default=True,
+    type=int,
+    help="llama.cpp: requests generated side by side (batched) per model.",
+)
+@click.option(
+    "--lm-context",
+    default=4096,
+    show_default=True,
+    type=int,
+    help="llama.cpp: tokens of one request, prompt and answer (at most the model's context).",
+)
 @click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
 @click.option("--access-log", is_flag=True, help="Log every request.")
 @click.option(
@@ -92,6 +113,9 @@ def serve(
     max_tokens: int,
     max_image_pixels: int,
     threads: int | None,
+    lm_backend: str,
+    lm_slots: int,
+    lm_context: int,
     workers: int,
     access_log: bool,
     ui: bool,
@@ -123,6 +147,9 @@ def serve(
             max_tokens=max_tokens,
             max_image_pixels=max_image_pixels,
             threads=threads,
+            lm_backend=lm_backend,
+            lm_slots=lm_slots,
+            lm_context=lm_context,
             ui=ui and workers == 1,
             ui_concurrency=ui_concurrency,
             mlflow_ui=mlflow_ui.strip() or None,

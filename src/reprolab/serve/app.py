@@ -21,10 +21,11 @@ from reprolab.serve.auth import bearer
 from reprolab.serve.batching import MicroBatcher
 from reprolab.serve.errors import ERROR_RESPONSES, ApiError, BodyLimit
 from reprolab.serve.lm_engine import LanguageModel
+from reprolab.serve.lm_loader import load_lm
 from reprolab.serve.metrics import Metrics, RequestMetrics
 from reprolab.serve.settings import ServeError, ServeSettings
 from reprolab.serve.slots import Slot, watch
-from reprolab.serve.tasks import ImageAdapter, RowAdapter, TaskAdapter, adapter_for, load_pyfunc
+from reprolab.serve.tasks import ImageAdapter, RowAdapter, TaskAdapter, adapter_for
 
 SETTINGS_ENV = "REPROLAB_SERVE_SETTINGS"  # how `--workers N` hands settings to each worker
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # where prometheus_client's workers meet
@@ -87,6 +88,15 @@ def served_tasks(params: Any, wanted: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def lm_features(settings: ServeSettings) -> frozenset[str]:
+    """The OpenAI parameters beyond plain sampling that the LM backend implements."""
+    if settings.backend == "llama.cpp":
+        from reprolab.serve.lm_llamacpp import LlamaCppModel
+
+        return LlamaCppModel.features
+    return LanguageModel.features
+
+
 def create_app(settings: ServeSettings, params: Any = None) -> FastAPI:
     if params is None:
         from reprolab.params import load_params
@@ -118,10 +128,10 @@ def create_app(settings: ServeSettings, params: Any = None) -> FastAPI:
         if name in slots:
             raise ServeError(f"--lm {name}: the name is a registry task's; choose another")
 
-        def load_lm(uri: str, name: str = name) -> LanguageModel:
-            return LanguageModel.from_pyfunc(name, load_pyfunc(uri))
+        def load_one(uri: str, name: str = name) -> LanguageModel:
+            return load_lm(name, uri, settings)
 
-        slots[name] = Slot(name, load(load_lm), metrics, location=location)
+        slots[name] = Slot(name, load(load_one), metrics, location=location)
         lm_names.add(name)
 
     batchers = {
@@ -229,6 +239,8 @@ def create_app(settings: ServeSettings, params: Any = None) -> FastAPI:
             guard,
             settings.max_tokens,
             openai_api.Limits(settings.max_prompt_chars, settings.max_messages),
+            features=lm_features(settings),
+            chat=openai_api.ChatDefaults(settings.chat_repeat_penalty, settings.chat_dry),
         ),
         tags=["openai"],
     )

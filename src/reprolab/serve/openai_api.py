@@ -21,7 +21,7 @@ from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from reprolab.lm.generation import GenerationError
 from reprolab.serve import openai_schemas as oa
 from reprolab.serve.errors import ERROR_RESPONSES, ApiError
-from reprolab.serve.lm_engine import Job, LanguageModel
+from reprolab.serve.lm_engine import Controls, Job, LanguageModel
 from reprolab.serve.metrics import Metrics, TokenClock
 from reprolab.serve.slots import Slot
 
@@ -39,23 +39,42 @@ class Limits:
     messages: int = 256
 
 
+@dataclass(frozen=True)
+class ChatDefaults:
+    """Repetition controls a chat request gets when it sets no repetition_penalty: greedy
+    answers of a small model loop without them (docs/llm.md measures how often)."""
+
+    repeat_penalty: float = 1.0
+    dry: float = 0.0
+
+
 def router(
     lms: Callable[[], dict[str, Slot]],
     metrics: Metrics,
     dependencies: list,
     cap: int,
     limits: Limits | None = None,
+    features: frozenset[str] = frozenset(),
+    chat: ChatDefaults | None = None,
 ) -> APIRouter:
     """`lms()`: the served language models by name, looked up per request; `cap`: the most
-    tokens one request may ask for; `limits`: how much text one request may send. The
+    tokens one request may ask for; `limits`: how much text one request may send;
+    `features`: the parameters beyond plain sampling the LM backend implements (typed in
+    the schema; the others are refused by name); `chat`: chat's repetition defaults. The
     schema lists the served names as examples of `model`, so /docs (and a schema fuzzer)
     can try a real one, and states the message count and text lengths the server takes."""
     limits = limits or Limits()
+    chat = chat or ChatDefaults()
+    allowed = features | ({"top_logprobs"} if "logprobs" in features else set())
     api = APIRouter(prefix="/v1", dependencies=dependencies, responses=ERROR_RESPONSES)
     names = sorted(lms())
     text = min(oa.MAX_TEXT, limits.chars)
     CompletionRequest = _with_models(
-        oa.CompletionRequest, names, prompt=oa.prompt_field(text), max_tokens=oa.tokens_field(cap)
+        oa.CompletionRequest,
+        names,
+        prompt=oa.prompt_field(text),
+        max_tokens=oa.tokens_field(cap),
+        **oa.typed_fields(False, features),
     )
     ChatCompletionRequest = _with_models(
         oa.ChatCompletionRequest,
@@ -63,6 +82,7 @@ def router(
         messages=oa.messages_field(limits.messages, text, limits.chars),
         max_tokens=oa.tokens_field(cap),
         max_completion_tokens=oa.tokens_field(cap),
+        **oa.typed_fields(True, features),
     )
 
     def model_of(request: Request, name: str) -> LanguageModel:
@@ -74,26 +94,62 @@ def router(
             )
         return slots[name].require().model
 
-    def job_of(lm: LanguageModel, prompt: str, body: oa._Generation, limit, where: str) -> Job:
+    def job_of(
+        lm: LanguageModel, prompt: str, body: oa._Generation, limit, where: str, controls
+    ) -> Job:
         """Tokenize and check; runs in a worker thread (see `prepare`)."""
         try:
             return lm.job(
-                prompt, limit, body.temperature, body.top_p, body.seed, body.stops(), where, cap
+                prompt,
+                limit,
+                body.temperature,
+                body.top_p,
+                body.seed,
+                body.stops(),
+                where,
+                cap,
+                controls,
             )
         except GenerationError as err:
             raise ApiError(400, str(err), where) from err
 
-    def refuse_unsupported(body) -> None:
-        """400 naming a parameter the client asked for and this server does not implement."""
-        asked = body.unsupported()
+    def refuse_unsupported(body, lm: LanguageModel) -> None:
+        """400 naming a parameter the client asked for and this server (or this model's
+        backend) does not implement."""
+        asked = body.unsupported(allowed & (lm.features | {"top_logprobs"}))
         if asked is not None:
             name, value = asked
             shown = repr(value)[:60]
+            backend = f" (the {lm.backend} backend)" if name in oa.BACKEND_PARAMS else ""
             raise ApiError(
                 400,
-                f"{name}: not supported by this server (got {shown}); leave it out",
+                f"{name}: not supported by this server{backend} (got {shown}); leave it out",
                 name,
             )
+
+    def controls_of(body, chatting: bool) -> Controls:
+        """The request's controls beyond plain sampling, and chat's repetition defaults."""
+        logprobs = getattr(body, "logprobs", None)
+        top = getattr(body, "top_logprobs", None)
+        k = None
+        if chatting:
+            if logprobs is True:
+                k = top or 0
+            elif top not in (None, 0):
+                raise ApiError(400, "top_logprobs: needs logprobs: true", "top_logprobs")
+        elif isinstance(logprobs, int) and not isinstance(logprobs, bool) and "logprobs" in allowed:
+            k = logprobs
+        fmt = getattr(body, "response_format", None)
+        schema = fmt.schema_or_none() if isinstance(fmt, oa.ResponseFormat) else None
+        penalty = body.repetition_penalty
+        return Controls(
+            repeat_penalty=penalty or (chat.repeat_penalty if chatting else 1.0),
+            dry=chat.dry if chatting and penalty is None else 0.0,
+            presence=_number(getattr(body, "presence_penalty", None)),
+            frequency=_number(getattr(body, "frequency_penalty", None)),
+            json_schema=schema,
+            logprobs=k,
+        )
 
     def check_size(chars: int, count: int, where: str) -> None:
         """413 naming the limit, before any templating or tokenizing."""
@@ -116,10 +172,12 @@ def router(
         """The job of a completion (`messages` None) or a chat: templating and tokenizing
         off the event loop, whose other requests (/health included) keep being answered."""
 
+        controls = controls_of(body, messages is not None)
+
         def build() -> Job:
             if messages is None:
-                return job_of(lm, body.text(), body, body.max_tokens, "prompt")
-            return job_of(lm, lm.render_chat(messages), body, body.limit(), "messages")
+                return job_of(lm, body.text(), body, body.max_tokens, "prompt", controls)
+            return job_of(lm, lm.render_chat(messages), body, body.limit(), "messages", controls)
 
         return await run_in_threadpool(build)
 
@@ -140,7 +198,7 @@ def router(
     )
     async def completions(body: CompletionRequest, request: Request):  # type: ignore[valid-type]
         lm = model_of(request, body.model)
-        refuse_unsupported(body)
+        refuse_unsupported(body, lm)
         check_size(len(body.text()), 1, "prompt")
         jobs = _choices(await prepare(lm, body, None), body.n)
         rid, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
@@ -153,7 +211,12 @@ def router(
             created=created,
             model=body.model,
             choices=[
-                oa.CompletionChoice(index=i, text=echo + text, finish_reason=job.finish_reason)
+                oa.CompletionChoice(
+                    index=i,
+                    text=echo + text,
+                    finish_reason=job.finish_reason,
+                    logprobs=_text_logprobs(job, job.token_logprobs, len(echo)),
+                )
                 for i, (text, job) in enumerate(zip(texts, jobs, strict=True))
             ],
             usage=_usage(jobs),
@@ -167,7 +230,7 @@ def router(
     )
     async def chat_completions(body: ChatCompletionRequest, request: Request):  # type: ignore[valid-type]
         lm = model_of(request, body.model)
-        refuse_unsupported(body)
+        refuse_unsupported(body, lm)
         check_size(sum(m.chars() for m in body.messages), len(body.messages), "messages")
         jobs = _choices(await prepare(lm, body, [m.plain() for m in body.messages]), body.n)
         rid, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
@@ -183,6 +246,7 @@ def router(
                     index=i,
                     message=oa.AssistantMessage(content=text),
                     finish_reason=job.finish_reason,
+                    logprobs=_chat_logprobs(job, job.token_logprobs),
                 )
                 for i, (text, job) in enumerate(zip(texts, jobs, strict=True))
             ],
@@ -196,15 +260,19 @@ def router(
         )
 
     async def _completion_chunks(body, lm, jobs, request, echo, rid, created):
-        def choice(i: int, text: str, finish: str | None) -> dict:
-            return {"index": i, "text": text, "finish_reason": finish, "logprobs": None}
+        def choice(i: int, text: str, finish: str | None, logprobs=None) -> dict:
+            return {"index": i, "text": text, "finish_reason": finish, "logprobs": logprobs}
 
         for i, job in enumerate(jobs):  # one choice after the other, each with its index
             if echo:
                 yield oa.chunk("text", rid, created, body.model, choice(i, echo, None))
             clock = TokenClock(metrics, body.model)
+            sent, offset = 0, len(echo)
             async for piece in _stream_pieces(lm, job, clock, request):
-                yield oa.chunk("text", rid, created, body.model, choice(i, piece, None))
+                entries, sent = job.token_logprobs[sent:], len(job.token_logprobs)
+                logprobs = _text_logprobs(job, entries, offset)
+                offset += sum(len(e["token"]) for e in entries)
+                yield oa.chunk("text", rid, created, body.model, choice(i, piece, None, logprobs))
             yield oa.chunk("text", rid, created, body.model, choice(i, "", job.finish_reason))
             if await request.is_disconnected():  # no more choices for a client that left
                 return
@@ -212,17 +280,18 @@ def router(
             yield oa.chunk("text", rid, created, body.model, None, _usage(jobs))
 
     async def _chat_chunks(body, lm, jobs, request, rid, created):
-        def choice(i: int, delta: dict, finish: str | None) -> dict:
-            return {"index": i, "delta": delta, "finish_reason": finish, "logprobs": None}
+        def choice(i: int, delta: dict, finish: str | None, logprobs=None) -> dict:
+            return {"index": i, "delta": delta, "finish_reason": finish, "logprobs": logprobs}
 
         for i, job in enumerate(jobs):
             opening = choice(i, {"role": "assistant", "content": ""}, None)
             yield oa.chunk("chat", rid, created, body.model, opening)
             clock = TokenClock(metrics, body.model)
+            sent = 0
             async for piece in _stream_pieces(lm, job, clock, request):
-                yield oa.chunk(
-                    "chat", rid, created, body.model, choice(i, {"content": piece}, None)
-                )
+                entries, sent = job.token_logprobs[sent:], len(job.token_logprobs)
+                delta = choice(i, {"content": piece}, None, _chat_logprobs(job, entries))
+                yield oa.chunk("chat", rid, created, body.model, delta)
             yield oa.chunk("chat", rid, created, body.model, choice(i, {}, job.finish_reason))
             if await request.is_disconnected():
                 return
@@ -238,6 +307,35 @@ def _with_models(base: type, names: list[str], **fields: tuple) -> type:
 
     field = Field(description="a served model: GET /v1/models", examples=names or None)
     return create_model(base.__name__, __base__=base, model=(str, field), **fields)
+
+
+def _number(value) -> float:
+    """A penalty as a float; a neutral or absent one is 0."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
+
+
+def _chat_logprobs(job: Job, entries: list[dict]) -> dict | None:
+    """OpenAI's chat `logprobs` of these tokens; None unless the request asked for them."""
+    if job.controls.logprobs is None:
+        return None
+    return {"content": entries}
+
+
+def _text_logprobs(job: Job, entries: list[dict], offset: int) -> dict | None:
+    """OpenAI's completions `logprobs` (tokens, token_logprobs, top_logprobs, text_offset)
+    of these tokens, the first at character `offset` of the choice's text."""
+    if job.controls.logprobs is None:
+        return None
+    offsets = []
+    for entry in entries:
+        offsets.append(offset)
+        offset += len(entry["token"])
+    return {
+        "tokens": [e["token"] for e in entries],
+        "token_logprobs": [e["logprob"] for e in entries],
+        "top_logprobs": [{t["token"]: t["logprob"] for t in e["top_logprobs"]} for e in entries],
+        "text_offset": offsets,
+    }
 
 
 def _usage(jobs: list[Job]) -> dict:
@@ -257,7 +355,7 @@ def _choices(job: Job, n: int) -> list[Job]:
     def copy(i: int) -> Job:
         seed = job.sampling.seed
         sampling = replace(job.sampling, seed=None if seed is None else seed + i)
-        return Job(ids=job.ids, sampling=sampling, stops=job.stops)
+        return Job(ids=job.ids, sampling=sampling, stops=job.stops, controls=job.controls)
 
     return [job, *(copy(i) for i in range(1, n))]
 

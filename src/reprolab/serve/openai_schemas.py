@@ -1,9 +1,12 @@
 """The subset of OpenAI's completions and chat completions API the service implements, as
 pydantic models (what the official `openai` client sends and reads). Parameters that would
-change the answer but are not implemented (log probabilities, echo on chat, tools, JSON
-mode, penalties, logit bias) are refused with a 400 naming them unless they hold the value that
-changes nothing: an agent or an evaluation harness must not get plain text as if they had
-been applied. Other unknown fields (`user`, `metadata`) are ignored, as OpenAI does."""
+change the answer but are not implemented (tools, logit bias, echo on chat; and on the
+transformers backend log probabilities, JSON mode and the presence and frequency penalties)
+are refused with a 400 naming them unless they hold the value that changes nothing: an agent
+or an evaluation harness must not get plain text as if they had been applied. A backend
+that implements some of them gets typed fields for those (`typed_fields`). Other unknown
+fields (`user`, `metadata`) are ignored, as OpenAI does. `repetition_penalty` is vLLM's
+extra parameter."""
 
 from __future__ import annotations
 
@@ -55,6 +58,12 @@ UNSUPPORTED: dict[str, tuple[Any, ...]] = {
 }
 
 
+# the parameters of UNSUPPORTED that a backend may implement (`typed_fields`)
+BACKEND_PARAMS = frozenset(
+    {"logprobs", "top_logprobs", "presence_penalty", "frequency_penalty", "response_format"}
+)
+
+
 def _refused(name: str) -> Any:
     """Any value in the model (the route refuses it by name), the neutral ones in the schema."""
     neutral = " or ".join(repr(v) for v in UNSUPPORTED[name] if v is not None)
@@ -96,6 +105,14 @@ class _Generation(BaseModel):
     n: json_int(ge=1, le=MAX_CHOICES) = Field(  # type: ignore[valid-type]
         1, description="choices to generate; with a seed, choice i samples with seed + i"
     )
+    repetition_penalty: float | None = Field(
+        None,
+        gt=0,
+        le=2,
+        allow_inf_nan=False,
+        description="vLLM's: above 1 makes repeated tokens less likely (chat's default is "
+        "the server's; 1: off)",
+    )
     logprobs: Any = _refused("logprobs")
     top_logprobs: Any = _refused("top_logprobs")
     echo: Any = _refused("echo")
@@ -113,10 +130,11 @@ class _Generation(BaseModel):
     # parameters of UNSUPPORTED that this request kind does implement
     implemented: ClassVar[frozenset[str]] = frozenset()
 
-    def unsupported(self) -> tuple[str, Any] | None:
-        """The first parameter asked for that this server does not implement."""
+    def unsupported(self, also: frozenset[str] = frozenset()) -> tuple[str, Any] | None:
+        """The first parameter asked for that neither this request kind nor (`also`) the
+        backend implements."""
         for name, neutral in UNSUPPORTED.items():
-            if name in self.implemented:
+            if name in self.implemented or name in also:
                 continue
             value = getattr(self, name)
             if not _neutral(value, neutral):
@@ -177,6 +195,51 @@ class ChatCompletionRequest(_Generation):
         return self.max_completion_tokens or self.max_tokens
 
 
+class JsonSchemaSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True, populate_by_name=True)
+
+    name: str = "answer"
+    schema_: dict[str, Any] = Field(default_factory=dict, alias="schema")
+    strict: bool | None = None
+
+
+class ResponseFormat(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    type: Literal["text", "json_object", "json_schema"]
+    json_schema: JsonSchemaSpec | None = None
+
+    def schema_or_none(self) -> dict[str, Any] | None:
+        """The JSON schema the answer must follow ({}: any JSON), None for plain text."""
+        if self.type == "text":
+            return None
+        if self.type == "json_object":
+            return {"type": "object"}
+        return dict(self.json_schema.schema_) if self.json_schema else {}
+
+
+def typed_fields(chat: bool, features: frozenset[str]) -> dict[str, tuple]:
+    """The fields of the parameters in UNSUPPORTED that `features` implements, typed as
+    OpenAI types them, for a request model of a server whose backend has them."""
+    out: dict[str, tuple] = {}
+    if "logprobs" in features:
+        if chat:
+            about = "return each token's log probability"
+            out["logprobs"] = (bool | None, Field(None, description=about))
+            about = "with logprobs: the most likely alternatives per token"
+            out["top_logprobs"] = (json_int(ge=0, le=20) | None, Field(None, description=about))
+        else:
+            about = "each token's log probability and this many alternatives"
+            out["logprobs"] = (json_int(ge=0, le=5) | None, Field(None, description=about))
+    for name in ("presence_penalty", "frequency_penalty"):
+        if name in features:
+            out[name] = (float | None, Field(None, ge=-2, le=2, allow_inf_nan=False))
+    if "response_format" in features:
+        about = "json_object or json_schema: the answer is JSON, by a grammar"
+        out["response_format"] = (ResponseFormat | None, Field(None, description=about))
+    return out
+
+
 def prompt_field(text: int) -> tuple:
     """CompletionRequest.prompt with the server's longest text, for its schema: some
     character other than whitespace (the server refuses a blank prompt)."""
@@ -218,7 +281,7 @@ class CompletionChoice(BaseModel):
     index: int = 0
     text: str
     finish_reason: str | None
-    logprobs: None = None
+    logprobs: dict[str, Any] | None = None
 
 
 class Completion(BaseModel):
@@ -239,7 +302,7 @@ class ChatChoice(BaseModel):
     index: int = 0
     message: AssistantMessage
     finish_reason: str
-    logprobs: None = None
+    logprobs: dict[str, Any] | None = None
 
 
 class ChatCompletion(BaseModel):

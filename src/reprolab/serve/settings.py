@@ -11,6 +11,7 @@ from pathlib import Path
 from reprolab.core.errors import ReprolabError
 
 TOKEN_ENV = "REPROLAB_API_TOKEN"
+LM_BACKENDS = ("auto", "llama.cpp", "transformers")
 LOOPBACK_NAMES = ("localhost",)
 
 
@@ -42,6 +43,17 @@ class ServeSettings:
     max_prompt_chars: int = 200_000
     max_messages: int = 256
     threads: int | None = None  # torch intra-op threads; None: the machine's cores
+    # how causal LMs generate: "llama.cpp" (a llama-server per model, batching concurrent
+    # requests), "transformers" (in this process), "auto": llama.cpp when it is built
+    lm_backend: str = "auto"
+    lm_slots: int = 4  # llama.cpp: requests generated side by side per model
+    # llama.cpp: tokens (prompt and answer) of one request, at most the model's context; each
+    # slot holds a KV cache this long (SmolLM2-135M: 22.5 KiB a token, 360 MiB for 4 x 4096)
+    lm_context: int | None = 4096
+    # chat's defaults against loops, when a request sets no repetition_penalty: the
+    # repetition penalty (both backends) and llama.cpp's DRY multiplier (docs/llm.md)
+    chat_repeat_penalty: float = 1.1
+    chat_dry: float = 0.8
     ui: bool = True  # the web page at /ui
     # people the page serves at once per kind of action (a chat, a prediction): its events
     # mostly wait on this service's own API, so a few per core; None: 4 per core, at least 8
@@ -67,6 +79,18 @@ class ServeSettings:
             raise ServeError(f"--max-image-pixels: must be >= 1, got {self.max_image_pixels}")
         if self.ui_concurrency is not None and self.ui_concurrency < 1:
             raise ServeError(f"--ui-concurrency: must be >= 1, got {self.ui_concurrency}")
+        if self.lm_backend not in LM_BACKENDS:
+            raise ServeError(
+                f"--lm-backend: expected one of {list(LM_BACKENDS)}, got {self.lm_backend!r}"
+            )
+        if self.lm_slots < 1:
+            raise ServeError(f"--lm-slots: must be >= 1, got {self.lm_slots}")
+        if self.lm_context is not None and self.lm_context < 16:
+            raise ServeError(f"--lm-context: must be >= 16, got {self.lm_context}")
+        if self.lm_backend == "llama.cpp":
+            from reprolab.llamacpp import install
+
+            install.require()
         if self.max_batch < 1:
             raise ServeError(f"--max-batch: must be >= 1, got {self.max_batch}")
         if self.reload_interval < 0:
@@ -86,6 +110,15 @@ class ServeSettings:
     @property
     def batching(self) -> bool:
         return self.max_batch > 1
+
+    @property
+    def backend(self) -> str:
+        """The LM backend in use: "auto" resolved by whether llama.cpp is built."""
+        if self.lm_backend != "auto":
+            return self.lm_backend
+        from reprolab.llamacpp import install
+
+        return "llama.cpp" if install.available() else "transformers"
 
 
 def is_loopback(host: str) -> bool:

@@ -8,8 +8,9 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, Field, model_validator
 
 from reprolab.serve.lm_engine import LanguageModel
+from reprolab.serve.lm_loader import load_lm
 from reprolab.serve.openai_schemas import json_int
-from reprolab.serve.tasks import Served, Strict, load_pyfunc
+from reprolab.serve.tasks import Served, Strict
 
 MAX_PROMPT = 100_000  # characters; the model's context decides the real limit
 Text = Annotated[str, Field(max_length=MAX_PROMPT)]
@@ -60,17 +61,18 @@ class LlmAdapter:
     Request = LlmRequest
     Response = LlmResponse
 
-    def __init__(self, task: str, cap: int) -> None:
+    def __init__(self, task: str, settings: Any) -> None:
         from pydantic import create_model
 
-        self.task, self.cap = task, cap
+        self.task, self.settings = task, settings
+        self.cap = cap = settings.max_tokens
         limit = Field(None, description=f"at most {cap} on this server")
         self.Request = create_model(
             "LlmRequest", __base__=LlmRequest, max_tokens=(json_int(ge=1, le=cap) | None, limit)
         )
 
     def load(self, uri: str) -> LanguageModel:
-        return LanguageModel.from_pyfunc(self.task, load_pyfunc(uri))
+        return load_lm(self.task, uri, self.settings)
 
     def predict(self, model: LanguageModel, request: LlmRequest) -> dict[str, Any]:
         if request.instruction is not None:
@@ -98,4 +100,4 @@ class LlmAdapter:
 
 
 def adapter(task: str, params: Any, settings: Any) -> LlmAdapter:
-    return LlmAdapter(task, settings.max_tokens)
+    return LlmAdapter(task, settings)
