@@ -32,6 +32,8 @@ class Plan:
     llm_model: str = LLM
     lms: dict[str, str] = field(default_factory=dict)
     max_tokens: int = 32
+    loop_instructions: tuple[str, ...] = ()  # llm_backends: held-out chat instructions
+    loop_tokens: int = 256
 
     @property
     def headers(self) -> dict[str, str]:
