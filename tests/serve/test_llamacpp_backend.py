@@ -107,6 +107,18 @@ def test_penalties_are_applied_not_dropped(client):
     assert plain.choices[0].message.content != pushed.choices[0].message.content
 
 
+def test_ignore_eos_generates_every_token_asked(client):
+    for model in ("minit", "llm-sft"):
+        done = client.completions.create(
+            model=model,
+            prompt="the ",
+            max_tokens=24,
+            temperature=0,
+            extra_body={"ignore_eos": True},
+        )
+        assert done.usage.completion_tokens == 24 and done.choices[0].finish_reason == "length"
+
+
 def test_seeded_streams_give_the_same_text_under_load(client):
     def ask(seed: int) -> str:
         stream = client.chat.completions.create(
@@ -143,3 +155,55 @@ def test_the_transformers_backend_refuses_them_by_name(served_store, params_file
             match="logprobs: not supported by this server \\(the transformers backend\\)",
         ):
             other.chat.completions.create(**CHAT, max_tokens=2, logprobs=True)
+        done = other.completions.create(
+            model="minit",
+            prompt="the ",
+            max_tokens=24,
+            temperature=0,
+            extra_body={"ignore_eos": True},
+        )
+        assert done.usage.completion_tokens == 24
+
+
+def test_an_alias_move_swaps_in_a_new_server_and_stops_the_old(
+    served_store, params_file_module, llama_cpp_built
+):
+    """A new version (without a logged GGUF: converted on load) swaps in, answers, and the
+    llama-server of the version it replaced exits."""
+    import time
+
+    import httpx
+    import mlflow
+    import psutil
+
+    from tests.serve.conftest import _TrackingUri, register
+
+    args = ("--task", "llm-sft", "--lm-backend", "llama.cpp", "--no-ui", "--reload-interval", "0")
+    with start_server(served_store, params_file_module, *args) as srv:
+
+        def servers() -> set[int]:
+            children = psutil.Process(srv.proc.pid).children(recursive=True)
+            return {p.pid for p in children if p.name() == "llama-server"}
+
+        before = servers()
+        assert len(before) == 2  # llm-sft and minit
+        registry = mlflow.MlflowClient(tracking_uri=served_store.tracking_uri)
+        experiment = registry.get_experiment_by_name("serve-fixtures").experiment_id
+        with _TrackingUri(served_store.tracking_uri):
+            case = served_store.champions["llm-sft"]
+            version = register(registry, experiment, "llm-sft", case)
+        registry.set_registered_model_alias("llm-sft", "champion", version)
+        reloaded = httpx.post(srv.url + "/admin/reload", headers=srv.headers, timeout=180)
+        assert reloaded.json()["results"]["llm-sft"] == "loaded", reloaded.text
+        answer = httpx.post(
+            srv.url + "/v1/tasks/llm-sft/predict",
+            headers=srv.headers,
+            json={"prompt": "How do I", "max_tokens": 3},
+            timeout=60,
+        ).json()
+        assert answer["version"] == version
+        deadline = time.monotonic() + 20
+        while len(servers() & before) > 1 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        after = servers()
+        assert len(after) == 2 and len(after & before) == 1  # minit's stays, llm-sft's is new

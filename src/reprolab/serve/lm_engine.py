@@ -10,7 +10,7 @@ request can move its random stream and the same seed gives the same text under a
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +65,8 @@ class Controls:
     llama.cpp's repetition penalty (1: off); dry: llama.cpp's DRY multiplier (0: off);
     presence/frequency: OpenAI's penalties; json_schema: constrain the answer to JSON ({}:
     any JSON); logprobs: the number of alternatives to return with each token's log
-    probability (None: no log probabilities)."""
+    probability (None: no log probabilities); ignore_eos: generate all max_tokens (vLLM's
+    extra parameter, for benchmarks)."""
 
     repeat_penalty: float = 1.0
     dry: float = 0.0
@@ -73,6 +74,7 @@ class Controls:
     frequency: float = 0.0
     json_schema: dict | None = None
     logprobs: int | None = None
+    ignore_eos: bool = False
 
     def features(self) -> set[str]:
         """The OpenAI parameters these controls use beyond plain sampling."""
@@ -105,6 +107,56 @@ class Job:
     @property
     def prompt_tokens(self) -> int:
         return len(self.ids)
+
+
+def _end_tokens(model: Any, tokenizer: Any) -> list[int]:
+    """The ids that end a generation (the generation config's and the tokenizer's EOS)."""
+    found = getattr(model.generation_config, "eos_token_id", None)
+    ids = set(found if isinstance(found, list) else [found])
+    ids.add(tokenizer.eos_token_id)
+    return sorted(i for i in ids if i is not None)
+
+
+class StopCutter:
+    """A job's text as its pieces arrive, cut before the first stop string: each piece is
+    held back only as far as a stop string could still begin in it. Counts tokens on the
+    clock, sets the job's finish reason, and stops the job at a stop string."""
+
+    def __init__(self, job: Job, clock: TokenClock | None) -> None:
+        self.job, self.clock = job, clock
+        self.hold = max((len(s) for s in job.stops), default=1) - 1
+        self.text, self.sent, self.stopped = "", 0, False
+
+    def feed(self, piece: str) -> str:
+        """The text that may go out now, after this piece."""
+        job = self.job
+        if self.clock is not None:
+            self.clock.token()
+        self.text += piece
+        start = max(0, self.sent - self.hold)
+        hits = [i for i in (self.text.find(s, start) for s in job.stops) if i >= 0]
+        if hits:
+            cut = min(hits)
+            out = self.text[self.sent : cut] if cut > self.sent else ""
+            job.finish_reason, self.stopped = "stop", True
+            job.cancel.set()
+            return out
+        safe = len(self.text) - self.hold
+        if safe > self.sent:
+            out, self.sent = self.text[self.sent : safe], safe
+            return out
+        return ""
+
+    def finish(self) -> str:
+        """What was held back, once generation ended without a stop string."""
+        job = self.job
+        job.finish_reason = "length" if job.generated >= job.sampling.max_new_tokens else "stop"
+        rest, self.sent = self.text[self.sent :], len(self.text)
+        return rest
+
+    def done(self) -> None:
+        if self.clock is not None:
+            self.clock.done(self.job.prompt_tokens, self.job.generated, self.job.finish_reason)
 
 
 class LanguageModel:
@@ -209,32 +261,27 @@ class LanguageModel:
 
     def stream(self, job: Job, clock: TokenClock | None = None) -> Iterator[str]:
         """Text pieces as they are generated, cut before the first stop string."""
-        hold = max((len(s) for s in job.stops), default=1) - 1
-        text, sent = "", 0
+        cutter = StopCutter(job, clock)
         pieces = self._pieces(job)
         for piece in pieces:
-            if clock is not None:
-                clock.token()
-            text += piece
-            hits = [i for i in (text.find(s, max(0, sent - hold)) for s in job.stops) if i >= 0]
-            if hits:
-                cut = min(hits)
-                if cut > sent:
-                    yield text[sent:cut]
-                job.finish_reason = "stop"
-                job.cancel.set()
+            out = cutter.feed(piece)
+            if out:
+                yield out
+            if cutter.stopped:
                 break
-            safe = len(text) - hold
-            if safe > sent:
-                yield text[sent:safe]
-                sent = safe
         else:
-            if len(text) > sent:
-                yield text[sent:]
-            job.finish_reason = "length" if job.generated >= job.sampling.max_new_tokens else "stop"
+            rest = cutter.finish()
+            if rest:
+                yield rest
         pieces.close()  # stops the generating thread when a stop string ended early
-        if clock is not None:
-            clock.done(job.prompt_tokens, job.generated, job.finish_reason)
+        cutter.done()
+
+    async def astream(self, job: Job, clock: TokenClock | None = None) -> AsyncIterator[str]:
+        """`stream` for the event loop: generation runs in a worker thread."""
+        from starlette.concurrency import iterate_in_threadpool
+
+        async for piece in iterate_in_threadpool(self.stream(job, clock)):
+            yield piece
 
     def _pieces(self, job: Job) -> Iterator[str]:
         import torch
@@ -264,6 +311,8 @@ class LanguageModel:
         how = own_draws(sampling, penalty) if seeded else sampling.generate_kwargs()
         if penalty != 1.0 and not seeded:
             how["repetition_penalty"] = penalty
+        if job.controls.ignore_eos:  # applied before this request's own draw
+            how["suppress_tokens"] = _end_tokens(self.model, self.tokenizer)
         failure: list[BaseException] = []
 
         def work() -> None:
@@ -294,6 +343,12 @@ class LanguageModel:
 
     def complete(self, job: Job, clock: TokenClock | None = None) -> str:
         return "".join(self.stream(job, clock))
+
+    async def acomplete(self, job: Job, clock: TokenClock | None = None) -> str:
+        """`complete` for the event loop: the whole generation in one worker thread."""
+        from starlette.concurrency import run_in_threadpool
+
+        return await run_in_threadpool(self.complete, job, clock)
 
     def close(self) -> None:
         """Nothing to stop: the model is freed with the last reference to it."""

@@ -13,14 +13,15 @@ service."""
 
 from __future__ import annotations
 
+import contextlib
 import random
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 from reprolab.lm.generation import GenerationError, context_length
-from reprolab.serve.lm_engine import Job, LanguageModel
+from reprolab.serve.lm_engine import Job, LanguageModel, StopCutter
 
 GGUF_ARTIFACT = "gguf/model-q8_0.gguf"  # pipeline.export's artifact in the model's run
 REPEAT_LAST_N = 64  # tokens the repetition penalty looks back over
@@ -103,6 +104,7 @@ class LlamaCppModel(LanguageModel):
             "cache_prompt": False,
             "return_tokens": True,
             "n_probs": 0 if c.logprobs is None else max(c.logprobs, 1),
+            "ignore_eos": c.ignore_eos,
         }
         if c.json_schema is not None:
             body["json_schema"] = c.json_schema
@@ -111,25 +113,73 @@ class LlamaCppModel(LanguageModel):
     def _pieces(self, job: Job) -> Iterator[str]:
         from reprolab.llamacpp.server import LlamaServerError
 
-        k = job.controls.logprobs
         chunks = self.server.stream(self.request_body(job))
         try:
             for chunk in chunks:
                 if job.cancel.is_set():
                     break
-                tokens = chunk.get("tokens") or []
-                job.generated += len(tokens)
-                if k is not None:  # the end-of-text token has no text and no entry
-                    probs = chunk.get("completion_probabilities") or ()
-                    job.token_logprobs.extend(_entry(p, k) for p in probs if p.get("bytes"))
-                if tokens or chunk.get("content"):
-                    yield chunk.get("content", "")
+                piece = _take(job, chunk)
+                if piece is not None:
+                    yield piece
         except LlamaServerError as err:
-            if err.status is not None and 400 <= err.status < 500:
-                raise GenerationError(f"llama.cpp refused the request: {err}") from err
+            _refuse(err)
             raise
         finally:
             chunks.close()  # closes the connection: the server drops the request
+
+    async def astream(self, job: Job, clock: Any = None) -> AsyncIterator[str]:
+        """The stream on the event loop itself: no thread hop per token."""
+        from reprolab.llamacpp.server import LlamaServerError
+
+        cutter = StopCutter(job, clock)
+        try:
+            async with contextlib.aclosing(self.server.astream(self.request_body(job))) as chunks:
+                async for chunk in chunks:
+                    if job.cancel.is_set():
+                        return
+                    piece = _take(job, chunk)
+                    if piece is None:
+                        continue
+                    out = cutter.feed(piece)
+                    if out:
+                        yield out
+                    if cutter.stopped:
+                        break
+                else:
+                    rest = cutter.finish()
+                    if rest:
+                        yield rest
+        except LlamaServerError as err:
+            _refuse(err)
+            raise
+        cutter.done()
+
+    async def acomplete(self, job: Job, clock: Any = None) -> str:
+        async with contextlib.aclosing(self.astream(job, clock)) as pieces:
+            return "".join([piece async for piece in pieces])
+
+
+def _take(job: Job, chunk: dict[str, Any]) -> str | None:
+    """A chunk's text (None: it holds no token), its tokens counted on the job and, when
+    asked for, its log probabilities kept (the end-of-text token has neither)."""
+    tokens = chunk.get("tokens") or []
+    # the server's running count: a token whose bytes end inside a character is sent with
+    # the next one, and not every chunk lists every token
+    job.generated = int(chunk.get("tokens_predicted", job.generated + len(tokens)))
+    k = job.controls.logprobs
+    if k is not None:
+        probs = chunk.get("completion_probabilities") or ()
+        job.token_logprobs.extend(_entry(p, k) for p in probs if p.get("bytes"))
+    if tokens or chunk.get("content"):
+        return chunk.get("content", "")
+    return None
+
+
+def _refuse(err: Any) -> None:
+    """A 4xx of llama-server (a JSON schema it cannot compile, say) as the client's error
+    (a 4xx of the service too); anything else is raised as it is."""
+    if err.status is not None and 400 <= err.status < 500:
+        raise GenerationError(f"llama.cpp refused the request: {err}") from err
 
 
 def _entry(prob: dict[str, Any], k: int) -> dict[str, Any]:

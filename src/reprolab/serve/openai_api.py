@@ -8,6 +8,7 @@ refused at once, and one that is allowed but slow to encode never holds up the e
 (/health and every other request keep answering)."""
 
 import asyncio
+import contextlib
 import json
 import time
 import uuid
@@ -16,7 +17,7 @@ from dataclasses import dataclass, replace
 
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
-from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
+from starlette.concurrency import run_in_threadpool
 
 from reprolab.lm.generation import GenerationError
 from reprolab.serve import openai_schemas as oa
@@ -149,6 +150,7 @@ def router(
             frequency=_number(getattr(body, "frequency_penalty", None)),
             json_schema=schema,
             logprobs=k,
+            ignore_eos=body.ignore_eos,
         )
 
     def check_size(chars: int, count: int, where: str) -> None:
@@ -362,7 +364,7 @@ def _choices(job: Job, n: int) -> list[Job]:
 
 async def _complete(lm: LanguageModel, job: Job, clock: TokenClock) -> str:
     try:
-        return await run_in_threadpool(lm.complete, job, clock)
+        return await lm.acomplete(job, clock)
     finally:
         clock.close()  # counted as aborted unless it finished
 
@@ -372,10 +374,11 @@ async def _stream_pieces(
 ) -> AsyncIterator[str]:
     """The generated pieces; generation is cancelled when the client disconnects."""
     try:
-        async for piece in iterate_in_threadpool(lm.stream(job, clock)):
-            yield piece
-            if await request.is_disconnected():
-                break
+        async with contextlib.aclosing(lm.astream(job, clock)) as pieces:
+            async for piece in pieces:
+                yield piece
+                if await request.is_disconnected():
+                    break
     finally:
         job.cancel.set()
         clock.close()  # counted as aborted unless it finished

@@ -113,6 +113,9 @@ class _Generation(BaseModel):
         description="vLLM's: above 1 makes repeated tokens less likely (chat's default is "
         "the server's; 1: off)",
     )
+    ignore_eos: bool = Field(
+        False, description="vLLM's: generate max_tokens tokens even past the end of the text"
+    )
     logprobs: Any = _refused("logprobs")
     top_logprobs: Any = _refused("top_logprobs")
     echo: Any = _refused("echo")
