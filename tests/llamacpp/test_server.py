@@ -43,3 +43,17 @@ def test_closing_stops_the_process(tiny_gguf):
     assert server.tokenize("The quick brown")
     server.close()
     assert proc.poll() is not None
+
+
+def test_only_a_newline_ends_an_event_line():
+    """Generated text carries U+2028 and U+0085 raw inside its JSON; they split no line."""
+    import json
+
+    from reprolab.llamacpp.server import _event, _lines
+
+    text = "a\u2028b\x85c\x1cd"
+    stream = ("data: " + json.dumps({"content": text}, ensure_ascii=False) + "\n\n").encode()
+    lines, rest = _lines(stream[:10])
+    assert lines == [] and rest == stream[:10]
+    lines, rest = _lines(rest + stream[10:])
+    assert rest == b"" and _event(lines[0]) == {"content": text} and _event(lines[1]) is None

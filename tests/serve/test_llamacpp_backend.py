@@ -145,6 +145,15 @@ def test_bad_values_are_4xx_naming_the_field(client):
             client.chat.completions.create(**CHAT, max_tokens=2, **asked)
 
 
+def test_top_logprobs_is_chats_only(client):
+    import openai
+
+    with pytest.raises(openai.BadRequestError, match="top_logprobs: not supported"):
+        client.completions.create(
+            model="minit", prompt="the ", max_tokens=2, logprobs=1, extra_body={"top_logprobs": 2}
+        )
+
+
 def test_the_transformers_backend_refuses_them_by_name(served_store, params_file_module):
     import openai
 

@@ -47,13 +47,17 @@ def config(path: Path) -> Path:
     return path
 
 
-def test_every_check_holds_against_the_schema(served_store, params_file, tmp_path):
+@pytest.mark.parametrize("backend", ["transformers", "llama.cpp"])
+def test_every_check_holds_against_the_schema(served_store, params_file, tmp_path, backend):
+    """On each LM backend: llama.cpp's schema types the parameters it implements."""
     st = Path(sys.executable).parent / "schemathesis"
     binary = str(st) if st.is_file() else shutil.which("schemathesis")
     assert binary, "schemathesis is a test dependency (pyproject [dev])"
     settings = config(tmp_path / "schemathesis.toml")
     with start_server(
-        served_store, params_file, "--max-tokens", "4", "--reload-interval", "0"
+        served_store,
+        params_file,
+        *("--max-tokens", "4", "--reload-interval", "0", "--lm-backend", backend),
     ) as srv:
         result = subprocess.run(
             [

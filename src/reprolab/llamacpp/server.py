@@ -177,15 +177,16 @@ class LlamaServer:
             if response.status_code != 200:
                 await response.aread()
                 raise self._refused(response)
-            async for line in response.aiter_lines():
-                if not line.startswith("data: "):
-                    continue
-                chunk = json.loads(line.removeprefix("data: "))
-                if "error" in chunk:
-                    raise LlamaServerError(str(chunk["error"].get("message", chunk["error"])))
-                yield chunk
-                if chunk.get("stop"):
-                    return
+            buffer = b""
+            async for data in response.aiter_bytes():
+                lines, buffer = _lines(buffer + data)
+                for line in lines:
+                    chunk = _event(line)
+                    if chunk is None:
+                        continue
+                    yield chunk
+                    if chunk.get("stop"):
+                        return
 
     def stream(self, body: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """The server's chunks (one per token, the last with `stop: true`); closing the
@@ -194,12 +195,31 @@ class LlamaServer:
             if response.status_code != 200:
                 response.read()
                 raise self._refused(response)
-            for line in response.iter_lines():
-                if not line.startswith("data: "):
-                    continue
-                chunk = json.loads(line.removeprefix("data: "))
-                if "error" in chunk:
-                    raise LlamaServerError(str(chunk["error"].get("message", chunk["error"])))
-                yield chunk
-                if chunk.get("stop"):
-                    return
+            buffer = b""
+            for data in response.iter_bytes():
+                lines, buffer = _lines(buffer + data)
+                for line in lines:
+                    chunk = _event(line)
+                    if chunk is None:
+                        continue
+                    yield chunk
+                    if chunk.get("stop"):
+                        return
+
+
+def _lines(data: bytes) -> tuple[list[bytes], bytes]:
+    """The complete lines of a server-sent event stream, and the rest. Only a newline ends
+    a line: httpx's line reader also splits at U+2028, U+0085 and other characters that a
+    generated text carries raw inside its JSON."""
+    *lines, rest = data.split(b"\n")
+    return lines, rest
+
+
+def _event(line: bytes) -> dict[str, Any] | None:
+    """A `data: {json}` line's chunk (None for any other line); an error event raises."""
+    if not line.startswith(b"data: "):
+        return None
+    chunk = json.loads(line[len(b"data: ") :])
+    if "error" in chunk:
+        raise LlamaServerError(str(chunk["error"].get("message", chunk["error"])))
+    return chunk

@@ -66,7 +66,7 @@ def router(
     can try a real one, and states the message count and text lengths the server takes."""
     limits = limits or Limits()
     chat = chat or ChatDefaults()
-    allowed = features | ({"top_logprobs"} if "logprobs" in features else set())
+    allowed = features
     api = APIRouter(prefix="/v1", dependencies=dependencies, responses=ERROR_RESPONSES)
     names = sorted(lms())
     text = min(oa.MAX_TEXT, limits.chars)
@@ -117,7 +117,10 @@ def router(
     def refuse_unsupported(body, lm: LanguageModel) -> None:
         """400 naming a parameter the client asked for and this server (or this model's
         backend) does not implement."""
-        asked = body.unsupported(allowed & (lm.features | {"top_logprobs"}))
+        usable = set(allowed & lm.features)
+        if "logprobs" in usable and isinstance(body, oa.ChatCompletionRequest):
+            usable.add("top_logprobs")  # chat's; completions count alternatives in logprobs
+        asked = body.unsupported(frozenset(usable))
         if asked is not None:
             name, value = asked
             shown = repr(value)[:60]
@@ -217,7 +220,7 @@ def router(
                     index=i,
                     text=echo + text,
                     finish_reason=job.finish_reason,
-                    logprobs=_text_logprobs(job, job.token_logprobs, len(echo)),
+                    logprobs=oa.text_logprobs(job.controls.logprobs, job.token_logprobs, len(echo)),
                 )
                 for i, (text, job) in enumerate(zip(texts, jobs, strict=True))
             ],
@@ -248,7 +251,7 @@ def router(
                     index=i,
                     message=oa.AssistantMessage(content=text),
                     finish_reason=job.finish_reason,
-                    logprobs=_chat_logprobs(job, job.token_logprobs),
+                    logprobs=oa.chat_logprobs(job.controls.logprobs, job.token_logprobs),
                 )
                 for i, (text, job) in enumerate(zip(texts, jobs, strict=True))
             ],
@@ -272,7 +275,7 @@ def router(
             sent, offset = 0, len(echo)
             async for piece in _stream_pieces(lm, job, clock, request):
                 entries, sent = job.token_logprobs[sent:], len(job.token_logprobs)
-                logprobs = _text_logprobs(job, entries, offset)
+                logprobs = oa.text_logprobs(job.controls.logprobs, entries, offset)
                 offset += sum(len(e["token"]) for e in entries)
                 yield oa.chunk("text", rid, created, body.model, choice(i, piece, None, logprobs))
             yield oa.chunk("text", rid, created, body.model, choice(i, "", job.finish_reason))
@@ -292,7 +295,9 @@ def router(
             sent = 0
             async for piece in _stream_pieces(lm, job, clock, request):
                 entries, sent = job.token_logprobs[sent:], len(job.token_logprobs)
-                delta = choice(i, {"content": piece}, None, _chat_logprobs(job, entries))
+                delta = choice(
+                    i, {"content": piece}, None, oa.chat_logprobs(job.controls.logprobs, entries)
+                )
                 yield oa.chunk("chat", rid, created, body.model, delta)
             yield oa.chunk("chat", rid, created, body.model, choice(i, {}, job.finish_reason))
             if await request.is_disconnected():
@@ -314,30 +319,6 @@ def _with_models(base: type, names: list[str], **fields: tuple) -> type:
 def _number(value) -> float:
     """A penalty as a float; a neutral or absent one is 0."""
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0.0
-
-
-def _chat_logprobs(job: Job, entries: list[dict]) -> dict | None:
-    """OpenAI's chat `logprobs` of these tokens; None unless the request asked for them."""
-    if job.controls.logprobs is None:
-        return None
-    return {"content": entries}
-
-
-def _text_logprobs(job: Job, entries: list[dict], offset: int) -> dict | None:
-    """OpenAI's completions `logprobs` (tokens, token_logprobs, top_logprobs, text_offset)
-    of these tokens, the first at character `offset` of the choice's text."""
-    if job.controls.logprobs is None:
-        return None
-    offsets = []
-    for entry in entries:
-        offsets.append(offset)
-        offset += len(entry["token"])
-    return {
-        "tokens": [e["token"] for e in entries],
-        "token_logprobs": [e["logprob"] for e in entries],
-        "top_logprobs": [{t["token"]: t["logprob"] for t in e["top_logprobs"]} for e in entries],
-        "text_offset": offsets,
-    }
 
 
 def _usage(jobs: list[Job]) -> dict:

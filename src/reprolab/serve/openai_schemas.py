@@ -107,11 +107,11 @@ class _Generation(BaseModel):
     )
     repetition_penalty: float | None = Field(
         None,
-        gt=0,
+        ge=0.5,  # a vanishing penalty multiplies logits without bound (NaN probabilities)
         le=2,
         allow_inf_nan=False,
-        description="vLLM's: above 1 makes repeated tokens less likely (chat's default is "
-        "the server's; 1: off)",
+        description="vLLM's, 0.5 to 2: above 1 makes repeated tokens less likely (chat's "
+        "default is the server's; 1: off)",
     )
     ignore_eos: bool = Field(
         False, description="vLLM's: generate max_tokens tokens even past the end of the text"
@@ -328,6 +328,28 @@ class ModelCard(BaseModel):
 class ModelList(BaseModel):
     object: Literal["list"] = "list"
     data: list[ModelCard]
+
+
+def chat_logprobs(asked: int | None, entries: list[dict]) -> dict | None:
+    """OpenAI's chat `logprobs` of these tokens; None unless the request asked for them."""
+    return None if asked is None else {"content": entries}
+
+
+def text_logprobs(asked: int | None, entries: list[dict], offset: int) -> dict | None:
+    """OpenAI's completions `logprobs` (tokens, token_logprobs, top_logprobs, text_offset)
+    of these tokens, the first at character `offset` of the choice's text."""
+    if asked is None:
+        return None
+    offsets = []
+    for entry in entries:
+        offsets.append(offset)
+        offset += len(entry["token"])
+    return {
+        "tokens": [e["token"] for e in entries],
+        "token_logprobs": [e["logprob"] for e in entries],
+        "top_logprobs": [{t["token"]: t["logprob"] for t in e["top_logprobs"]} for e in entries],
+        "text_offset": offsets,
+    }
 
 
 def chunk(kind: str, rid: str, created: int, model: str, choice: dict | None, usage=None) -> dict:
