@@ -32,6 +32,7 @@ def test_a_sweep_moves_no_alias_and_its_winner_ships_by_apply_commit_repro(tmp_p
     params["models"]["wine-rf"].update(n_estimators=10, max_depth=2, n_jobs=1)
     params["registry"]["wine-quality"]["threshold"] = 5.0
     path.write_text(yaml.safe_dump(params, sort_keys=False))
+    sandbox.restrict_exports(root / sandbox.EXPORTS, params)  # no export of a model it lost
     run = sandbox_runner(root, mirror)
 
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@localhost"]

@@ -82,7 +82,7 @@ def restrict(params: dict, models: list[str]) -> dict:
 EXPORTS = "gguf.yaml"  # the causal LMs export@<name> writes as GGUF
 
 
-def _restrict_exports(path: Path, params: dict) -> None:
+def restrict_exports(path: Path, params: dict) -> None:
     """Only the exports of models the restricted params still have: DVC would wait for
     models/<name> of one they lost."""
     if not path.is_file():
@@ -130,7 +130,7 @@ def create(
                 continue
         params_file.write_text(yaml.safe_dump(params, sort_keys=False))
         if models:
-            _restrict_exports(dest / EXPORTS, params)
+            restrict_exports(dest / EXPORTS, params)
     git = ["git", "-c", "user.name=sandbox", "-c", "user.email=sandbox@localhost"]
     subprocess.run([*git, "init", "-q", "-b", "main"], cwd=dest, check=True)
     subprocess.run([*git, "add", "-A"], cwd=dest, check=True)
