@@ -49,11 +49,10 @@ def test_only_a_newline_ends_an_event_line():
     """Generated text carries U+2028 and U+0085 raw inside its JSON; they split no line."""
     import json
 
-    from reprolab.llamacpp.server import _event, _lines
+    from reprolab.llamacpp.server import Events
 
     text = "a\u2028b\x85c\x1cd"
     stream = ("data: " + json.dumps({"content": text}, ensure_ascii=False) + "\n\n").encode()
-    lines, rest = _lines(stream[:10])
-    assert lines == [] and rest == stream[:10]
-    lines, rest = _lines(rest + stream[10:])
-    assert rest == b"" and _event(lines[0]) == {"content": text} and _event(lines[1]) is None
+    events = Events()
+    assert events.feed(stream[:10]) == []
+    assert events.feed(stream[10:]) == [{"content": text}] and events.rest == b""

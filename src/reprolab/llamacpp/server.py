@@ -177,13 +177,9 @@ class LlamaServer:
             if response.status_code != 200:
                 await response.aread()
                 raise self._refused(response)
-            buffer = b""
+            events = Events()
             async for data in response.aiter_bytes():
-                lines, buffer = _lines(buffer + data)
-                for line in lines:
-                    chunk = _event(line)
-                    if chunk is None:
-                        continue
+                for chunk in events.feed(data):
                     yield chunk
                     if chunk.get("stop"):
                         return
@@ -195,24 +191,25 @@ class LlamaServer:
             if response.status_code != 200:
                 response.read()
                 raise self._refused(response)
-            buffer = b""
+            events = Events()
             for data in response.iter_bytes():
-                lines, buffer = _lines(buffer + data)
-                for line in lines:
-                    chunk = _event(line)
-                    if chunk is None:
-                        continue
+                for chunk in events.feed(data):
                     yield chunk
                     if chunk.get("stop"):
                         return
 
 
-def _lines(data: bytes) -> tuple[list[bytes], bytes]:
-    """The complete lines of a server-sent event stream, and the rest. Only a newline ends
-    a line: httpx's line reader also splits at U+2028, U+0085 and other characters that a
+class Events:
+    """The chunks of a server-sent event stream as its bytes arrive. Only a newline ends a
+    line: httpx's line reader also splits at U+2028, U+0085 and other characters that a
     generated text carries raw inside its JSON."""
-    *lines, rest = data.split(b"\n")
-    return lines, rest
+
+    def __init__(self) -> None:
+        self.rest = b""
+
+    def feed(self, data: bytes) -> list[dict[str, Any]]:
+        *lines, self.rest = (self.rest + data).split(b"\n")
+        return [chunk for chunk in map(_event, lines) if chunk is not None]
 
 
 def _event(line: bytes) -> dict[str, Any] | None:

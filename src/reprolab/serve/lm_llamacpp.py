@@ -205,8 +205,9 @@ def logged_gguf(uri: str) -> Path | None:
 
     task, _, version = uri.removeprefix("models:/").partition("/")
     try:
-        run_id = client().get_model_version(task, version).run_id
-        names = {a.path for a in client().list_artifacts(run_id, str(Path(GGUF_ARTIFACT).parent))}
+        registry = client()
+        run_id = registry.get_model_version(task, version).run_id
+        names = {a.path for a in registry.list_artifacts(run_id, str(Path(GGUF_ARTIFACT).parent))}
         if run_id is None or GGUF_ARTIFACT not in names:
             return None
         return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=GGUF_ARTIFACT))
